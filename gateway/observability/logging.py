@@ -1,0 +1,100 @@
+"""Structured logs: one JSON object per line on stdout (or a console format for humans).
+
+Every line carries the request id of the request being served (a context variable set by the
+edge), so an operator can follow one request through access log, audit events and Monosign calls.
+`MONOSIGN_DEBUG_MODE=true` lowers the level to debug; `MONOSIGN_LOG_PATH` also writes rotating
+files into that directory, as the IIS module did.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+LOG_FILE_NAME = "monosign-gateway.log"
+_REDACTED = "[redacted]"
+# Keys whose values must never reach a log line, whoever passes them by mistake.
+SENSITIVE_KEYS = frozenset({
+    "password", "passwd", "code", "otp", "secret", "api_secret", "session_id", "cookie",
+    "authorization", "csrf_token", "token", "cadata",
+})
+
+
+def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    request_id = request_id_var.get()
+    if request_id is not None and "request_id" not in event:
+        event["request_id"] = request_id
+    return event
+
+
+def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in event.keys() & SENSITIVE_KEYS:
+        event[key] = _REDACTED
+    return event
+
+
+def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path | None = None) -> None:
+    """Configure structlog and the standard library logging once per process."""
+    level = logging.DEBUG if debug else logging.INFO
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        _add_request_id,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
+    )
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.TimedRotatingFileHandler(
+            log_dir / LOG_FILE_NAME, when="midnight", backupCount=14, encoding="utf-8", utc=True
+        )
+        file_formatter = structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        )
+        file_handler.setFormatter(file_formatter)
+        handlers.append(file_handler)
+    for handler in handlers[:1]:
+        handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    # aiohttp's own access logger is replaced by ours.
+    logging.getLogger("aiohttp.access").disabled = True
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

@@ -1,0 +1,333 @@
+"""The gateway's settings: environment, `.env`, and `NAME_FILE` for secrets.
+
+The IIS module's setting names (`MONOSIGN_*`) keep their meaning; the gateway's own start with
+`GATEWAY_`. Every field here is documented in `.env.example` and `docs/configuration.md` (a test
+checks both). Field names are the environment names in lower case, so an error can name the exact
+variable the operator has to fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings import SettingsError as PydanticSettingsError
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+class SettingsError(Exception):
+    """Raised when the settings cannot be used; `problems` holds one operator-facing line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_host_port(value: object) -> HostPort:
+    if isinstance(value, HostPort):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8080")
+    text = value.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError("expected HOST:PORT, e.g. 0.0.0.0:8080")
+    number = int(port)
+    if not 0 <= number <= 65535:
+        raise ValueError("the port must be between 0 and 65535")
+    return HostPort(host, number)
+
+
+def _split_list(value: object) -> object:
+    """Comma- or semicolon-separated lists, as the IIS module's web.config wrote them."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host name")
+    if parts.username or parts.password:
+        raise ValueError("credentials in the URL are not accepted; use the dedicated settings")
+    if parts.query or parts.fragment:
+        raise ValueError("expected a URL without query or fragment")
+    return value.rstrip("/")
+
+
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or CIDR network") from None
+    return value
+
+
+HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
+ListenAddress = Annotated[HostPort, NoDecode, BeforeValidator(parse_host_port)]
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+CidrList = Annotated[list[Annotated[str, AfterValidator(_cidr)]], NoDecode, BeforeValidator(_split_list)]
+
+
+class FailMode(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+
+
+class StoreKind(StrEnum):
+    MEMORY = "memory"
+    REDIS = "redis"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class RoutePolicy(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+SECRET_FIELDS = frozenset({"monosign_api_key", "monosign_api_secret", "gateway_session_secret",
+                           "gateway_session_secret_previous", "gateway_redis_url"})
+
+
+class FileSecretsSource(PydanticBaseSettingsSource):
+    """`NAME_FILE=/run/secrets/x` reads NAME from that file (Docker and Kubernetes secrets)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._environ = {key.upper(): value for key, value in environ.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        path = self._environ.get(f"{field_name.upper()}_FILE")
+        if path is None:
+            return None, field_name, False
+        if field_name.upper() in self._environ:
+            raise SettingsError([f"{field_name.upper()} and {field_name.upper()}_FILE are both set; keep one"])
+        try:
+            content = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(
+                [f"{field_name.upper()}_FILE: cannot read {path!r} ({exc.strerror or exc})"]
+            ) from None
+        return content, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                found[key] = value
+        return found
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    # --- The IIS module's settings, same names, same meaning -----------------------------------
+    monosign_api_url: HttpUrlStr = Field(description="Base URL of the Monosign API.")
+    monosign_api_key: SecretStr = Field(description="Access key (application id) of type Rest API.")
+    monosign_api_secret: SecretStr = Field(description="Secret of that access key.")
+    monosign_debug_mode: bool = False
+    monosign_log_path: Path | None = None
+    monosign_user_exceptions: StrList = Field(default_factory=list)
+    monosign_user_source: str | None = None
+
+    # --- Monosign client ------------------------------------------------------------------------
+    monosign_connect_timeout: float = Field(3.0, gt=0)
+    monosign_timeout: float = Field(10.0, gt=0)
+    monosign_ca_file: Path | None = None
+    monosign_tls_verify: bool = True
+    monosign_breaker_threshold: int = Field(5, ge=1)
+    monosign_breaker_cooldown: float = Field(30.0, gt=0)
+
+    # --- Listeners and TLS ------------------------------------------------------------------------
+    gateway_listen: ListenAddress = Field(default=HostPort("0.0.0.0", 8080))
+    gateway_admin_listen: ListenAddress = Field(default=HostPort("127.0.0.1", 9090))
+    gateway_tls_cert_file: Path | None = None
+    gateway_tls_key_file: Path | None = None
+    gateway_public_url: HttpUrlStr = Field(description="The URL users type, e.g. https://mail.example.com")
+    gateway_allowed_hosts: StrList = Field(default_factory=list)
+    gateway_trusted_proxies: CidrList = Field(default_factory=list)
+
+    # --- Upstream (Exchange) ----------------------------------------------------------------------
+    gateway_upstream_url: HttpUrlStr
+    gateway_upstream_ca_file: Path | None = None
+    gateway_upstream_tls_verify: bool = True
+    gateway_upstream_pool_size: int = Field(256, ge=1, le=65536)
+    gateway_upstream_connect_timeout: float = Field(5.0, gt=0)
+    gateway_upstream_read_timeout: float = Field(120.0, gt=0)
+
+    # --- Client-side limits -----------------------------------------------------------------------
+    gateway_header_timeout: float = Field(15.0, gt=0)
+    gateway_max_header_size: int = Field(16384, ge=1024)
+    gateway_max_headers: int = Field(100, ge=8)
+    gateway_shutdown_grace: float = Field(30.0, ge=0)
+
+    # --- Route policy -------------------------------------------------------------------------------
+    gateway_policy_activesync: RoutePolicy = RoutePolicy.ALLOW
+    gateway_policy_windows_auth: RoutePolicy = RoutePolicy.ALLOW
+    gateway_policy_ecp: RoutePolicy = RoutePolicy.ALLOW
+
+    # --- Sessions and store -------------------------------------------------------------------------
+    gateway_session_store: StoreKind = StoreKind.MEMORY
+    gateway_redis_url: SecretStr | None = None
+    gateway_session_secret: SecretStr | None = None
+    gateway_session_secret_previous: SecretStr | None = None
+    gateway_session_idle_timeout: float = Field(1800.0, gt=0)
+    gateway_session_absolute_timeout: float = Field(43200.0, gt=0)
+    gateway_fail_mode: FailMode = FailMode.CLOSED
+    gateway_workers: int = Field(1, ge=1, le=64)
+
+    # --- Logs -----------------------------------------------------------------------------------------
+    gateway_log_format: LogFormat = LogFormat.JSON
+
+    @field_validator("gateway_redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in (
+            "redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel",
+        ):
+            raise ValueError("expected a redis://, rediss://, unix:// or redis+sentinel:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        problems: list[str] = []
+        if (self.gateway_tls_cert_file is None) != (self.gateway_tls_key_file is None):
+            problems.append("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE: set both (TLS) or neither (plain HTTP)")
+        for name in ("gateway_tls_cert_file", "gateway_tls_key_file", "gateway_upstream_ca_file",
+                     "monosign_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                problems.append(f"{name.upper()}: no readable file at {str(path)!r}")
+        if self.gateway_session_store is StoreKind.REDIS and self.gateway_redis_url is None:
+            problems.append("GATEWAY_REDIS_URL: required when GATEWAY_SESSION_STORE=redis")
+        if self.gateway_workers > 1 and self.gateway_session_store is StoreKind.MEMORY:
+            problems.append(
+                "GATEWAY_WORKERS: more than one worker needs a shared store; "
+                "set GATEWAY_SESSION_STORE=redis and GATEWAY_REDIS_URL"
+            )
+        if self.gateway_session_absolute_timeout < self.gateway_session_idle_timeout:
+            problems.append("GATEWAY_SESSION_ABSOLUTE_TIMEOUT: must not be shorter than GATEWAY_SESSION_IDLE_TIMEOUT")
+        if problems:
+            raise SettingsError(problems)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, FileSecretsSource(settings_cls, os.environ), dotenv_settings
+
+    # --- Derived values (one place for each) -----------------------------------------------------
+    @property
+    def public_is_https(self) -> bool:
+        return self.gateway_public_url.startswith("https://")
+
+    @property
+    def public_host(self) -> str:
+        return urlsplit(self.gateway_public_url).netloc.lower()
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        """Host header values the gateway answers to (the public URL's host, plus any extra)."""
+        return frozenset({self.public_host, *(h.lower() for h in self.gateway_allowed_hosts)})
+
+    def plain_http_warnings(self) -> list[str]:
+        """http:// is accepted for demos and tests; anywhere else it deserves a warning."""
+        warnings = []
+        for name in ("monosign_api_url", "gateway_upstream_url", "gateway_public_url"):
+            parts = urlsplit(getattr(self, name))
+            if parts.scheme == "http" and (parts.hostname or "") not in LOOPBACK_HOSTS:
+                warnings.append(f"{name.upper()} uses plain http:// to a host that is not loopback")
+        if not self.gateway_upstream_tls_verify:
+            warnings.append("GATEWAY_UPSTREAM_TLS_VERIFY=false: the upstream's certificate is not checked")
+        if not self.monosign_tls_verify:
+            warnings.append("MONOSIGN_TLS_VERIFY=false: Monosign's certificate is not checked")
+        return warnings
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    location = [str(part) for part in error.get("loc", ()) if not str(part).isdigit()]
+    name = location[0].upper() if location else "settings"
+    if error.get("type") == "missing":
+        return f"{name}: required but not set"
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if location and location[0] in SECRET_FIELDS:
+        return f"{name}: {message}"
+    value = error.get("input")
+    shown = "" if isinstance(value, dict | list) or value is None else f" (got {str(value)[:60]!r})"
+    return f"{name}: {message}{shown}"
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Build the settings or raise SettingsError with one line per problem (never a secret)."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except SettingsError:
+        raise
+    except PydanticSettingsError as exc:
+        # A value a source could not even decode; its message names the field, never the value.
+        match = re.search(r'field "(\w+)"', str(exc))
+        name = match.group(1).upper() if match else "settings"
+        raise SettingsError([f"{name}: cannot be parsed"]) from None
+    except ValidationError as exc:
+        problems: list[str] = []
+        for error in exc.errors():
+            ctx_error = (error.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, SettingsError):
+                problems.extend(ctx_error.problems)
+            else:
+                problems.append(_describe(error))
+        raise SettingsError(problems) from None

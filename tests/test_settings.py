@@ -1,0 +1,134 @@
+"""Settings: names, defaults, `*_FILE` secrets, and one clear line per problem."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import HostPort, Settings, SettingsError, load_settings, parse_host_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+REQUIRED = {
+    "MONOSIGN_API_URL": "http://127.0.0.1:9001",
+    "MONOSIGN_API_KEY": "app-id",
+    "MONOSIGN_API_SECRET": "s3cr3t-value-never-shown",
+    "GATEWAY_PUBLIC_URL": "https://mail.example.com",
+    "GATEWAY_UPSTREAM_URL": "http://127.0.0.1:9002",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.delenv(f"{name.upper()}_FILE", raising=False)
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+def test_defaults(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings(env_file=None)
+    assert settings.gateway_listen == HostPort("0.0.0.0", 8080)
+    assert settings.gateway_admin_listen == HostPort("127.0.0.1", 9090)
+    assert settings.gateway_trusted_proxies == []
+    assert settings.gateway_fail_mode == "closed"
+    assert settings.public_is_https
+    assert settings.allowed_hosts == {"mail.example.com"}
+
+
+def test_user_exceptions_split_on_comma_and_semicolon(env: pytest.MonkeyPatch) -> None:
+    env.setenv("MONOSIGN_USER_EXCEPTIONS", "alice@corp.example; CORP\\bob ,carol")
+    assert load_settings(env_file=None).monosign_user_exceptions == ["alice@corp.example", "CORP\\bob", "carol"]
+
+
+def test_file_variant_reads_secret(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    env.delenv("MONOSIGN_API_SECRET")
+    env.setenv("MONOSIGN_API_SECRET_FILE", str(secret))
+    assert load_settings(env_file=None).monosign_api_secret.get_secret_value() == "from-a-file"
+
+
+def test_file_and_value_both_set_is_an_error(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    env.setenv("MONOSIGN_API_SECRET_FILE", str(secret))
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert info.value.problems == ["MONOSIGN_API_SECRET and MONOSIGN_API_SECRET_FILE are both set; keep one"]
+
+
+def test_dotenv_file_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.delenv("GATEWAY_UPSTREAM_URL")
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("GATEWAY_UPSTREAM_URL=https://exchange.corp.example\n")
+    assert load_settings(env_file=dotenv).gateway_upstream_url == "https://exchange.corp.example"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("GATEWAY_LISTEN", "8080", "GATEWAY_LISTEN: expected HOST:PORT"),
+        ("GATEWAY_LISTEN", "0.0.0.0:99999", "GATEWAY_LISTEN: the port must be between 0 and 65535"),
+        ("GATEWAY_UPSTREAM_URL", "ftp://x", "GATEWAY_UPSTREAM_URL: expected an http:// or https:// URL"),
+        ("GATEWAY_FAIL_MODE", "maybe", "GATEWAY_FAIL_MODE: Input should be 'closed' or 'open'"),
+        ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8,not-a-net", "GATEWAY_TRUSTED_PROXIES: 'not-a-net' is not an IP"),
+        ("GATEWAY_WORKERS", "4", "GATEWAY_WORKERS: more than one worker needs a shared store"),
+        ("GATEWAY_TLS_CERT_FILE", "/nonexistent.pem", "GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE: set both"),
+        ("GATEWAY_SESSION_STORE", "redis", "GATEWAY_REDIS_URL: required when GATEWAY_SESSION_STORE=redis"),
+    ],
+)
+def test_bad_setting_names_itself(env: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
+    env.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert any(line.startswith(expected) for line in info.value.problems), info.value.problems
+
+
+def test_missing_required_settings_one_line_each(env: pytest.MonkeyPatch) -> None:
+    env.delenv("MONOSIGN_API_URL")
+    env.delenv("GATEWAY_UPSTREAM_URL")
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert sorted(info.value.problems) == [
+        "GATEWAY_UPSTREAM_URL: required but not set",
+        "MONOSIGN_API_URL: required but not set",
+    ]
+
+
+def test_secrets_never_in_error_output(env: pytest.MonkeyPatch) -> None:
+    env.setenv("GATEWAY_REDIS_URL", "ftp://user:hunter2-very-secret@host")
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    text = str(info.value)
+    assert "hunter2" not in text
+    assert "GATEWAY_REDIS_URL" in text
+
+
+def test_plain_http_warnings_only_for_non_loopback(env: pytest.MonkeyPatch) -> None:
+    env.setenv("GATEWAY_UPSTREAM_URL", "http://exchange.corp.example")
+    warnings = load_settings(env_file=None).plain_http_warnings()
+    assert warnings == ["GATEWAY_UPSTREAM_URL uses plain http:// to a host that is not loopback"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0.0.0.0:80", HostPort("0.0.0.0", 80)), ("[::1]:8443", HostPort("::1", 8443)),
+     ("localhost:0", HostPort("localhost", 0))],
+)
+def test_parse_host_port(text: str, expected: HostPort) -> None:
+    assert parse_host_port(text) == expected
+
+
+def test_every_setting_is_documented() -> None:
+    example = (ROOT / ".env.example").read_text()
+    documented = (ROOT / "docs" / "configuration.md").read_text()
+    example_names = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    for name in Settings.model_fields:
+        assert name.upper() in example_names, f"{name.upper()} missing from .env.example"
+        assert f"`{name.upper()}`" in documented, f"{name.upper()} missing from docs/configuration.md"
+    assert example_names <= {name.upper() for name in Settings.model_fields}, "stale names in .env.example"
