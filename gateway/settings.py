@@ -100,7 +100,20 @@ def _cidr(value: str) -> str:
     return value
 
 
+def _api_path(value: str) -> str:
+    if not value.startswith("/") or "?" in value or "#" in value or any(c.isspace() for c in value):
+        raise ValueError("expected a path starting with /, without query, fragment or spaces")
+    return value
+
+
+def _push_status_path(value: str) -> str:
+    if value.count("{request_id}") != 1 or value.replace("{request_id}", "").count("{"):
+        raise ValueError("expected a path with exactly one {request_id} placeholder")
+    return value
+
+
 HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
+ApiPath = Annotated[str, AfterValidator(_api_path)]
 ListenAddress = Annotated[HostPort, NoDecode, BeforeValidator(parse_host_port)]
 StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 CidrList = Annotated[list[Annotated[str, AfterValidator(_cidr)]], NoDecode, BeforeValidator(_split_list)]
@@ -185,6 +198,19 @@ class Settings(BaseSettings):
     monosign_tls_verify: bool = True
     monosign_breaker_threshold: int = Field(5, ge=1)
     monosign_breaker_cooldown: float = Field(30.0, gt=0)
+    monosign_max_connections: int = Field(20, ge=1, le=1000)
+    # The API paths and codes below are our reading of the contract (docs/monosign-api.md), not the
+    # vendor's published text; they are settings so an operator can match their Monosign without a change.
+    monosign_path_user_lookup: ApiPath = "/api/v1.4/users/by-username"
+    monosign_path_push_start: ApiPath = "/api/v1.4/mfa/push"
+    monosign_path_push_status: Annotated[ApiPath, AfterValidator(_push_status_path)] = (
+        "/api/v1.4/mfa/push/{request_id}"
+    )
+    monosign_path_verify: ApiPath = "/api/v1.4/mfa/verify"
+    monosign_code_user_not_found: int = 21
+    monosign_code_invalid_code: int = 31
+    monosign_code_locked: int = 32
+    monosign_code_push_unknown: int = 33
 
     # --- Listeners and TLS ------------------------------------------------------------------------
     gateway_listen: ListenAddress = Field(default=HostPort("0.0.0.0", 8080))
