@@ -37,6 +37,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+MIN_SESSION_SECRET_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -247,6 +248,10 @@ class Settings(BaseSettings):
     gateway_session_secret_previous: SecretStr | None = None
     gateway_session_idle_timeout: float = Field(1800.0, gt=0)
     gateway_session_absolute_timeout: float = Field(43200.0, gt=0)
+    gateway_session_cache_seconds: float = Field(2.0, ge=0, le=60)
+    gateway_redis_ca_file: Path | None = None
+    gateway_redis_prefix: str = Field("msgw:", min_length=1, max_length=64)
+    gateway_redis_timeout: float = Field(2.0, gt=0, le=30)
     gateway_fail_mode: FailMode = FailMode.CLOSED
     gateway_workers: int = Field(1, ge=1, le=64)
 
@@ -268,12 +273,24 @@ class Settings(BaseSettings):
         if (self.gateway_tls_cert_file is None) != (self.gateway_tls_key_file is None):
             problems.append("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE: set both (TLS) or neither (plain HTTP)")
         for name in ("gateway_tls_cert_file", "gateway_tls_key_file", "gateway_upstream_ca_file",
-                     "monosign_ca_file"):
+                     "monosign_ca_file", "gateway_redis_ca_file"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 problems.append(f"{name.upper()}: no readable file at {str(path)!r}")
         if self.gateway_session_store is StoreKind.REDIS and self.gateway_redis_url is None:
             problems.append("GATEWAY_REDIS_URL: required when GATEWAY_SESSION_STORE=redis")
+        if self.gateway_session_store is StoreKind.REDIS and self.gateway_session_secret is None:
+            problems.append(
+                "GATEWAY_SESSION_SECRET: required when GATEWAY_SESSION_STORE=redis "
+                "(every replica needs the same key)"
+            )
+        for name in ("gateway_session_secret", "gateway_session_secret_previous"):
+            secret = getattr(self, name)
+            if secret is not None and len(secret.get_secret_value()) < MIN_SESSION_SECRET_LENGTH:
+                problems.append(
+                    f"{name.upper()}: at least {MIN_SESSION_SECRET_LENGTH} characters "
+                    "(e.g. the output of `openssl rand -base64 48`)"
+                )
         if self.gateway_workers > 1 and self.gateway_session_store is StoreKind.MEMORY:
             problems.append(
                 "GATEWAY_WORKERS: more than one worker needs a shared store; "
