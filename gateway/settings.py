@@ -181,6 +181,8 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         validate_default=True,
+        # `NAME=` (as in .env.example) means "not set", not an empty path or secret.
+        env_ignore_empty=True,
     )
 
     # --- The IIS module's settings, same names, same meaning -----------------------------------
