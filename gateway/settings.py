@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -113,11 +114,53 @@ def _push_status_path(value: str) -> str:
     return value
 
 
+# Logo formats the gateway serves (as /_gateway/static/brand-logo), by file name suffix.
+BRAND_LOGO_TYPES: Mapping[str, str] = {
+    ".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+    ".gif": "image/gif", ".webp": "image/webp",
+}
+MAX_BRAND_LOGO_BYTES = 256 * 1024
+
+
+def _brand_color(value: str) -> str:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ValueError("expected a colour as #rrggbb, e.g. #0f6cbd")
+    return value.lower()
+
+
+def _display_text(value: str) -> str:
+    """Text shown on the pages: one line, no control or format characters (they could fake layout)."""
+    text = value.strip()
+    if not text or any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in text):
+        raise ValueError("expected one line of printable text")
+    return text
+
+
+def _brand_logo_file(value: Path) -> Path:
+    if value.suffix.lower() not in BRAND_LOGO_TYPES:
+        raise ValueError(f"expected one of {', '.join(sorted(BRAND_LOGO_TYPES))}")
+    if not value.is_file():
+        raise ValueError("no readable file there")
+    if value.stat().st_size > MAX_BRAND_LOGO_BYTES:
+        raise ValueError(f"larger than {MAX_BRAND_LOGO_BYTES // 1024} KiB")
+    return value
+
+
+def _directory(value: Path) -> Path:
+    if not value.is_dir():
+        raise ValueError("no directory there")
+    return value
+
+
 HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
 ApiPath = Annotated[str, AfterValidator(_api_path)]
 ListenAddress = Annotated[HostPort, NoDecode, BeforeValidator(parse_host_port)]
 StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 CidrList = Annotated[list[Annotated[str, AfterValidator(_cidr)]], NoDecode, BeforeValidator(_split_list)]
+BrandColor = Annotated[str, AfterValidator(_brand_color)]
+DisplayText = Annotated[str, Field(max_length=200), AfterValidator(_display_text)]
+BrandLogoFile = Annotated[Path, AfterValidator(_brand_logo_file)]
+Directory = Annotated[Path, AfterValidator(_directory)]
 
 
 class FailMode(StrEnum):
@@ -138,6 +181,12 @@ class LogFormat(StrEnum):
 class RoutePolicy(StrEnum):
     ALLOW = "allow"
     DENY = "deny"
+
+
+class PageLanguage(StrEnum):
+    AUTO = "auto"
+    EN = "en"
+    TR = "tr"
 
 
 SECRET_FIELDS = frozenset({"monosign_api_key", "monosign_api_secret", "gateway_session_secret",
@@ -256,6 +305,14 @@ class Settings(BaseSettings):
     gateway_redis_timeout: float = Field(2.0, gt=0, le=30)
     gateway_fail_mode: FailMode = FailMode.CLOSED
     gateway_workers: int = Field(1, ge=1, le=64)
+
+    # --- Gateway pages: language and brand -----------------------------------------------------------
+    gateway_language: PageLanguage = PageLanguage.AUTO
+    gateway_brand_name: DisplayText = "Outlook on the web"
+    gateway_brand_color: BrandColor = "#0f6cbd"
+    gateway_brand_logo_file: BrandLogoFile | None = None
+    gateway_brand_support_text: DisplayText | None = None
+    gateway_templates_dir: Directory | None = None
 
     # --- Logs -----------------------------------------------------------------------------------------
     gateway_log_format: LogFormat = LogFormat.JSON
