@@ -1,0 +1,134 @@
+"""Route classes: which policy applies to a canonical request.
+
+Why: every security decision downstream (session needed? login to observe? logoff? pinned upstream?)
+starts from one route class. Matching is by whole path segment and case-insensitive, because IIS
+ignores case and because a prefix match would let ``/owa.evil`` or ``/owaX/`` borrow ``/owa``'s
+policy. Classification sees only paths that :func:`gateway.policy.paths.canonicalize` accepted, and
+never the query string. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from gateway.policy.paths import Target
+
+__all__ = ["RouteClass", "classify", "is_background", "wants_navigation"]
+
+
+class RouteClass(StrEnum):
+    GATEWAY = "gateway"
+    OWA_PUBLIC = "owa-public"
+    OWA_LOGIN = "owa-login"
+    OWA_LOGOFF = "owa-logoff"
+    OWA_APP = "owa-app"
+    ACTIVESYNC = "activesync"
+    WINDOWS_AUTH = "windows-auth"
+    POWERSHELL = "powershell"
+    ROOT = "root"
+    OTHER = "other"
+
+
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_OWA_APPS = frozenset({"owa", "ecp"})
+_WINDOWS_AUTH_APPS = frozenset({"ews", "mapi", "rpc", "oab", "autodiscover"})
+_ACTIVESYNC_APP = "microsoft-server-activesync"
+# Exchange's Managed Availability probes fetch /<vdir>/healthcheck.htm anonymously.
+_HEALTHCHECK_APPS = _OWA_APPS | _WINDOWS_AUTH_APPS | {_ACTIVESYNC_APP}
+_HEALTHCHECK_PAGE = "healthcheck.htm"
+_LOGIN_PATHS = frozenset({"/owa/auth.owa", "/owa/auth/owaauth.dll"})
+_LOGOFF_PATHS = frozenset({"/owa/logoff.owa", "/owa/auth/logoff.aspx", "/ecp/logoff.aspx"})
+
+
+def classify(method: str, target: Target) -> RouteClass:
+    """Return the route class of a canonical request (see the design's route table).
+
+    Only POST to the two credential endpoints is ``owa-login``; any other method on them is
+    ``owa-app`` (protected), so a GET can never log in past the gateway unobserved. ``owa-public`` is
+    only GET/HEAD under ``/owa/auth/`` and ``/ecp/auth/``, ``/<vdir>/healthcheck.htm`` and
+    ``/favicon.ico``; other methods there fall into the protected class of their app (or ``other``).
+    """
+    path = target.lower_path
+    if path == "/":
+        return RouteClass.ROOT
+    segments = path[1:].split("/")
+    app = segments[0]
+    is_read = method.upper() in _READ_METHODS
+    if app == "_gateway":
+        return RouteClass.GATEWAY
+    if is_read and (path == "/favicon.ico" or _is_healthcheck(segments)):
+        return RouteClass.OWA_PUBLIC
+    if app in _OWA_APPS:
+        return _classify_owa(method.upper(), path, segments, is_read)
+    if app == _ACTIVESYNC_APP:
+        return RouteClass.ACTIVESYNC
+    if app in _WINDOWS_AUTH_APPS:
+        return RouteClass.WINDOWS_AUTH
+    if app == "powershell":
+        return RouteClass.POWERSHELL
+    return RouteClass.OTHER
+
+
+def _is_healthcheck(segments: list[str]) -> bool:
+    return len(segments) == 2 and segments[0] in _HEALTHCHECK_APPS and segments[1] == _HEALTHCHECK_PAGE
+
+
+def _classify_owa(method: str, path: str, segments: list[str], is_read: bool) -> RouteClass:
+    if path in _LOGOFF_PATHS:
+        return RouteClass.OWA_LOGOFF
+    if path in _LOGIN_PATHS:
+        return RouteClass.OWA_LOGIN if method == "POST" else RouteClass.OWA_APP
+    # Exchange's anonymous "auth" folder: /owa/auth/<something> and /ecp/auth/<something>.
+    if is_read and len(segments) >= 3 and segments[1] == "auth":
+        return RouteClass.OWA_PUBLIC
+    return RouteClass.OWA_APP
+
+
+# OWA's background traffic: the notification channel (ev.owa2, ev.owa before 2013) and the pings.
+_BACKGROUND_PAGES = frozenset({"ev.owa2", "ev.owa", "keepalive.owa", "ping.owa"})
+
+
+def is_background(target: Target, headers: Mapping[str, str]) -> bool:
+    """True for OWA requests that must not count as user activity (idle timeout).
+
+    Exchange's own rule (``Utility.UserActionQueryString``): a request with ``UA=0`` in the query is
+    not a user action; OWA puts it on notification polls. The notification channel and the keep-alive
+    pings under ``/owa`` (also below an explicit-logon segment) are background whatever their query.
+    ``headers`` is accepted for callers' convenience; no header is a reliable marker, so none is used.
+    Marking too much as background only shortens sessions, so the rule errs on that side.
+    """
+    del headers
+    segments = target.lower_path[1:].split("/")
+    if segments[0] == "owa" and segments[-1] in _BACKGROUND_PAGES:
+        return True
+    return any(_is_user_action_off(parameter) for parameter in target.query.split("&"))
+
+
+def _is_user_action_off(parameter: str) -> bool:
+    name, separator, value = parameter.partition("=")
+    return bool(separator) and name.lower() == "ua" and value == "0"
+
+
+# Headers that only OWA's scripts (or other XHR clients) send; a top-level navigation never does.
+_XHR_MARKERS = ("x-requested-with", "x-owa-actionname", "x-owa-canary", "x-owa-urlpostdata")
+
+
+def wants_navigation(method: str, headers: Mapping[str, str]) -> bool:
+    """True when a failed MFA check should answer with a redirect rather than 440.
+
+    A navigation is a GET/HEAD that carries no XHR marker and either says ``Sec-Fetch-Mode:
+    navigate`` or, without Fetch Metadata (old browsers, scripts), does not ask for JSON only.
+    Everything else (POST, other verbs, XHR, fetch ``cors``/``no-cors``) gets 440, which OWA's
+    scripts turn into a reload.
+    """
+    if method.upper() not in _READ_METHODS:
+        return False
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if any(marker in lowered for marker in _XHR_MARKERS):
+        return False
+    fetch_mode = lowered.get("sec-fetch-mode")
+    if fetch_mode is not None:
+        return fetch_mode.strip().lower() == "navigate"
+    accept = lowered.get("accept", "").lower()
+    return not ("json" in accept and "html" not in accept)
