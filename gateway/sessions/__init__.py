@@ -8,15 +8,19 @@ from gateway.sessions.base import (
     StoreError,
     StoreUnavailable,
 )
+from gateway.sessions.factory import build_store
 from gateway.sessions.lifetime import SessionTimeouts, session_ttl
+from gateway.sessions.store import EncryptedSessionStore
 
 __all__ = [
     "Backend",
+    "EncryptedSessionStore",
     "SessionRecord",
     "SessionState",
     "SessionStore",
     "SessionTimeouts",
     "StoreError",
     "StoreUnavailable",
+    "build_store",
     "session_ttl",
 ]

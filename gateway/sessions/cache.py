@@ -1,0 +1,74 @@
+"""A short, bounded, in-process cache of sessions that have passed the second factor.
+
+It keeps the store off the data path: OWA fires dozens of requests per page, and a passed session
+rarely changes. The bound on age (`GATEWAY_SESSION_CACHE_SECONDS`) is the bound on how long a logoff
+or lockout done by another replica can go unseen here; the bound on size (LRU) caps memory.
+
+Entries are keyed by a hash of the whole cookie value (id and secret), so an entry only answers
+the exact cookie that created it. Records are copied in and out: callers may mutate what they get.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from gateway.sessions.base import SessionRecord
+
+DEFAULT_MAX_ENTRIES = 10_000
+
+
+def _cache_key(cookie_value: str) -> bytes:
+    return hashlib.sha256(cookie_value.encode("ascii", "replace")).digest()
+
+
+class PassedSessionCache:
+    def __init__(
+        self,
+        max_age: float,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_age = max_age
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[bytes, tuple[float, SessionRecord]] = OrderedDict()
+
+    @property
+    def enabled(self) -> bool:
+        return self._max_age > 0 and self._max_entries > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, cookie_value: str) -> SessionRecord | None:
+        if not self.enabled:
+            return None
+        key = _cache_key(cookie_value)
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        stored_at, record = found
+        if self._clock() - stored_at >= self._max_age:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return record.copy()
+
+    def put(self, cookie_value: str, record: SessionRecord) -> None:
+        """Remember a passed session; any other state only evicts what was there."""
+        if not self.enabled:
+            return
+        key = _cache_key(cookie_value)
+        if not record.passed:
+            self._entries.pop(key, None)
+            return
+        self._entries[key] = (self._clock(), record.copy())
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, cookie_value: str) -> None:
+        self._entries.pop(_cache_key(cookie_value), None)

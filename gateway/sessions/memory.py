@@ -1,0 +1,106 @@
+"""The in-process backend: one dict with expiry, for a single gateway process.
+
+Every method runs without awaiting, so each is atomic with respect to the other tasks of the event
+loop: compare-and-set, move and increment need no lock. Expired entries are dropped when read, and
+the whole dict is swept from time to time so abandoned sessions do not pile up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.sessions.base import Stored
+
+_SWEEP_INTERVAL = 10.0
+
+
+@dataclass(slots=True)
+class _Entry:
+    expires_at: float
+    version: int = 0
+    data: bytes = b""
+    count: int = 0
+
+
+class MemoryBackend:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+        self._next_sweep = clock() + _SWEEP_INTERVAL
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _live(self, key: str) -> _Entry | None:
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires_at <= now:
+            del self._entries[key]
+            return None
+        return entry
+
+    def _sweep(self, now: float) -> None:
+        for key in [key for key, entry in self._entries.items() if entry.expires_at <= now]:
+            del self._entries[key]
+        self._next_sweep = now + _SWEEP_INTERVAL
+
+    def _expiry(self, ttl: float) -> float:
+        if ttl <= 0:
+            raise ValueError("a TTL must be positive")
+        return self._clock() + ttl
+
+    async def get(self, key: str) -> Stored | None:
+        entry = self._live(key)
+        return None if entry is None else Stored(entry.version, entry.data)
+
+    async def add(self, key: str, data: bytes, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._entries[key] = _Entry(self._expiry(ttl), version=1, data=data)
+        return True
+
+    async def compare_and_set(self, key: str, expected_version: int, data: bytes, ttl: float) -> bool:
+        entry = self._live(key)
+        if entry is None or entry.version != expected_version:
+            return False
+        self._entries[key] = _Entry(self._expiry(ttl), version=expected_version + 1, data=data)
+        return True
+
+    async def move(self, old_key: str, expected_version: int, new_key: str, data: bytes, ttl: float) -> bool:
+        entry = self._live(old_key)
+        if entry is None or entry.version != expected_version or self._live(new_key) is not None:
+            return False
+        expires_at = self._expiry(ttl)
+        del self._entries[old_key]
+        self._entries[new_key] = _Entry(expires_at, version=expected_version + 1, data=data)
+        return True
+
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    async def incr(self, key: str, window: float) -> int:
+        entry = self._live(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry(self._expiry(window))
+        entry.count += 1
+        return entry.count
+
+    async def get_count(self, key: str) -> int:
+        entry = self._live(key)
+        return 0 if entry is None else entry.count
+
+    async def set_nx(self, key: str, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._entries[key] = _Entry(self._expiry(ttl))
+        return True
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self._entries.clear()
