@@ -1,0 +1,105 @@
+"""One exception tree for every way a Monosign call can fail.
+
+Each error carries `operator_hint`: a sentence an operator can act on, in the spirit of the vendor
+guide's troubleshooting section. Users never see it; the MFA pages show their own wording.
+
+    MonosignError
+    ├── MonosignUnreachable        no Monosign answer: DNS, refused, reset, TLS, timeout, 5xx page
+    │   └── CircuitOpen            the breaker is open: no call was made
+    ├── InvalidApplicationKey      code 12: the key pair is wrong (a configuration error)
+    ├── UserNotFound               code 21
+    ├── UserNotAssigned            code 22: the user is not assigned to the application
+    ├── InvalidCode                code 31: wrong one-time code
+    ├── UserLocked                 code 32: too many attempts; `retry_after` seconds when known
+    ├── PushUnknown                code 33: push request unknown or expired
+    └── UnexpectedResponse         not the contract: no envelope, missing fields, an unknown code
+"""
+
+from __future__ import annotations
+
+
+class MonosignError(Exception):
+    """Base class. `code` is the envelope's `Code` when there was one."""
+
+    code: int | None = None
+    operator_hint: str = "see the Monosign call in the log"
+
+    def __init__(self, detail: str, *, code: int | None = None, operator_hint: str | None = None,
+                 message: str | None = None, internal_message: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if operator_hint is not None:
+            self.operator_hint = operator_hint
+        # Monosign's own Message / InternalMessage, for the log (never shown to users).
+        self.message = message
+        self.internal_message = internal_message
+
+
+class MonosignUnreachable(MonosignError):
+    """No answer from Monosign itself. `reason` is one of: dns, refused, reset, tls, timeout, http."""
+
+    operator_hint = ("the gateway host cannot reach the Monosign API: check DNS, the firewall and any "
+                     "outbound proxy between the gateway and MONOSIGN_API_URL")
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class CircuitOpen(MonosignUnreachable):
+    operator_hint = ("Monosign failed repeatedly, so calls are paused (MONOSIGN_BREAKER_COOLDOWN); "
+                     "check the earlier 'unreachable' log lines for the cause")
+
+    def __init__(self, detail: str, *, retry_in: float) -> None:
+        super().__init__(detail, reason="circuit_open")
+        self.retry_in = retry_in
+
+
+class InvalidApplicationKey(MonosignError):
+    code = 12
+    operator_hint = ("Monosign rejected the application key (code 12 Invalid Application Key): check "
+                     "MONOSIGN_API_KEY / MONOSIGN_API_SECRET against the application's Rest API access key")
+
+
+class UserNotFound(MonosignError):
+    code = 21
+    operator_hint = ("the user does not exist in Monosign: check the user name and, with several user "
+                     "sources, MONOSIGN_USER_SOURCE")
+
+
+class UserNotAssigned(MonosignError):
+    code = 22
+    operator_hint = ("the user is not assigned to the application (code 22 Permission Denied): assign "
+                     "the user or their group to the application in Monosign")
+
+
+class InvalidCode(MonosignError):
+    code = 31
+    operator_hint = "the user typed a wrong or stale one-time code"
+
+
+class UserLocked(MonosignError):
+    code = 32
+    operator_hint = "Monosign locked the user after too many attempts; it unlocks by itself"
+
+    def __init__(self, detail: str, *, retry_after: float | None = None, message: str | None = None,
+                 internal_message: str | None = None) -> None:
+        super().__init__(detail, message=message, internal_message=internal_message)
+        self.retry_after = retry_after
+
+
+class PushUnknown(MonosignError):
+    code = 33
+    operator_hint = "the push request is unknown to Monosign or has expired; start a new one"
+
+
+class UnexpectedResponse(MonosignError):
+    operator_hint = ("Monosign (or something in between) answered outside the contract; see "
+                     "docs/monosign-api.md and the MONOSIGN_PATH_* / MONOSIGN_CODE_* settings")
+
+    def __init__(self, detail: str, *, http_status: int, code: int | None = None, message: str | None = None,
+                 internal_message: str | None = None) -> None:
+        super().__init__(detail, code=code, message=message, internal_message=internal_message)
+        self.http_status = http_status
