@@ -17,6 +17,7 @@ from gateway import __version__
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("gateway.commands.serve", "run the gateway"),
+    "import-webconfig": ("gateway.commands.import_webconfig", "turn the IIS module's web.config into .env lines"),
 }
 
 
