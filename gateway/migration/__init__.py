@@ -1,0 +1,1 @@
+"""Moving from Monosign's IIS module to the gateway: read its web.config, write the gateway's .env."""

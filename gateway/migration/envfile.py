@@ -1,0 +1,80 @@
+"""Write settings as `.env` lines that read back the same in the gateway and in a POSIX shell.
+
+The gateway reads `.env` with python-dotenv; operators also `source` such files or paste the lines
+into a shell, Docker or Kubernetes manifests. The two disagree on backslashes and `$`, so a value is
+single-quoted when both read it back unchanged, double-quoted (with `\\` and `\"` escapes) when that
+works for both, and refused otherwise: a wrong value here would be a silent misconfiguration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from gateway.migration.iis_settings import STILL_TO_SET, EnvSetting
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def quote_env_value(value: str) -> str | None:
+    """The value quoted for both python-dotenv and POSIX shells, or None when no quoting serves both."""
+    # Line breaks and control characters cannot be written on one line; python-dotenv expands
+    # ${NAME} even inside single quotes, so such a value would change when read back.
+    if _CONTROL.search(value) or "${" in value:
+        return None
+    # Single quotes: literal in a shell; python-dotenv only decodes \\ and \' inside them.
+    if "'" not in value and "\\\\" not in value and not value.endswith("\\"):
+        return f"'{value}'"
+    # Double quotes: a shell would expand $ and `, python-dotenv would keep their escapes.
+    if "$" not in value and "`" not in value:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    return None
+
+
+def render_env(
+    settings: Iterable[EnvSetting],
+    *,
+    sources: Iterable[str],
+    secret_files: Mapping[str, str] | None = None,
+) -> tuple[str, list[str]]:
+    """The `.env` text and the warnings about values that could not be written.
+
+    `secret_files` maps a secret setting's name to the path the gateway will read it from: it is
+    written as `NAME_FILE=path`. Without an entry the secret is written inline.
+    """
+    secret_files = secret_files or {}
+    warnings: list[str] = []
+    lines = [
+        "# Monosign Gateway settings, converted from the IIS module's web.config by",
+        f"# `monosign-gateway import-webconfig` ({', '.join(sources)}).",
+        "# Every other setting has a safe default; see docs/configuration.md.",
+        "",
+    ]
+    if secret_files:
+        lines += [
+            "# NAME_FILE lines name a file holding the secret. They are read from the environment:",
+            "# compose `env_file:`, Kubernetes `env:`, or `set -a; . ./.env; set +a` before starting.",
+        ]
+    for setting in settings:
+        name, value = setting.name, setting.value
+        if setting.secret and name in secret_files:
+            name, value = f"{name}_FILE", secret_files[name]
+        quoted = quote_env_value(value)
+        if quoted is None:
+            # Never echo the value: it may be a secret, and it cannot be shown safely anyway.
+            warnings.append(
+                f"{name}: the value has characters no .env quoting reads back unchanged "
+                "(a line break, ${...}, or a quote or backslash together with $ or `); set it by hand"
+                + (" or use --secrets-dir" if setting.secret else "")
+            )
+            lines.append(f"# {name}=  (set by hand, see the warning)")
+            continue
+        if setting.note:
+            lines.append(f"# {setting.note}")
+        lines.append(f"{'# ' if setting.disabled else ''}{name}={quoted}")
+    lines += ["", "# Still to set: the gateway's own settings (web.config has nothing to derive them from)."]
+    for name, example, meaning in STILL_TO_SET:
+        lines.append(f"# {meaning}")
+        lines.append(f"# {name}={example}")
+    return "\n".join(lines) + "\n", warnings
