@@ -1,0 +1,463 @@
+"""The gateway's aiohttp Application: edge checks, one canonical path, a handler per route class.
+
+Every request takes the same way through `_entry` (one catch-all route, so aiohttp's router never
+decides anything on its own spelling of the path):
+
+1. `decide`: request id, client address, edge checks (origin-form target, Host allow-list,
+   framing aiohttp still accepts), `canonicalize(request.raw_path)` once, `classify`.
+2. the route class's `Route.handle`, from `AppState.routes`: the seam other components replace
+   (the MFA flow replaces the MFA-guarded classes' routes; until then they refuse, fail closed).
+3. one access-log line and the metrics, whatever happened.
+
+`Expect: 100-continue` is answered by `_expect`, which runs the same `decide` plus the route's
+`may_continue` check *before* aiohttp would send `100 Continue`, so a refused client never gets
+invited to send its body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from aiohttp import web
+from aiohttp import HttpVersion11
+from aiohttp.http_parser import HttpRequestParser
+
+from gateway import __version__
+from gateway.observability.logging import get_logger, request_id_var
+from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from gateway.observability.metrics import Metrics
+from gateway.observability.readiness import Readiness
+from gateway.pages import error_response, wants_html
+from gateway.policy.edge import allowed_host_set, check_edge, new_request_id, valid_request_id
+from gateway.policy.headers import client_ip as resolve_client_ip
+from gateway.policy.paths import BadTarget, Target, canonicalize
+from gateway.policy.routes import RouteClass, classify, wants_navigation
+from gateway.proxy.forwarder import ClientGone, Exchange, Forwarder, UpstreamError, upstream_request_headers
+from gateway.settings import RoutePolicy, Settings
+
+access_log = get_logger("gateway.access")
+log = get_logger("gateway.app")
+
+# The access log names query parameters (never their values: they may carry tokens).
+MAX_LOGGED_QUERY_NAMES = 16
+MAX_LOGGED_QUERY_NAME_LENGTH = 40
+SERVER_NAME = "monosign-gateway"
+# Status logged when the client went away before a response was sent (nginx's convention).
+CLIENT_CLOSED_REQUEST = 499
+
+
+class CParserMissing(RuntimeError):
+    """aiohttp runs on its pure-Python parser: slower, and where most of its smuggling CVEs were."""
+
+
+def assert_c_parser() -> None:
+    """Refuse to serve without aiohttp's C (llhttp) request parser."""
+    if HttpRequestParser.__module__ != "aiohttp._http_parser":
+        raise CParserMissing(
+            "aiohttp's C HTTP parser is not loaded (is AIOHTTP_NO_EXTENSIONS set?); refusing to start"
+        )
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What the edge decided about one request; handlers read it, the access log reports it."""
+
+    request_id: str
+    started: float
+    peer_ip: str  # the TCP peer
+    client_ip: str  # the client, as far as trusted proxies tell (else the peer)
+    peer_trusted: bool
+    target: Target | None = None
+    route: RouteClass | None = None
+    rejection: tuple[int, str] | None = None  # (status, reason) decided at the edge
+    exchange: Exchange = field(default_factory=Exchange)
+    continued: bool = False  # 100 Continue was sent
+
+
+Handler = Callable[[web.Request, RequestContext], Awaitable[web.StreamResponse]]
+# Decides, before the body is read, whether the client may be invited to send it (100 Continue).
+ContinueCheck = Callable[[web.Request, RequestContext], Awaitable[bool]]
+
+
+async def _always(request: web.Request, ctx: RequestContext) -> bool:
+    return True
+
+
+async def _never(request: web.Request, ctx: RequestContext) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How one route class is served: the handler, and whether `100 Continue` may be sent."""
+
+    handle: Handler
+    may_continue: ContinueCheck = _never
+
+
+class GatewayPages:
+    """`/_gateway/*` pages, by exact lower-case canonical path and method."""
+
+    def __init__(self) -> None:
+        self._pages: dict[str, dict[str, Handler]] = {}
+
+    def add(self, method: str, path: str, handler: Handler) -> None:
+        if not path.startswith("/_gateway/"):
+            raise ValueError("gateway pages live under /_gateway/")
+        methods = self._pages.setdefault(path.lower(), {})
+        methods[method.upper()] = handler
+        if method.upper() == "GET":
+            methods.setdefault("HEAD", handler)
+
+    def find(self, method: str, lower_path: str) -> Handler | int:
+        """The handler, or the status to answer: 404 (no such page) or 405 (not with this method)."""
+        methods = self._pages.get(lower_path)
+        if methods is None:
+            return 404
+        return methods.get(method, 405)
+
+
+@dataclass(slots=True)
+class AppState:
+    """Components shared by all requests of one application. Stored under `STATE`."""
+
+    settings: Settings
+    metrics: Metrics
+    forwarder: Forwarder
+    readiness: Readiness
+    routes: dict[RouteClass, Route]
+    pages: GatewayPages
+    allowed_hosts: frozenset[str]
+    public_scheme: str
+    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    extra: dict[str, Any] = field(default_factory=dict)  # for components that come later
+
+    def peer_is_trusted(self, peer_ip: str) -> bool:
+        return _peer_in(peer_ip, self.trusted_networks)
+
+
+STATE = web.AppKey("gateway_state", AppState)
+CONTEXT = "gateway_request_context"  # request-scoped key (aiohttp requests are MutableMappings)
+
+
+@lru_cache(maxsize=4096)
+def _peer_in(peer_ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    if not networks:
+        return False
+    try:
+        address = ipaddress.ip_address(peer_ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
+# --- Edge decision --------------------------------------------------------------------------------
+
+
+def decide(request: web.Request, state: AppState) -> RequestContext:
+    """Request id, client address, edge checks, canonical target and route class (or a rejection)."""
+    peer_ip = request.remote or ""
+    peer_trusted = state.peer_is_trusted(peer_ip)
+    inbound_id = request.headers.get("X-Request-Id") if peer_trusted else None
+    request_id = inbound_id if inbound_id is not None and valid_request_id(inbound_id) else new_request_id()
+    ctx = RequestContext(
+        request_id=request_id,
+        started=time.monotonic(),
+        peer_ip=peer_ip,
+        client_ip=resolve_client_ip(peer_ip, request.headers, state.trusted_networks),
+        peer_trusted=peer_trusted,
+    )
+    rejection = check_edge(request.raw_path, (request.version.major, request.version.minor), request.headers,
+                           allowed_hosts=state.allowed_hosts, scheme=state.public_scheme)
+    if rejection is not None:
+        ctx.rejection = (400, rejection.value)
+        state.metrics.rejected.labels(rejection.name.lower()).inc()
+        return ctx
+    try:
+        ctx.target = canonicalize(request.raw_path)
+    except BadTarget as exc:
+        ctx.rejection = (400, exc.reason)
+        state.metrics.rejected.labels("bad_target").inc()
+        return ctx
+    ctx.route = classify(request.method, ctx.target)
+    return ctx
+
+
+def _context(request: web.Request) -> RequestContext:
+    ctx = request.get(CONTEXT)
+    if ctx is None:
+        ctx = decide(request, request.app[STATE])
+        request[CONTEXT] = ctx
+    assert isinstance(ctx, RequestContext)
+    return ctx
+
+
+# --- Default route handlers -------------------------------------------------------------------------
+
+
+def _error(request: web.Request, ctx: RequestContext, status: int, *, title: str | None = None,
+           message: str | None = None) -> web.Response:
+    return error_response(status, request_id=ctx.request_id, html=wants_html(request.headers),
+                          title=title, message=message)
+
+
+async def forward(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    """Pass the request through the streaming forwarder (the route handler for allowed classes)."""
+    return await _forward(request, ctx)
+
+
+async def _forward(request: web.Request, ctx: RequestContext, *, reuse_connection: bool = True,
+                   long_poll: bool = False) -> web.StreamResponse:
+    state = request.app[STATE]
+    assert ctx.target is not None
+    headers = upstream_request_headers(
+        request.headers, peer_ip=ctx.peer_ip, peer_trusted=ctx.peer_trusted, proto=state.public_scheme,
+        host=request.headers.get("Host", ""), request_id=ctx.request_id,
+    )
+    try:
+        return await state.forwarder.forward(
+            request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
+            long_poll=long_poll, reuse_connection=reuse_connection,
+        )
+    except UpstreamError as exc:
+        return _error(request, ctx, exc.kind.status)
+
+
+async def forward_activesync(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    return await _forward(request, ctx, long_poll=True)
+
+
+async def forward_windows_auth(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    # NTLM/Negotiate authenticate the TCP connection, not the request: a pooled upstream connection
+    # that carried one client's handshake must never serve another client. Until the pinned
+    # forwarder exists, each such request gets a connection of its own, closed afterwards
+    # (Basic works; connection-bound NTLM cannot complete, which is the safe failure).
+    return await _forward(request, ctx, reuse_connection=False, long_poll=True)
+
+
+async def deny(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    return _error(request, ctx, 403)
+
+
+async def not_found(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    return _error(request, ctx, 404)
+
+
+async def redirect_to_owa(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    # A relative Location: never built from the request's Host.
+    return web.Response(status=302, headers={"Location": "/owa/", "Cache-Control": "no-store"})
+
+
+async def refuse_without_mfa(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    """Stand-in for the MFA flow: fail closed. Navigations get a page, everything else 440."""
+    if wants_navigation(request.method, request.headers):
+        return _error(request, ctx, 403, title="Second factor not configured yet",
+                      message="This gateway cannot verify a second factor yet, so it does not let anyone in.")
+    return _error(request, ctx, 440)
+
+
+async def gateway_page(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    assert ctx.target is not None
+    found = request.app[STATE].pages.find(request.method, ctx.target.lower_path)
+    if isinstance(found, int):
+        return _error(request, ctx, found)
+    return await found(request, ctx)
+
+
+async def healthz(request: web.Request, ctx: RequestContext | None = None) -> web.StreamResponse:
+    """Liveness: the process answers. Never depends on Monosign, the store or the upstream."""
+    return web.json_response({"status": "ok", "version": __version__}, headers={"Cache-Control": "no-store"})
+
+
+async def readyz(request: web.Request, ctx: RequestContext | None = None) -> web.StreamResponse:
+    report = await request.app[STATE].readiness.report()
+    return web.json_response(report.as_json(), status=200 if report.ready else 503,
+                             headers={"Cache-Control": "no-store"})
+
+
+def default_routes(settings: Settings) -> dict[RouteClass, Route]:
+    def by_policy(policy: RoutePolicy, route: Route) -> Route:
+        return route if policy is RoutePolicy.ALLOW else Route(deny)
+
+    mfa_guarded = Route(refuse_without_mfa)
+    return {
+        RouteClass.GATEWAY: Route(gateway_page),
+        RouteClass.OWA_PUBLIC: Route(forward, may_continue=_always),
+        RouteClass.OWA_LOGIN: mfa_guarded,
+        RouteClass.OWA_LOGOFF: mfa_guarded,
+        RouteClass.OWA_APP: mfa_guarded,
+        RouteClass.ACTIVESYNC: by_policy(settings.gateway_policy_activesync,
+                                         Route(forward_activesync, may_continue=_always)),
+        RouteClass.WINDOWS_AUTH: by_policy(settings.gateway_policy_windows_auth,
+                                           Route(forward_windows_auth, may_continue=_always)),
+        RouteClass.POWERSHELL: Route(deny),
+        RouteClass.ROOT: Route(redirect_to_owa),
+        RouteClass.OTHER: Route(not_found),
+    }
+
+
+def _ecp_denied(state: AppState, ctx: RequestContext) -> bool:
+    if state.settings.gateway_policy_ecp is RoutePolicy.ALLOW or ctx.target is None:
+        return False
+    path = ctx.target.lower_path
+    return path == "/ecp" or path.startswith("/ecp/")
+
+
+# --- The pipeline -------------------------------------------------------------------------------------
+
+
+async def _expect(request: web.Request) -> None:
+    """Runs before aiohttp would answer `Expect`: invite the body only when it would be accepted."""
+    ctx = _context(request)
+    if request.version != HttpVersion11:
+        return
+    if request.headers.get("Expect", "").lower() != "100-continue":
+        if ctx.rejection is None:
+            ctx.rejection = (417, "unsupported expectation")
+        return
+    if ctx.rejection is not None or ctx.route is None or _ecp_denied(request.app[STATE], ctx):
+        return
+    if await request.app[STATE].routes[ctx.route].may_continue(request, ctx):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the 100 is not part of the response proper
+        ctx.continued = True
+
+
+async def _entry(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    ctx = _context(request)
+    request_id_var.set(ctx.request_id)
+    state.metrics.in_flight.inc()
+    status = 500
+    try:
+        if ctx.rejection is not None:
+            code, _reason = ctx.rejection
+            response: web.StreamResponse = _error(request, ctx, code)
+            response.force_close()  # after a framing or host problem, do not read another request
+        elif _ecp_denied(state, ctx):
+            response = _error(request, ctx, 403)
+        else:
+            assert ctx.route is not None
+            response = await state.routes[ctx.route].handle(request, ctx)
+        status = response.status
+        if not response.prepared:
+            response.headers["X-Request-Id"] = ctx.request_id
+            # Our own answers do not advertise the Python and aiohttp versions.
+            response.headers.setdefault("Server", SERVER_NAME)
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers["X-Request-Id"] = ctx.request_id
+        raise
+    except ClientGone:
+        status = ctx.exchange.status or CLIENT_CLOSED_REQUEST
+        raise
+    except asyncio.CancelledError:
+        status = ctx.exchange.status or CLIENT_CLOSED_REQUEST
+        raise
+    finally:
+        state.metrics.in_flight.dec()
+        _record(request, state, ctx, status)
+
+
+def _query_names(query: str) -> list[str]:
+    if not query:
+        return []
+    names = [part.partition("=")[0][:MAX_LOGGED_QUERY_NAME_LENGTH] for part in query.split("&") if part]
+    return names[:MAX_LOGGED_QUERY_NAMES]
+
+
+def _record(request: web.Request, state: AppState, ctx: RequestContext, status: int) -> None:
+    duration = time.monotonic() - ctx.started
+    route = ctx.route.value if ctx.route is not None else "rejected"
+    state.metrics.requests.labels(route, str(status)).inc()
+    state.metrics.latency.labels(route).observe(duration)
+    upstream = ctx.exchange.upstream_seconds
+    access_log.info(
+        "request",
+        client_ip=ctx.client_ip,
+        method=request.method,
+        path=ctx.target.path if ctx.target is not None else None,
+        query_names=_query_names(ctx.target.query) if ctx.target is not None else [],
+        route_class=route,
+        status=status,
+        reason=ctx.rejection[1] if ctx.rejection is not None else None,
+        bytes_in=request.content.total_bytes,
+        bytes_out=ctx.exchange.bytes_out,
+        duration_ms=round(duration * 1000, 3),
+        upstream_ms=round(upstream * 1000, 3) if upstream is not None else None,
+    )
+
+
+# --- Building the applications -------------------------------------------------------------------------
+
+
+def build_state(settings: Settings, *, metrics: Metrics | None = None) -> AppState:
+    metrics = metrics or Metrics()
+    scheme = "https" if settings.public_is_https else "http"
+    networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.gateway_trusted_proxies)
+    forwarder = Forwarder(settings, metrics)
+    readiness = Readiness()
+    readiness.add("upstream", forwarder.check)
+    pages = GatewayPages()
+    pages.add("GET", "/_gateway/healthz", healthz)
+    pages.add("GET", "/_gateway/readyz", readyz)
+    return AppState(
+        settings=settings,
+        metrics=metrics,
+        forwarder=forwarder,
+        readiness=readiness,
+        routes=default_routes(settings),
+        pages=pages,
+        allowed_hosts=allowed_host_set(settings.allowed_hosts, scheme=scheme),
+        public_scheme=scheme,
+        trusted_networks=networks,
+    )
+
+
+async def _forwarder_lifecycle(app: web.Application) -> Any:
+    forwarder = app[STATE].forwarder
+    await forwarder.start()
+    yield
+    await forwarder.close()
+
+
+def build_app(settings: Settings, *, state: AppState | None = None) -> web.Application:
+    """The main listener's application. Pass `state` to share it with the admin application."""
+    assert_c_parser()
+    app = web.Application(client_max_size=64 * 1024)
+    app[STATE] = state or build_state(settings)
+    app.cleanup_ctx.append(_forwarder_lifecycle)
+    app.router.add_route("*", "/{tail:.*}", _entry, expect_handler=_expect)
+    # Targets aiohttp's router cannot match (`*`, authority-form) still go through the pipeline.
+    app.middlewares.append(_unrouted)
+    return app
+
+
+@web.middleware
+async def _unrouted(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                    ) -> web.StreamResponse:
+    if request.match_info.http_exception is not None:
+        return await _entry(request)
+    return await handler(request)
+
+
+def build_admin_app(state: AppState) -> web.Application:
+    """The admin listener: /metrics, /healthz, /readyz (keep it off the public network)."""
+    app = web.Application(client_max_size=1024)
+    app[STATE] = state
+
+    async def metrics(request: web.Request) -> web.Response:
+        body = request.app[STATE].metrics.render()
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app

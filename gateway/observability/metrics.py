@@ -1,0 +1,48 @@
+"""Prometheus metrics, on a registry of their own (not the process-wide default).
+
+One `Metrics` object per application: tests build apps repeatedly and each gets fresh counters.
+Other components add their metrics to `metrics.registry`; the admin listener serves `render()`.
+Label values are bounded sets (route classes, status codes, error kinds), never paths or users.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Seconds. Small requests take around a millisecond; downloads and long polls take minutes.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                   300.0, 3600.0)
+
+
+class Metrics:
+    """The gateway's own metrics, plus the registry other components register theirs in."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "gateway_requests_total", "Requests answered, by route class and status code.",
+            ("route_class", "status"), registry=self.registry,
+        )
+        self.latency = Histogram(
+            "gateway_request_duration_seconds", "Time from request headers to the end of the response.",
+            ("route_class",), buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors_total",
+            "Upstream failures by kind (connect, timeout, tls, protocol, disconnect).",
+            ("kind",), registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "gateway_requests_in_flight", "Requests being served right now.", registry=self.registry,
+        )
+        self.rejected = Counter(
+            "gateway_rejected_requests_total",
+            "Requests refused at the edge before classification, by reason.",
+            ("reason",), registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,294 @@
+"""The streaming forwarder: one pooled aiohttp client session per process, bytes passed through.
+
+Request and response bodies stream both ways with back-pressure (the client's `StreamReader` is
+the upload's data source; the upstream's body is copied chunk by chunk into a `StreamResponse`), so
+memory per request stays flat whatever the size. `auto_decompress=False` keeps `Content-Encoding`
+and `Content-Length` coherent: gzip passes byte-identical. No cookie jar (the upstream's cookies
+belong to the browser, or to the MFA hold-back), no redirect following (the browser follows), no
+invented headers (`skip_auto_headers`), no total timeout (ActiveSync pings last an hour).
+
+Failures before the response starts become a 502 (unreachable, TLS, broken answer) or a 504 (no
+response headers within the read timeout); after it started, the only honest signal left is to
+cut the client connection, so a truncated body is never mistaken for a complete one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.observability.logging import get_logger
+from gateway.policy.headers import forwarding_headers, request_headers_for_upstream, response_headers_for_client
+
+if TYPE_CHECKING:
+    from gateway.observability.metrics import Metrics
+    from gateway.settings import Settings
+
+log = get_logger("gateway.proxy")
+
+# Headers aiohttp's client would otherwise invent; the upstream sees what the client sent.
+SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+# Request headers that are the gateway's business, never the upstream's.
+GATEWAY_OWNED_REQUEST_HEADERS = ("Expect", "X-Request-Id")
+# Long-poll endpoints may stay silent longer than ordinary requests (ActiveSync Ping: up to 59 min).
+LONG_POLL_READ_TIMEOUT = 3660.0
+
+
+class UpstreamFailure(StrEnum):
+    """Kinds of upstream failure: the metric label, and which status the client gets."""
+
+    CONNECT = "connect"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    PROTOCOL = "protocol"
+    DISCONNECT = "disconnect"
+
+    @property
+    def status(self) -> int:
+        return 504 if self is UpstreamFailure.TIMEOUT else 502
+
+
+class UpstreamError(Exception):
+    """The upstream failed before a response could start; carries the kind, never a raw detail."""
+
+    def __init__(self, kind: UpstreamFailure) -> None:
+        super().__init__(kind.value)
+        self.kind = kind
+
+
+class ClientGone(ConnectionResetError):
+    """The client disconnected while we were streaming; there is nobody left to answer."""
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What one forwarded request did, for the access log."""
+
+    upstream_seconds: float | None = None
+    bytes_out: int = 0
+    status: int | None = None
+
+
+# Called with the upstream response and the (already filtered) headers the client will get. It may
+# edit those headers, or return a complete response to send instead (the upstream body is then
+# discarded). This is where login observation and cookie hold-back plug in.
+ResponseInspector = Callable[[aiohttp.ClientResponse, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
+
+
+def classify_client_error(exc: BaseException) -> UpstreamFailure:
+    """Map an aiohttp client exception to a failure kind (order matters: subclasses first)."""
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return UpstreamFailure.TLS
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return UpstreamFailure.TIMEOUT
+    if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
+        return UpstreamFailure.CONNECT
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return UpstreamFailure.DISCONNECT
+    if isinstance(exc, asyncio.TimeoutError):
+        return UpstreamFailure.TIMEOUT
+    return UpstreamFailure.PROTOCOL
+
+
+def upstream_ssl_context(settings: Settings) -> ssl.SSLContext | bool:
+    """Verification on by default, with the operator's CA file when given; False only when asked."""
+    if not settings.gateway_upstream_url.startswith("https://"):
+        return True  # unused for http://, but aiohttp wants a value
+    if not settings.gateway_upstream_tls_verify:
+        return False
+    context = ssl.create_default_context(
+        cafile=str(settings.gateway_upstream_ca_file) if settings.gateway_upstream_ca_file else None
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class Forwarder:
+    """Forwards a request upstream and streams the answer back. Create in the event loop."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self._base = settings.gateway_upstream_url  # no trailing slash (settings strip it)
+        self._metrics = metrics
+        self._pool_size = settings.gateway_upstream_pool_size
+        self._ssl = upstream_ssl_context(settings)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=settings.gateway_upstream_connect_timeout,  # includes the wait for a pooled connection
+            sock_connect=settings.gateway_upstream_connect_timeout,
+            sock_read=settings.gateway_upstream_read_timeout,
+        )
+        self._long_poll_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=settings.gateway_upstream_connect_timeout,
+            sock_connect=settings.gateway_upstream_connect_timeout,
+            sock_read=max(settings.gateway_upstream_read_timeout, LONG_POLL_READ_TIMEOUT),
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("Forwarder.start() has not run")
+        return self._session
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self._pool_size,
+            limit_per_host=self._pool_size,
+            ssl=self._ssl,
+            keepalive_timeout=30,
+            enable_cleanup_closed=False,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=self._timeout,
+            skip_auto_headers=SKIP_AUTO_HEADERS,
+            read_bufsize=2**16,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def url_for(self, target_forward: str) -> URL:
+        """The upstream URL for a canonical target; `encoded=True` so yarl re-normalises nothing."""
+        return URL(self._base + target_forward, encoded=True)
+
+    async def check(self) -> str | None:
+        """Readiness: does the upstream answer HTTP at all? Any status counts as reachable."""
+        try:
+            async with self.session.get(self.url_for("/"), allow_redirects=False) as response:
+                response.release()
+        except aiohttp.ClientError as exc:
+            return f"upstream not reachable ({classify_client_error(exc).value})"
+        except TimeoutError:
+            return "upstream not reachable (timeout)"
+        return None
+
+    async def forward(
+        self,
+        request: web.Request,
+        target_forward: str,
+        headers: CIMultiDict[str],
+        exchange: Exchange,
+        *,
+        request_id: str,
+        body: bytes | None = None,
+        long_poll: bool = False,
+        reuse_connection: bool = True,
+        inspect: ResponseInspector | None = None,
+    ) -> web.StreamResponse:
+        """Send `headers` (already built for the upstream) and the body; stream the answer back.
+
+        `body` replaces the client's body (the small login form, already read); otherwise the client's
+        stream is forwarded as it arrives. `long_poll` allows an hour of upstream silence;
+        `reuse_connection=False` closes the upstream connection afterwards instead of pooling it.
+        The client's response carries `X-Request-Id: request_id`. Raises UpstreamError before the
+        response starts, and ClientGone when the connection to the client had to be cut.
+        """
+        data: object = body if body is not None else (request.content if request.body_exists else None)
+        started = time.monotonic()
+        try:
+            upstream_cm = self.session.request(
+                request.method,
+                self.url_for(target_forward),
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                timeout=self._long_poll_timeout if long_poll else self._timeout,
+            )
+            upstream = await upstream_cm.__aenter__()
+        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
+            kind = classify_client_error(exc)
+            exchange.upstream_seconds = time.monotonic() - started
+            self._metrics.upstream_errors.labels(kind.value).inc()
+            if request.transport is None or request.transport.is_closing():
+                raise ClientGone("client disconnected while the upstream request was sent") from None
+            raise UpstreamError(kind) from None
+        exchange.upstream_seconds = time.monotonic() - started
+        try:
+            return await self._relay(request, upstream, exchange, request_id, inspect)
+        finally:
+            if not reuse_connection:
+                upstream.close()
+            # Leaving the context releases a fully read connection to the pool and closes any other,
+            # so an aborted download also aborts the upstream request.
+            await upstream_cm.__aexit__(None, None, None)
+
+    async def _relay(
+        self,
+        request: web.Request,
+        upstream: aiohttp.ClientResponse,
+        exchange: Exchange,
+        request_id: str,
+        inspect: ResponseInspector | None,
+    ) -> web.StreamResponse:
+        client_headers = response_headers_for_client(upstream.headers)
+        client_headers["X-Request-Id"] = request_id
+        if inspect is not None:
+            replacement = await inspect(upstream, client_headers)
+            if replacement is not None:
+                upstream.close()
+                exchange.status = replacement.status
+                return replacement
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=client_headers)
+        exchange.status = upstream.status
+        try:
+            await response.prepare(request)
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            raise ClientGone("client disconnected before the response started") from None
+        content = upstream.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    break
+                await response.write(chunk)
+                exchange.bytes_out += len(chunk)
+            await response.write_eof()
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            # The client went away: leaving forward() closes the upstream connection too.
+            self._metrics.upstream_errors.labels("client_disconnect").inc()
+            raise ClientGone("client disconnected during the response") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            kind = classify_client_error(exc)
+            self._metrics.upstream_errors.labels(kind.value).inc()
+            log.warning("upstream failed mid-response", kind=kind.value, status=upstream.status,
+                        bytes_out=exchange.bytes_out)
+            raise ClientGone("upstream failed mid-response; client connection cut") from None
+        return response
+
+
+def upstream_request_headers(
+    headers: Mapping[str, str],
+    *,
+    peer_ip: str,
+    peer_trusted: bool,
+    proto: str,
+    host: str,
+    request_id: str,
+    drop: Collection[str] = (),
+) -> CIMultiDict[str]:
+    """The header policy's filtered copy of the client's headers, plus forwarding headers and request id.
+
+    `Host` stays as the client sent it (allow-listed at the edge): Exchange builds redirects from it.
+    """
+    upstream = request_headers_for_upstream(headers, peer_trusted=peer_trusted,
+                                            drop=(*GATEWAY_OWNED_REQUEST_HEADERS, *drop))
+    forwarding_headers(upstream, client_ip=peer_ip, proto=proto, host=host, peer_trusted=peer_trusted)
+    upstream["X-Request-Id"] = request_id
+    return upstream

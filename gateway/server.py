@@ -1,0 +1,241 @@
+"""Listeners, connection protocol and lifecycle: start, serve, drain on SIGTERM/SIGINT, exit.
+
+`GatewayServer` is aiohttp's `web.Server` (the protocol factory the listening sockets call for each
+connection) with one change: every connection gets a `GatewayRequestHandler`. That is the hook for
+anything that must happen below HTTP parsing:
+
+- the header timeout (`GATEWAY_HEADER_TIMEOUT`): a client that trickles its request line and headers
+  is cut, with a 408 when nothing else was said on the connection;
+- quiet, non-leaking answers to requests the strict C parser refused (aiohttp would log a traceback
+  and echo the offending bytes back);
+- the future home of Exchange's extension methods (`RPC_IN_DATA`, `RPC_OUT_DATA`): llhttp rejects
+  them today. Passing them needs a protocol that recognises such a request line on a fresh
+  connection and hands that connection to a dedicated relay, while every other connection keeps the
+  strict C parser (see docs/security.md, "Framing and forwarding").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from gateway import __version__
+from gateway.app import AppState, build_admin_app, build_app, build_state
+from gateway.observability.logging import get_logger
+from gateway.pages import error_response
+from gateway.settings import Settings
+
+log = get_logger("gateway.server")
+
+REQUEST_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 21\r\n\r\n408 Request Timeout\r\n"
+)
+LISTEN_BACKLOG = 1024
+
+
+class GatewayRequestHandler(RequestHandler):
+    """aiohttp's connection protocol, plus a deadline for each request's head."""
+
+    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout = header_timeout
+        self._header_deadline: asyncio.TimerHandle | None = None
+        self._answered_any = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        # Bytes arriving while no request is queued or running start the next request's head.
+        if self._header_deadline is None and not self._request_in_progress and not self._messages:
+            self._arm_header_deadline()
+        seen = self._request_count
+        super().data_received(data)
+        if self._request_count != seen:
+            self._disarm_header_deadline()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        self._header_deadline = self._loop.call_later(self._header_timeout, self._header_deadline_passed)
+
+    def _disarm_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _header_deadline_passed(self) -> None:
+        self._header_deadline = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._request_in_progress or self._messages:
+            return  # a request is being served; its own timeouts apply
+        log.info("client too slow sending request headers", peer=_peer(self.peername),
+                 timeout_s=self._header_timeout)
+        if self._request_count == 0:
+            transport.write(REQUEST_TIMEOUT_RESPONSE)
+        self.force_close()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """Answer without echoing the request or logging a traceback for client mistakes."""
+        if request.writer.output_size > 0 or isinstance(exc, ConnectionError):
+            # The response already started (or the client is gone): all we can do is close.
+            raise ConnectionError("response already started; closing the connection")
+        if status >= 500:
+            log.error("unhandled error while serving a request", exc_info=exc)
+        else:
+            log.info("malformed request refused", status=status, error=type(exc).__name__ if exc else None,
+                     peer=_peer(self.peername))
+        response = error_response(status, request_id=None, html=False)
+        response.force_close()
+        return response
+
+
+def _peer(peername: Any) -> str | None:
+    if isinstance(peername, tuple) and peername:
+        return str(peername[0])
+    return None
+
+
+class GatewayServer(web.Server):
+    """The protocol factory: aiohttp's `web.Server`, handing out `GatewayRequestHandler`s."""
+
+    def __init__(self, handler: Any, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._header_timeout = header_timeout
+
+    @classmethod
+    def wrapping(cls, server: web.Server, *, header_timeout: float) -> GatewayServer:
+        return cls(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            header_timeout=header_timeout,
+            **server._kwargs,
+        )
+
+    def __call__(self) -> RequestHandler:
+        return GatewayRequestHandler(self, loop=self._loop, header_timeout=self._header_timeout, **self._kwargs)
+
+
+class GatewayRunner(web.AppRunner):
+    """An AppRunner whose server is a `GatewayServer`."""
+
+    def __init__(self, app: web.Application, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._header_timeout = header_timeout
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        return GatewayServer.wrapping(server, header_timeout=self._header_timeout)
+
+
+def listener_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """TLS for the main listener when a certificate and key are configured; None for plain HTTP."""
+    if settings.gateway_tls_cert_file is None or settings.gateway_tls_key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # HTTP/1.1 only: Windows authentication is bound to the connection and cannot be multiplexed.
+    context.set_alpn_protocols(["http/1.1"])
+    context.load_cert_chain(str(settings.gateway_tls_cert_file), str(settings.gateway_tls_key_file))
+    return context
+
+
+def main_runner_options(settings: Settings) -> dict[str, Any]:
+    """Options for the main listener's connections (header limits, keep-alive, cancellation)."""
+    return {
+        "header_timeout": settings.gateway_header_timeout,
+        "shutdown_timeout": settings.gateway_shutdown_grace,
+        # A client that disconnects cancels its handler, which aborts the upstream request.
+        "handler_cancellation": True,
+        "access_log": None,  # our own access log line is written by the app
+        "max_line_size": settings.gateway_max_header_size,
+        "max_field_size": settings.gateway_max_header_size,
+        "max_headers": settings.gateway_max_headers,
+    }
+
+
+class Gateway:
+    """The running gateway: main and admin listeners around one shared AppState."""
+
+    def __init__(self, settings: Settings, *, state: AppState | None = None) -> None:
+        self.settings = settings
+        self.state = state or build_state(settings)
+        self._main = GatewayRunner(build_app(settings, state=self.state), **main_runner_options(settings))
+        self._admin = web.AppRunner(build_admin_app(self.state), access_log=None, shutdown_timeout=1.0,
+                                    handler_cancellation=True)
+        self.main_addresses: list[str] = []
+        self.admin_addresses: list[str] = []
+
+    async def start(self, *, reuse_port: bool = False) -> None:
+        settings = self.settings
+        await self._main.setup()
+        await self._admin.setup()
+        main_site = web.TCPSite(self._main, settings.gateway_listen.host, settings.gateway_listen.port,
+                                ssl_context=listener_ssl_context(settings), backlog=LISTEN_BACKLOG,
+                                reuse_port=reuse_port or None)
+        await main_site.start()
+        admin_site = web.TCPSite(self._admin, settings.gateway_admin_listen.host,
+                                 settings.gateway_admin_listen.port, reuse_port=reuse_port or None)
+        await admin_site.start()
+        scheme = "https" if settings.gateway_tls_cert_file else "http"
+        self.main_addresses = [_url(scheme, address) for address in self._main.addresses]
+        self.admin_addresses = [_url("http", address) for address in self._admin.addresses]
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish within the grace period, then close."""
+        self.state.readiness.draining = True
+        await self._main.cleanup()
+        await self._admin.cleanup()
+
+
+def _url(scheme: str, address: Any) -> str:
+    host, port = address[0], address[1]
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}"
+
+
+async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], None] | None = None,
+                      reuse_port: bool = False) -> int:
+    """Serve until SIGTERM or SIGINT, then drain and return 0."""
+    gateway = Gateway(settings)
+    await gateway.start(reuse_port=reuse_port)
+    log.info("gateway started", version=__version__, listen=gateway.main_addresses,
+             admin_listen=gateway.admin_addresses, upstream=settings.gateway_upstream_url,
+             public_url=settings.gateway_public_url)
+    if on_started is not None:
+        on_started(gateway)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        log.info("shutting down: no new connections; in-flight requests may finish",
+                 grace_s=settings.gateway_shutdown_grace)
+        await gateway.stop()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info("gateway stopped")
+    return 0
