@@ -6,7 +6,9 @@ import argparse
 import importlib
 
 # name -> module offering configure(parser) and run(args) -> int
-SIMULATORS: dict[str, tuple[str, str]] = {}
+SIMULATORS: dict[str, tuple[str, str]] = {
+    "monosign": ("gateway.sim.monosign_cli", "the Monosign API simulator (users, TOTP, push, fault injection)"),
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
