@@ -1,0 +1,226 @@
+"""Render the MFA page and the gateway's outcome pages: translated, branded, escaped, locked down.
+
+The handlers call one renderer, built once at start-up:
+
+    renderer = PageRenderer.from_settings(settings)
+    lang = renderer.pick_language(request.headers.get("Accept-Language"))
+    page = renderer.render("mfa", lang=lang, request_id=rid, display_name=user.display_name,
+                           methods=user.mfa_methods, csrf_token=token)
+    return web.Response(status=page.status, body=page.body, headers=page.headers)
+
+`PAGES` lists every page, its default status and the context it needs; a missing or unknown context
+key is a TypeError at once, not a blank on the user's screen. Templates run with autoescape on and
+`StrictUndefined`; every string comes from the translation files; the only script is a static file
+(the CSP allows `script-src 'self'`, no inline code). `GATEWAY_TEMPLATES_DIR` overrides templates by
+file name; an override can extend the original as `builtin/<name>`.
+
+What the MFA page expects from the handlers (the contract in DESIGN.md):
+- `POST /_gateway/mfa/push` (`csrf_token`) starts a push; the page is then shown with
+  `push_state="waiting"`.
+- While waiting, the page polls `GET /_gateway/mfa/status` (JSON `{"status": ...}`) and, on any
+  status but `pending`, goes to `GET /_gateway/mfa/complete`. So does a 4xx from the status URL,
+  the "I have approved it" button, and (without JavaScript) a refresh every few seconds.
+  `complete` therefore decides for every status: approved → finish; pending → the waiting page
+  again; rejected / expired → the page with `notice="push-rejected"` / `"push-expired"`.
+- `POST /_gateway/mfa/verify` (`code`, `csrf_token`); a wrong code → the page with
+  `code_error="invalid"` (or `"format"`) and `attempts_left`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from gateway.mfa.brand import Brand
+from gateway.mfa.i18n import SUPPORTED_LANGUAGES, Translator, load_translations, negotiate_language
+from gateway.mfa.static_files import StaticFiles
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+# The gateway pages' URLs, in one place for the templates (and the handlers that serve them).
+URLS: Mapping[str, str] = {
+    "mfa": "/_gateway/mfa",
+    "push": "/_gateway/mfa/push",
+    "status": "/_gateway/mfa/status",
+    "complete": "/_gateway/mfa/complete",
+    "verify": "/_gateway/mfa/verify",
+    "start": "/owa/",
+    # Ends the gateway session (owa-logoff route class) and lets Exchange clear its own cookies.
+    "sign_out": "/owa/logoff.owa",
+}
+
+# Every gateway page, whatever the status: no framing, no inline code, no caching, no referrer.
+# `connect-src 'self'` lets the MFA page poll the push status.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+MFA_METHODS = ("push", "totp")  # Monosign's "Push" and "Totp", in the order the page shows them
+PUSH_STATES = frozenset({"idle", "waiting"})
+MFA_NOTICES = frozenset({"push-rejected", "push-expired"})
+CODE_ERRORS = frozenset({"invalid", "format"})
+CODE_MAX_LENGTH = 8
+# Without JavaScript, the waiting page asks again this often.
+NO_SCRIPT_REFRESH_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PageSpec:
+    status: int
+    required: frozenset[str] = frozenset()
+    optional: Mapping[str, Any] = field(default_factory=dict)
+
+
+PAGES: Mapping[str, PageSpec] = {
+    "mfa": PageSpec(
+        200,
+        required=frozenset({"display_name", "methods", "csrf_token"}),
+        optional={"push_state": "idle", "notice": None, "code_error": None, "attempts_left": None},
+    ),
+    "not-assigned": PageSpec(403),  # Monosign code 22
+    "not-found": PageSpec(403),  # the user is not in Monosign (code 21)
+    "no-methods": PageSpec(403),  # in Monosign, but no push and no code to offer
+    "locked": PageSpec(429, required=frozenset({"retry_after_seconds"})),
+    "unavailable": PageSpec(503, optional={"retry_after_seconds": None}),  # unreachable, slow, breaker open
+    "config-error": PageSpec(503),  # e.g. code 12: the detail is for the log only
+    "error": PageSpec(500),
+    "bad-request": PageSpec(400),  # e.g. a CSRF failure: the form expired
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+def offered_methods(monosign_methods: Iterable[str]) -> tuple[str, ...]:
+    """The methods the page can offer, from Monosign's `MfaMethods` (`["Push", "Totp"]`), in page order."""
+    reported = {method.strip().lower() for method in monosign_methods}
+    return tuple(method for method in MFA_METHODS if method in reported)
+
+
+class PageRenderer:
+    def __init__(
+        self,
+        brand: Brand | None = None,
+        templates_dir: Path | None = None,
+        forced_language: str | None = None,
+    ) -> None:
+        if forced_language is not None and forced_language not in SUPPORTED_LANGUAGES:
+            raise ValueError(f"unsupported language {forced_language!r}")
+        self.brand = brand or Brand()
+        self.forced_language = forced_language
+        self.static = StaticFiles(self.brand)
+        self._translators = {
+            language: Translator(language, texts) for language, texts in load_translations().items()
+        }
+        builtin = jinja2.FileSystemLoader(TEMPLATES_DIR)
+        loaders: list[jinja2.BaseLoader] = [builtin, jinja2.PrefixLoader({"builtin": builtin})]
+        if templates_dir is not None:
+            loaders.insert(0, jinja2.FileSystemLoader(templates_dir))
+        self._environment = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PageRenderer:
+        language = settings.gateway_language.value
+        return cls(
+            brand=Brand.from_settings(settings),
+            templates_dir=settings.gateway_templates_dir,
+            forced_language=None if language == "auto" else language,
+        )
+
+    def pick_language(self, accept_language: str | None) -> str:
+        """The forced language if the operator set one, else the browser's preference (en/tr)."""
+        return self.forced_language or negotiate_language(accept_language)
+
+    def render(
+        self,
+        page: str,
+        *,
+        lang: str,
+        request_id: str,
+        status: int | None = None,
+        **context: Any,
+    ) -> RenderedPage:
+        """Render `page` (a key of PAGES) in `lang`; `status` defaults to the page's own."""
+        spec = PAGES.get(page)
+        if spec is None:
+            raise ValueError(f"unknown page {page!r}")
+        if lang not in self._translators:
+            raise ValueError(f"unsupported language {lang!r}")
+        missing = spec.required - context.keys()
+        unknown = context.keys() - spec.required - spec.optional.keys()
+        if missing or unknown:
+            raise TypeError(f"page {page!r}: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        values = {**spec.optional, **context}
+        values.update(_page_values(page, values))
+        template = self._environment.get_template(f"{page}.html")
+        body = template.render(
+            values,
+            page=page,
+            lang=lang,
+            title_key=f"{page}.title",
+            request_id=request_id,
+            brand=self.brand,
+            urls=URLS,
+            t=self._translators[lang],
+            static_url=self.static.url,
+        )
+        headers = {
+            **SECURITY_HEADERS,
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Language": lang,
+        }
+        retry_after = values.get("retry_after_seconds")
+        if retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        return RenderedPage(status=spec.status if status is None else status, body=body.encode(), headers=headers)
+
+
+def _page_values(page: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a page's context and derive what its template shows from it."""
+    if page == "mfa":
+        methods = offered_methods(values["methods"])
+        if not methods:
+            raise ValueError("no method to offer: render the 'no-methods' page instead")
+        if values["push_state"] not in PUSH_STATES or (values["push_state"] == "waiting" and "push" not in methods):
+            raise ValueError(f"bad push_state {values['push_state']!r} for methods {methods}")
+        if values["notice"] is not None and values["notice"] not in MFA_NOTICES:
+            raise ValueError(f"unknown notice {values['notice']!r}")
+        if values["code_error"] is not None and values["code_error"] not in CODE_ERRORS:
+            raise ValueError(f"unknown code_error {values['code_error']!r}")
+        return {
+            "methods": methods,
+            "code_max_length": CODE_MAX_LENGTH,
+            "refresh_seconds": NO_SCRIPT_REFRESH_SECONDS,
+        }
+    if page == "locked":
+        # Rounded up: "try again in 1 minute" must not come back after 30 seconds of a 90-second lock.
+        return {"minutes": max(1, math.ceil(values["retry_after_seconds"] / 60))}
+    return {}
