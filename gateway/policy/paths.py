@@ -27,6 +27,8 @@ _HEX_DIGITS = frozenset(string.hexdigits)
 _ALLOWED_NON_ASCII_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Nd"})
 # Anything outside visible ASCII in the raw target (raw UTF-8, controls, spaces) or a fragment.
 _RAW_UNSAFE = re.compile(r"[^\x21-\x7e]|#")
+# A segment made only of literal pchar characters is already canonical (the common case).
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]*")
 
 
 class BadTarget(ValueError):
@@ -111,6 +113,9 @@ def _raw_reason(char: str) -> str:
 
 
 def _canonical_segment(segment: str) -> str:
+    if _PLAIN_SEGMENT.fullmatch(segment):
+        _check_decoded_segment(segment)
+        return segment
     canonical: list[str] = []
     decoded = bytearray()
     index = 0
