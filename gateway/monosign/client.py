@@ -262,7 +262,7 @@ class MonosignClient:
         except (MonosignUnreachable, UnexpectedResponse) as exc:
             # No envelope: Monosign did not answer (or something else did). That counts against it.
             self.breaker.record_failure()
-            self._log_call(operation, user, getattr(exc, "http_status", 0), None,
+            self._log_call(operation, user, exc.http_status, None,
                            time.perf_counter() - started, exc, **extra)
             raise
         except BaseException:
@@ -318,7 +318,7 @@ class MonosignClient:
                 if len(body) > MAX_BODY_BYTES:
                     if response.status_code >= 500:
                         raise MonosignUnreachable(f"HTTP {response.status_code} with a large non-Monosign body",
-                                                  reason="http")
+                                                  reason="http", http_status=response.status_code)
                     raise UnexpectedResponse(f"HTTP {response.status_code}: body larger than {MAX_BODY_BYTES} bytes",
                                              http_status=response.status_code)
         finally:

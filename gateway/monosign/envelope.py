@@ -61,7 +61,8 @@ def parse_envelope(http_status: int, content_type: str | None, body: bytes,
     """
     def not_envelope(why: str) -> MonosignError:
         if http_status >= 500:
-            return MonosignUnreachable(f"HTTP {http_status} without a Monosign envelope ({why})", reason="http")
+            return MonosignUnreachable(f"HTTP {http_status} without a Monosign envelope ({why})", reason="http",
+                                       http_status=http_status)
         return UnexpectedResponse(f"HTTP {http_status}: {why}", http_status=http_status)
 
     if not _is_json(content_type):

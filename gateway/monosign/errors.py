@@ -43,9 +43,11 @@ class MonosignUnreachable(MonosignError):
     operator_hint = ("the gateway host cannot reach the Monosign API: check DNS, the firewall and any "
                      "outbound proxy between the gateway and MONOSIGN_API_URL")
 
-    def __init__(self, detail: str, *, reason: str) -> None:
+    def __init__(self, detail: str, *, reason: str, http_status: int = 0) -> None:
         super().__init__(detail)
         self.reason = reason
+        # 0 when nothing answered; the status of the page when something in between did (reason "http").
+        self.http_status = http_status
 
 
 class CircuitOpen(MonosignUnreachable):
