@@ -13,7 +13,7 @@ from gateway.sim.monosign_state import MonosignSimState
 from gateway.sim.monosign_users import demo_users
 
 API_KEY = "test-app-id-4f1d"
-API_SECRET = "test-app-secret-9c2b7e0a-never-logged"  # noqa: S105
+API_SECRET = "test-app-secret-9c2b7e0a-never-logged"
 
 
 @pytest.fixture
