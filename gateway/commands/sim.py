@@ -8,6 +8,7 @@ import importlib
 # name -> module offering configure(parser) and run(args) -> int
 SIMULATORS: dict[str, tuple[str, str]] = {
     "monosign": ("gateway.sim.monosign_cli", "the Monosign API simulator (users, TOTP, push, fault injection)"),
+    "owa": ("gateway.sim.owa_cli", "the Exchange OWA/ECP simulator (forms login, sessions, canary, streams)"),
 }
 
 
