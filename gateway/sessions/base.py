@@ -152,14 +152,20 @@ class SessionStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A value as a backend holds it: an opaque (encrypted) blob and its compare-and-set version."""
+    """A session entry as a backend holds it: the sealed blob, its compare-and-set version, and
+    the proof of the session secret that writes must present."""
 
     version: int
     data: bytes
+    proof: bytes = b""
 
 
 class Backend(Protocol):
     """Raw storage under the store's encryption layer: keys are opaque strings, values opaque bytes.
+
+    A session entry holds a version, the sealed blob and a `proof`: a one-way digest of the
+    session's secret. Writes and deletes of a session must present the same proof, so a caller
+    that knows a session's id but not its secret cannot overwrite, move or end it.
 
     Each method is atomic on its own; all raise StoreUnavailable on any backend failure. TTLs are
     seconds (fractions allowed) and always given: nothing is stored for ever.
@@ -167,20 +173,29 @@ class Backend(Protocol):
 
     async def get(self, key: str) -> Stored | None: ...
 
-    async def add(self, key: str, data: bytes, ttl: float) -> bool:
+    async def add(self, key: str, data: bytes, proof: bytes, ttl: float) -> bool:
         """Store with version 1 unless the key exists (then False)."""
         ...
 
-    async def compare_and_set(self, key: str, expected_version: int, data: bytes, ttl: float) -> bool:
-        """Replace the value and increment the version if the stored version is `expected_version`."""
+    async def compare_and_set(self, key: str, expected_version: int, proof: bytes, data: bytes, ttl: float) -> bool:
+        """Replace the blob and increment the version if both the version and the proof match."""
         ...
 
-    async def move(self, old_key: str, expected_version: int, new_key: str, data: bytes, ttl: float) -> bool:
-        """If `old_key` holds `expected_version` and `new_key` is free: delete `old_key` and store
-        `data` under `new_key` with version `expected_version + 1`, in one step."""
+    async def move(
+        self, old_key: str, expected_version: int, proof: bytes,
+        new_key: str, data: bytes, new_proof: bytes, ttl: float,
+    ) -> bool:
+        """If `old_key` holds `expected_version` and `proof`, and `new_key` is free: delete
+        `old_key` and store `data` under `new_key` with version `expected_version + 1`, in one step."""
         ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete_session(self, key: str, proof: bytes) -> None:
+        """Delete a session entry if its proof matches."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Delete a counter or claim."""
+        ...
 
     async def incr(self, key: str, window: float) -> int:
         """Increment a counter; the first increment starts its expiry of `window` seconds."""

@@ -28,11 +28,15 @@ def build_store(settings: Settings) -> EncryptedSessionStore:
 
         if secret is None or settings.gateway_redis_url is None:
             raise ValueError("the redis store needs GATEWAY_REDIS_URL and GATEWAY_SESSION_SECRET")
-        backend = RedisBackend(connect(
-            settings.gateway_redis_url.get_secret_value(),
-            timeout=settings.gateway_redis_timeout,
-            ca_file=settings.gateway_redis_ca_file,
-        ))
+        timeout = settings.gateway_redis_timeout
+        backend = RedisBackend(
+            connect(
+                settings.gateway_redis_url.get_secret_value(),
+                timeout=timeout,
+                ca_file=settings.gateway_redis_ca_file,
+            ),
+            timeout=timeout,
+        )
         prefix = settings.gateway_redis_prefix
     else:
         backend = MemoryBackend()

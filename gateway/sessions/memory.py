@@ -7,6 +7,7 @@ the whole dict is swept from time to time so abandoned sessions do not pile up.
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ class _Entry:
     version: int = 0
     data: bytes = b""
     count: int = 0
+    proof: bytes = b""
 
 
 class MemoryBackend:
@@ -55,29 +57,42 @@ class MemoryBackend:
 
     async def get(self, key: str) -> Stored | None:
         entry = self._live(key)
-        return None if entry is None else Stored(entry.version, entry.data)
+        return None if entry is None else Stored(entry.version, entry.data, entry.proof)
 
-    async def add(self, key: str, data: bytes, ttl: float) -> bool:
+    async def add(self, key: str, data: bytes, proof: bytes, ttl: float) -> bool:
         if self._live(key) is not None:
             return False
-        self._entries[key] = _Entry(self._expiry(ttl), version=1, data=data)
+        self._entries[key] = _Entry(self._expiry(ttl), version=1, data=data, proof=proof)
         return True
 
-    async def compare_and_set(self, key: str, expected_version: int, data: bytes, ttl: float) -> bool:
+    def _holds(self, key: str, version: int | None, proof: bytes) -> _Entry | None:
         entry = self._live(key)
-        if entry is None or entry.version != expected_version:
+        if entry is None or not entry.proof or not hmac.compare_digest(entry.proof, proof):
+            return None
+        if version is not None and entry.version != version:
+            return None
+        return entry
+
+    async def compare_and_set(self, key: str, expected_version: int, proof: bytes, data: bytes, ttl: float) -> bool:
+        if self._holds(key, expected_version, proof) is None:
             return False
-        self._entries[key] = _Entry(self._expiry(ttl), version=expected_version + 1, data=data)
+        self._entries[key] = _Entry(self._expiry(ttl), version=expected_version + 1, data=data, proof=proof)
         return True
 
-    async def move(self, old_key: str, expected_version: int, new_key: str, data: bytes, ttl: float) -> bool:
-        entry = self._live(old_key)
-        if entry is None or entry.version != expected_version or self._live(new_key) is not None:
+    async def move(
+        self, old_key: str, expected_version: int, proof: bytes,
+        new_key: str, data: bytes, new_proof: bytes, ttl: float,
+    ) -> bool:
+        if self._holds(old_key, expected_version, proof) is None or self._live(new_key) is not None:
             return False
         expires_at = self._expiry(ttl)
         del self._entries[old_key]
-        self._entries[new_key] = _Entry(expires_at, version=expected_version + 1, data=data)
+        self._entries[new_key] = _Entry(expires_at, version=expected_version + 1, data=data, proof=new_proof)
         return True
+
+    async def delete_session(self, key: str, proof: bytes) -> None:
+        if self._holds(key, None, proof) is not None:
+            del self._entries[key]
 
     async def delete(self, key: str) -> None:
         self._entries.pop(key, None)

@@ -1,6 +1,6 @@
 """The Redis backend: shared by every worker and replica.
 
-A record is a hash `{v: version, d: blob}` with a TTL; the compare-and-set, the move (session id
+A record is a hash `{v: version, d: blob, p: proof}` with a TTL; the compare-and-set, the move (session id
 rotation) and the counter increment are Lua scripts, so each is one atomic step on the server.
 Every Redis or socket error surfaces as `StoreUnavailable`; redis-py reconnects on the next call,
 so the store recovers on its own when Redis comes back.
@@ -13,6 +13,7 @@ private CA), `unix:///path/redis.sock?db=0`, and `redis+sentinel://[user:passwor
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,28 +31,39 @@ from gateway.sessions.base import Stored, StoreUnavailable
 T = TypeVar("T")
 
 DEFAULT_SENTINEL_PORT = 26379
+# Connections per process. Callers beyond it wait (up to the timeout) for a free one instead of
+# failing: a burst of OWA requests queues for a moment rather than seeing the store "down".
+MAX_CONNECTIONS = 64
 
+# A session is a hash {v: version, d: sealed blob, p: proof of the session secret}.
 _ADD = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
-
-_COMPARE_AND_SET = """
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tonumber(ARGV[1]) + 1, 'd', ARGV[2])
+redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'p', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
+_COMPARE_AND_SET = """
+local held = redis.call('HMGET', KEYS[1], 'v', 'p')
+if held[1] ~= ARGV[1] or held[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'v', tonumber(ARGV[1]) + 1, 'd', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
 _MOVE = """
-if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+local held = redis.call('HMGET', KEYS[1], 'v', 'p')
+if held[1] ~= ARGV[1] or held[2] ~= ARGV[2] then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], 'v', tonumber(ARGV[1]) + 1, 'd', ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('HSET', KEYS[2], 'v', tonumber(ARGV[1]) + 1, 'd', ARGV[3], 'p', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
+"""
+
+_DELETE_SESSION = """
+if redis.call('HGET', KEYS[1], 'p') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
 """
 
 # The window starts with the first hit; a counter that somehow lost its TTL gets one back.
@@ -60,6 +72,10 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
 
 
 def _milliseconds(ttl: float) -> int:
@@ -138,6 +154,7 @@ def connect(url: str, *, timeout: float, ca_file: Path | None = None) -> redis_a
         "retry": Retry(NoBackoff(), 1),
         "health_check_interval": 30,
         "decode_responses": False,
+        "max_connections": MAX_CONNECTIONS,
     }
     scheme = urlsplit(url).scheme
     if scheme in ("redis+sentinel", "rediss+sentinel"):
@@ -169,48 +186,69 @@ def connect(url: str, *, timeout: float, ca_file: Path | None = None) -> redis_a
 
 
 class RedisBackend:
-    def __init__(self, client: redis_asyncio.Redis) -> None:
+    def __init__(
+        self, client: redis_asyncio.Redis, *, timeout: float = 2.0, max_connections: int = MAX_CONNECTIONS
+    ) -> None:
         self._client = client
+        self._timeout = timeout
+        # redis-py's pool raises at its limit rather than waiting; the semaphore makes callers
+        # queue for a connection (bounded by the timeout) and keeps the pool within its limit.
+        self._slots = asyncio.Semaphore(max_connections)
         self._add = client.register_script(_ADD)
         self._compare_and_set = client.register_script(_COMPARE_AND_SET)
         self._move = client.register_script(_MOVE)
+        self._delete_session = client.register_script(_DELETE_SESSION)
         self._incr = client.register_script(_INCR)
 
     def __repr__(self) -> str:  # the URL may hold a password: never shown
         return "RedisBackend()"
 
-    @staticmethod
-    async def _call(operation: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StoreUnavailable("redis: no free connection") from None
         try:
             return await operation()
         except (TimeoutError, RedisError, OSError) as exc:
             # The class name says enough (ConnectionError, TimeoutError, ...); messages may
             # echo addresses or credentials, so they stay out.
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
+        finally:
+            self._slots.release()
 
     async def get(self, key: str) -> Stored | None:
-        version, data = await self._call(lambda: self._client.hmget(key, ["v", "d"]))
-        if version is None or data is None:
+        version, data, proof = await self._call(lambda: self._client.hmget(key, ["v", "d", "p"]))
+        if version is None or data is None or proof is None:
             return None
-        return Stored(int(version), data if isinstance(data, bytes) else data.encode())
+        return Stored(int(version), _as_bytes(data), _as_bytes(proof))
 
-    async def add(self, key: str, data: bytes, ttl: float) -> bool:
+    async def add(self, key: str, data: bytes, proof: bytes, ttl: float) -> bool:
         ms = _milliseconds(ttl)
-        return bool(await self._call(lambda: self._add(keys=[key], args=[data, ms])))
+        return bool(await self._call(lambda: self._add(keys=[key], args=[data, proof, ms])))
 
-    async def compare_and_set(self, key: str, expected_version: int, data: bytes, ttl: float) -> bool:
+    async def compare_and_set(self, key: str, expected_version: int, proof: bytes, data: bytes, ttl: float) -> bool:
         ms = _milliseconds(ttl)
         result = await self._call(
-            lambda: self._compare_and_set(keys=[key], args=[str(expected_version), data, ms])
+            lambda: self._compare_and_set(keys=[key], args=[str(expected_version), proof, data, ms])
         )
         return bool(result)
 
-    async def move(self, old_key: str, expected_version: int, new_key: str, data: bytes, ttl: float) -> bool:
+    async def move(
+        self, old_key: str, expected_version: int, proof: bytes,
+        new_key: str, data: bytes, new_proof: bytes, ttl: float,
+    ) -> bool:
         ms = _milliseconds(ttl)
         result = await self._call(
-            lambda: self._move(keys=[old_key, new_key], args=[str(expected_version), data, ms])
+            lambda: self._move(
+                keys=[old_key, new_key], args=[str(expected_version), proof, data, new_proof, ms]
+            )
         )
         return bool(result)
+
+    async def delete_session(self, key: str, proof: bytes) -> None:
+        await self._call(lambda: self._delete_session(keys=[key], args=[proof]))
 
     async def delete(self, key: str) -> None:
         await self._call(lambda: self._client.delete(key))
@@ -231,4 +269,7 @@ class RedisBackend:
         await self._call(self._client.ping)
 
     async def aclose(self) -> None:
-        await self._call(self._client.aclose)
+        try:
+            await self._client.aclose()
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from None

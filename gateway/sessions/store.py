@@ -7,6 +7,7 @@ names: `<prefix>s:<sha256(id)>` for sessions, `<prefix>c:<counter>:<hmac(key)>` 
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from collections.abc import Sequence
@@ -73,7 +74,7 @@ class EncryptedSessionStore:
         _check_ttl(ttl)
         for _ in range(_CREATE_ATTEMPTS):
             ticket = Ticket.new()
-            if await self._backend.add(self._session_key(ticket), self._seal(record, 1, ticket), ttl):
+            if await self._backend.add(self._session_key(ticket), self._seal(record, 1, ticket), ticket.proof, ttl):
                 record.version = 1
                 self._cache.put(ticket.value, record)
                 return ticket.value
@@ -115,10 +116,11 @@ class EncryptedSessionStore:
             return False
         new_version = record.version + 1
         saved = await self._backend.compare_and_set(
-            self._session_key(ticket), record.version, self._seal(record, new_version, ticket), ttl
+            self._session_key(ticket), record.version, ticket.proof, self._seal(record, new_version, ticket), ttl
         )
         if not saved:
-            # Someone else changed it: the caller reloads, and must then see the store's copy.
+            # Someone else changed it (or this cookie does not own it): the caller reloads, and
+            # must then see the store's copy.
             self._cache.forget(cookie_value)
             return False
         record.version = new_version
@@ -135,8 +137,8 @@ class EncryptedSessionStore:
         for _ in range(_CREATE_ATTEMPTS):
             new = Ticket.new()
             moved = await self._backend.move(
-                self._session_key(old), record.version, self._session_key(new),
-                self._seal(record, new_version, new), ttl,
+                self._session_key(old), record.version, old.proof,
+                self._session_key(new), self._seal(record, new_version, new), new.proof, ttl,
             )
             if moved:
                 record.version = new_version
@@ -144,15 +146,19 @@ class EncryptedSessionStore:
                 return new.value
             # Either the session changed or is gone (the usual case), or the new id collided.
             current = await self._backend.get(self._session_key(old))
-            if current is None or current.version != record.version:
+            if (
+                current is None
+                or current.version != record.version
+                or not hmac.compare_digest(current.proof, old.proof)
+            ):
                 return None
         raise StoreUnavailable("could not allocate a session id")
 
     async def delete(self, cookie_value: str) -> None:
-        self._cache.forget(cookie_value)
         ticket = parse_ticket(cookie_value)
         if ticket is not None:
-            await self._backend.delete(self._session_key(ticket))
+            self._cache.forget(cookie_value)
+            await self._backend.delete_session(self._session_key(ticket), ticket.proof)
 
     # --- counters and one-time claims -----------------------------------------------------------
     async def hit(self, counter: str, key: str, window_seconds: float) -> int:

@@ -50,6 +50,12 @@ class Ticket:
         """What the store is keyed by: the id's SHA-256, never the id itself."""
         return hashlib.sha256(self.id).hexdigest()
 
+    @property
+    def proof(self) -> bytes:
+        """A one-way digest of the secret, kept beside the record: writes and deletes must present
+        it, so knowing an id without its secret changes nothing. It reveals nothing of the secret."""
+        return hashlib.sha256(b"monosign-gateway session proof v1\x00" + self.secret).digest()
+
     def __repr__(self) -> str:  # never print the secret (or the id) by accident
         return "Ticket(<redacted>)"
 
