@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from aiohttp import web
-from aiohttp import HttpVersion11
+from aiohttp import HttpVersion11, web
 from aiohttp.http_parser import HttpRequestParser
 
 from gateway import __version__
@@ -143,7 +142,7 @@ class AppState:
 
 
 STATE = web.AppKey("gateway_state", AppState)
-CONTEXT = "gateway_request_context"  # request-scoped key (aiohttp requests are MutableMappings)
+CONTEXT = web.RequestKey("gateway_request_context", RequestContext)
 
 
 @lru_cache(maxsize=4096)
@@ -194,7 +193,6 @@ def _context(request: web.Request) -> RequestContext:
     if ctx is None:
         ctx = decide(request, request.app[STATE])
         request[CONTEXT] = ctx
-    assert isinstance(ctx, RequestContext)
     return ctx
 
 

@@ -40,6 +40,8 @@ log = get_logger("gateway.proxy")
 SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 # Request headers that are the gateway's business, never the upstream's.
 GATEWAY_OWNED_REQUEST_HEADERS = ("Expect", "X-Request-Id")
+# Seconds an idle pooled upstream connection is kept (IIS closes idle connections after 120 s).
+UPSTREAM_KEEPALIVE = 30.0
 # Long-poll endpoints may stay silent longer than ordinary requests (ActiveSync Ping: up to 59 min).
 LONG_POLL_READ_TIMEOUT = 3660.0
 
@@ -135,6 +137,7 @@ class Forwarder:
             sock_read=max(settings.gateway_upstream_read_timeout, LONG_POLL_READ_TIMEOUT),
         )
         self._session: aiohttp.ClientSession | None = None
+        self._unpooled: aiohttp.ClientSession | None = None  # one connection per request, never reused
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -143,14 +146,17 @@ class Forwarder:
         return self._session
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._pool_size,
-            limit_per_host=self._pool_size,
-            ssl=self._ssl,
-            keepalive_timeout=30,
-            enable_cleanup_closed=False,
-        )
-        self._session = aiohttp.ClientSession(
+        self._session = self._new_session(force_close=False)
+        self._unpooled = self._new_session(force_close=True)
+
+    def _new_session(self, *, force_close: bool) -> aiohttp.ClientSession:
+        if force_close:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size, ssl=self._ssl,
+                                             force_close=True)
+        else:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size, ssl=self._ssl,
+                                             keepalive_timeout=UPSTREAM_KEEPALIVE)
+        return aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -160,9 +166,10 @@ class Forwarder:
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._unpooled):
+            if session is not None:
+                await session.close()
+        self._session = self._unpooled = None
 
     def url_for(self, target_forward: str) -> URL:
         """The upstream URL for a canonical target; `encoded=True` so yarl re-normalises nothing."""
@@ -202,8 +209,10 @@ class Forwarder:
         """
         data: object = body if body is not None else (request.content if request.body_exists else None)
         started = time.monotonic()
+        session = self.session if reuse_connection else self._unpooled
+        assert session is not None
         try:
-            upstream_cm = self.session.request(
+            upstream_cm = session.request(
                 request.method,
                 self.url_for(target_forward),
                 headers=headers,
@@ -223,8 +232,6 @@ class Forwarder:
         try:
             return await self._relay(request, upstream, exchange, request_id, inspect)
         finally:
-            if not reuse_connection:
-                upstream.close()
             # Leaving the context releases a fully read connection to the pool and closes any other,
             # so an aborted download also aborts the upstream request.
             await upstream_cm.__aexit__(None, None, None)
