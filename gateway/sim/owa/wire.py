@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
 # The five FBA cookies, in the order Exchange sets them.
@@ -179,7 +179,9 @@ def aspnet_expires(moment: datetime) -> str:
 
 def expired_cookie(name: str, now: datetime | None = None) -> str:
     """Utility.DeleteFbaAuthCookies: empty value, expiry thirty years back."""
-    moment = (now or datetime.now(UTC)) - timedelta(days=365 * 30)
+    current = now or datetime.now(UTC)
+    # DateTime.AddYears(-30); 29 February becomes 28 February.
+    moment = current.replace(year=current.year - 30, day=min(current.day, 28) if current.month == 2 else current.day)
     return f"{name}=; expires={aspnet_expires(moment)}; path=/"
 
 
