@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from gateway.monosign import CircuitBreaker, MonosignClient
+from gateway.observability.logging import configure_logging
 from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import MonosignSimState
 from gateway.sim.monosign_users import demo_users
@@ -49,3 +53,25 @@ async def make_client(sim: MonosignSimulator) -> AsyncIterator[ClientFactory]:
 @pytest.fixture
 def client(make_client: ClientFactory) -> MonosignClient:
     return make_client()
+
+
+@pytest.fixture
+def json_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The product's own logging (JSON, debug level, every library included), captured line by line."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    configure_logging(debug=True, fmt="json")
+    buffer = io.StringIO()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(buffer)
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+    yield read
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    for handler in saved_handlers:
+        root.addHandler(handler)
+    root.setLevel(saved_level)
