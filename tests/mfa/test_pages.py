@@ -415,3 +415,17 @@ def test_stylesheet_colours_are_readable() -> None:
         match = re.search(rf"{name}: (#[0-9a-f]{{6}});", css)
         assert match, name
         assert contrast_ratio(match.group(1), WHITE) >= 4.5, name
+
+
+def test_documented_override_examples_work(tmp_path: Path) -> None:
+    """The two examples in docs/branding.md, taken from the page itself."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "branding.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```jinja\n(.*?)```", doc, flags=re.DOTALL)
+    assert len(examples) == 2
+    (tmp_path / "not-assigned.html").write_text(examples[0])
+    (tmp_path / "base.html").write_text(examples[1])
+    _, html = render(PageRenderer(templates_dir=tmp_path), "not-assigned")
+    assert "Call the help desk on 1234 and ask for access to Outlook on the web." in html.text
+    assert TRANSLATIONS["en"]["not-assigned.body"] in html.text
+    assert any(attrs.get("href") == "https://help.example.com/sign-in" for attrs in html.all("a"))
+    assert REQUEST_ID in html.text
