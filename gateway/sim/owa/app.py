@@ -209,10 +209,10 @@ async def running_owa_sim(
 ) -> AsyncIterator[RunningOwaSim]:
     """Run the simulator on host:port (0 = a free port) for the duration of the block."""
     app = app or build_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context, shutdown_timeout=1.0)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         bound_port = int(runner.addresses[0][1])
         scheme = "https" if ssl_context is not None else "http"
