@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -29,30 +30,87 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS-only redis-server (see `make_tls_files`)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A private CA and a certificate for 127.0.0.1, as PEM files in `directory`."""
+    import trustme
+
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    files = TlsFiles(directory / "cert.pem", directory / "key.pem", directory / "ca.pem")
+    issued.cert_chain_pems[0].write_to_path(str(files.cert))
+    issued.private_key_pem.write_to_path(str(files.key))
+    ca.cert_pem.write_to_path(str(files.ca))
+    return files
+
+
 class RedisServer:
-    def __init__(self, directory: Path, *, extra_args: list[str] | None = None) -> None:
+    """A redis-server; with `tls`, TLS only; with `sentinel_for=(host, port)`, a Sentinel
+    monitoring that master as the service `mymaster`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        extra_args: list[str] | None = None,
+        tls: TlsFiles | None = None,
+        sentinel_for: tuple[str, int] | None = None,
+    ) -> None:
         self.binary = require_redis_server()
         self.directory = directory
         self.port = free_port()
         self.extra_args = extra_args or []
+        self.tls = tls
+        self.sentinel_for = sentinel_for
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
         """A plain synchronous client, for looking at what the gateway wrote."""
+        if self.tls is not None:
+            return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, ssl=True,
+                               ssl_ca_certs=str(self.tls.ca))
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def _command(self) -> list[str]:
+        if self.sentinel_for is not None:
+            host, port = self.sentinel_for
+            config = self.directory / "sentinel.conf"
+            config.write_text(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+                f"sentinel monitor mymaster {host} {port} 1\n"
+                "sentinel down-after-milliseconds mymaster 1000\n"
+            )
+            return [self.binary, str(config), "--sentinel", "--loglevel", "warning"]
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            listen = [
+                "--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key),
+                "--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "no",
+            ]
+        return [
+            self.binary, "--bind", "127.0.0.1", *listen,
+            "--save", "", "--appendonly", "no", "--dir", str(self.directory),
+            "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
+        ]
 
     def start(self) -> None:
         assert self.process is None, "already running"
         self.directory.mkdir(parents=True, exist_ok=True)
-        command = [
-            self.binary, "--bind", "127.0.0.1", "--port", str(self.port),
-            "--save", "", "--appendonly", "no", "--dir", str(self.directory),
-            "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
-        ]
+        command = self._command()
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.directory
         )
@@ -84,9 +142,16 @@ class RedisServer:
 
     @classmethod
     @contextmanager
-    def running(cls, directory: Path, *, extra_args: list[str] | None = None) -> Iterator[RedisServer]:
+    def running(
+        cls,
+        directory: Path,
+        *,
+        extra_args: list[str] | None = None,
+        tls: TlsFiles | None = None,
+        sentinel_for: tuple[str, int] | None = None,
+    ) -> Iterator[RedisServer]:
         for attempt in range(3):  # the free port may be taken between choosing and binding it
-            server = cls(directory, extra_args=extra_args)
+            server = cls(directory, extra_args=extra_args, tls=tls, sentinel_for=sentinel_for)
             try:
                 server.start()
                 break

@@ -24,18 +24,14 @@ def build_store(settings: Settings) -> EncryptedSessionStore:
     backend: Backend
     if settings.gateway_session_store is StoreKind.REDIS:
         # Imported here: a memory-only gateway (and the CLI's light start-up) never loads redis-py.
-        from gateway.sessions.redis_backend import RedisBackend, connect
+        from gateway.sessions.redis_backend import connect
 
         if secret is None or settings.gateway_redis_url is None:
             raise ValueError("the redis store needs GATEWAY_REDIS_URL and GATEWAY_SESSION_SECRET")
-        timeout = settings.gateway_redis_timeout
-        backend = RedisBackend(
-            connect(
-                settings.gateway_redis_url.get_secret_value(),
-                timeout=timeout,
-                ca_file=settings.gateway_redis_ca_file,
-            ),
-            timeout=timeout,
+        backend = connect(
+            settings.gateway_redis_url.get_secret_value(),
+            timeout=settings.gateway_redis_timeout,
+            ca_file=settings.gateway_redis_ca_file,
         )
         prefix = settings.gateway_redis_prefix
     else:

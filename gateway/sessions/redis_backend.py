@@ -14,7 +14,7 @@ private CA), `unix:///path/redis.sock?db=0`, and `redis+sentinel://[user:passwor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -144,8 +144,8 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     )
 
 
-def connect(url: str, *, timeout: float, ca_file: Path | None = None) -> redis_asyncio.Redis:
-    """A redis-py client for `url` (no I/O yet: connections open on first use)."""
+def connect(url: str, *, timeout: float, ca_file: Path | None = None) -> RedisBackend:
+    """A backend for `url` (no I/O yet: connections open on first use)."""
     common: dict[str, Any] = {
         "socket_connect_timeout": timeout,
         "socket_timeout": timeout,
@@ -179,17 +179,24 @@ def connect(url: str, *, timeout: float, ca_file: Path | None = None) -> redis_a
             password=target.password,
             **tls,
         )
-        return master
+        # The Sentinel clients are ours to close too (master_for's client closes only its pool).
+        return RedisBackend(master, timeout=timeout, also_close=sentinel.sentinels)
     if scheme == "rediss" and ca_file is not None:
         common["ssl_ca_certs"] = str(ca_file)
-    return redis_asyncio.from_url(url, **common)
+    return RedisBackend(redis_asyncio.from_url(url, **common), timeout=timeout)
 
 
 class RedisBackend:
     def __init__(
-        self, client: redis_asyncio.Redis, *, timeout: float = 2.0, max_connections: int = MAX_CONNECTIONS
+        self,
+        client: redis_asyncio.Redis,
+        *,
+        timeout: float = 2.0,
+        max_connections: int = MAX_CONNECTIONS,
+        also_close: Sequence[redis_asyncio.Redis] = (),
     ) -> None:
         self._client = client
+        self._also_close = list(also_close)
         self._timeout = timeout
         # redis-py's pool raises at its limit rather than waiting; the semaphore makes callers
         # queue for a connection (bounded by the timeout) and keeps the pool within its limit.
@@ -270,6 +277,7 @@ class RedisBackend:
 
     async def aclose(self) -> None:
         try:
-            await self._client.aclose()
+            for client in (self._client, *self._also_close):
+                await client.aclose()
         except (TimeoutError, RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.sessions.base import Backend
 from gateway.sessions.memory import MemoryBackend
-from gateway.sessions.redis_backend import RedisBackend, connect
+from gateway.sessions.redis_backend import connect
 from gateway.sessions.store import EncryptedSessionStore
 from tests.redis_server import RedisServer
 
@@ -53,7 +53,7 @@ async def make_store(request: pytest.FixtureRequest, backend_kind: str) -> Async
         if server is None:
             backend = shared_memory
         else:
-            backend = RedisBackend(connect(server.url, timeout=2.0), timeout=2.0)
+            backend = connect(server.url, timeout=2.0)
             backends.append(backend)
         return EncryptedSessionStore(
             backend, server_key, previous_keys=previous_keys, prefix=PREFIX,
