@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -219,12 +220,12 @@ async def raw_exchange(port: int, data: bytes, *, timeout: float = 2.0, ssl_cont
             await writer.wait_closed()
 
 
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([0-9]{3}) ")
+
+
 def status_codes(response: bytes) -> list[int]:
-    codes = []
-    for line in response.split(b"\r\n"):
-        if line.startswith(b"HTTP/1.") and len(line) >= 12 and line[9:12].isdigit():
-            codes.append(int(line[9:12]))
-    return codes
+    """Every status line in a raw response stream (bodies here never contain one)."""
+    return [int(code) for code in _STATUS_LINE.findall(response)]
 
 
 # --- The gateway as a subprocess -----------------------------------------------------------------------------
