@@ -375,12 +375,13 @@ class MonosignSimulator:
         try:
             mode = FaultMode(body.get("mode", "none"))
             delay = float(body.get("delay") or 0.0)
-            duration = float(body.get("duration") or DEFAULT_REFUSE_SECONDS)
+            duration = float(DEFAULT_REFUSE_SECONDS if body.get("duration") in (None, "") else body["duration"])
         except (TypeError, ValueError):
             modes = ", ".join(mode.value for mode in FaultMode)
             return self._error(400, f"expected {{\"mode\": one of {modes}, \"delay\": seconds, \"duration\": seconds}}")
-        if not 0 <= delay <= 3600 or not 0 < duration <= MAX_REFUSE_SECONDS:
-            return self._error(400, f"delay must be 0..3600 seconds, duration 0..{MAX_REFUSE_SECONDS:g} seconds")
+        if not 0 <= delay <= 3600 or not 0 < duration <= MAX_REFUSE_SECONDS or (mode is FaultMode.SLOW and not delay):
+            return self._error(400, f"delay must be 0..3600 seconds (more than 0 for slow), duration more than 0 "
+                                    f"and at most {MAX_REFUSE_SECONDS:g} seconds")
         await self.set_faults(mode, delay=delay, duration=duration, keep=request)
         answer = web.json_response({**self.state.faults.as_json(),
                                     **({"reopens_in": duration} if mode is FaultMode.REFUSE else {})})

@@ -32,6 +32,7 @@ MAX_CALLS_KEPT = 1000
 
 class FaultMode(StrEnum):
     NONE = "none"
+    SLOW = "slow"  # answers come after `delay` seconds (a delay can also go with any other mode)
     REFUSE = "refuse"  # the listener is closed: new connections are refused, open ones are cut
     RESET = "reset"  # connections are accepted, then reset without an answer
     HTML_502 = "html502"  # a proxy's 502 page, not the envelope
