@@ -96,7 +96,7 @@ def describe_transport_error(exc: BaseException) -> tuple[str, str]:
         current = current.__cause__ or current.__context__
     for error in chain:
         if isinstance(error, ssl.SSLCertVerificationError):
-            return "tls", f"TLS certificate not accepted: {error.verify_message or error.reason}"
+            return "tls_certificate", f"TLS certificate not accepted: {error.verify_message or error.reason}"
         if isinstance(error, ssl.SSLError):
             return "tls", f"TLS handshake failed: {error.reason or error}"
         if isinstance(error, socket.gaierror):

@@ -38,7 +38,11 @@ class MonosignError(Exception):
 
 
 class MonosignUnreachable(MonosignError):
-    """No answer from Monosign itself. `reason` is one of: dns, refused, reset, tls, timeout, http."""
+    """No answer from Monosign itself.
+
+    `reason`: dns, refused, reset, timeout, tls (handshake), tls_certificate (not trusted), http (a 5xx page
+    from something in between), connect (anything else), circuit_open.
+    """
 
     operator_hint = ("the gateway host cannot reach the Monosign API: check DNS, the firewall and any "
                      "outbound proxy between the gateway and MONOSIGN_API_URL")
