@@ -155,6 +155,40 @@ async def test_a_frozen_redis_times_out_and_recovers(fresh_redis: RedisServer) -
         await store.aclose()
 
 
+# The ACL documented in docs/sessions.md: the least a gateway needs.
+DOCUMENTED_ACL = (
+    "on >gw-password-for-tests ~msgw-test:* resetchannels -@all "
+    "+ping +get +set +del +exists +incr +pttl +pexpire +hget +hmget +hset +evalsha +script|load"
+)
+
+
+@pytest.mark.redis
+async def test_the_documented_acl_is_enough(fresh_redis: RedisServer) -> None:
+    with fresh_redis.client() as plain:
+        plain.execute_command("ACL", "SETUSER", "gateway", *DOCUMENTED_ACL.split())
+    store = redis_store(f"redis://gateway:gw-password-for-tests@127.0.0.1:{fresh_redis.port}/0")
+    wrong_password = redis_store(f"redis://gateway:wrong@127.0.0.1:{fresh_redis.port}/0")
+    try:
+        cookie = await store.create(SessionRecord(state=SessionState.PENDING), ttl=60)
+        record = await store.load(cookie)
+        assert record is not None
+        assert await store.save(cookie, record, ttl=60)
+        new = await store.rotate(cookie, record, ttl=60)
+        assert new is not None
+        await store.delete(new)
+        assert await store.hit("otp-fail-ip", "192.0.2.1", 60) == 1
+        assert await store.count("otp-fail-ip", "192.0.2.1") == 1
+        await store.clear("otp-fail-ip", "192.0.2.1")
+        assert await store.claim_once("push-1", 60)
+        await store.ping()
+        with pytest.raises(StoreUnavailable) as info:
+            await wrong_password.ping()
+        assert "wrong" not in str(info.value)
+    finally:
+        await store.aclose()
+        await wrong_password.aclose()
+
+
 async def test_unreachable_redis_fails_fast_and_closed() -> None:
     store = redis_store(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
     try:
