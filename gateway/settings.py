@@ -306,6 +306,11 @@ class Settings(BaseSettings):
     gateway_fail_mode: FailMode = FailMode.CLOSED
     gateway_workers: int = Field(1, ge=1, le=64)
 
+    # --- Second factor: brute-force limits and the login form -------------------------------------
+    gateway_mfa_max_failures: int = Field(5, ge=1, le=100)
+    gateway_mfa_lockout_seconds: float = Field(300.0, ge=1, le=86400)
+    gateway_login_max_body: int = Field(16384, ge=1024, le=16384)
+
     # --- Gateway pages: language and brand -----------------------------------------------------------
     gateway_language: PageLanguage = PageLanguage.AUTO
     gateway_brand_name: DisplayText = "Outlook on the web"
