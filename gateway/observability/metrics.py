@@ -44,5 +44,36 @@ class Metrics:
             ("reason",), registry=self.registry,
         )
 
+        # Authentication, in the style of Authelia's authelia_authn* metrics. Labels are bounded sets.
+        self.second_factor = Counter(
+            "gateway_authn_second_factor_total",
+            "Second-factor attempts by method (totp, push) and result (success, failure, locked, error).",
+            ("method", "result"), registry=self.registry,
+        )
+        self.first_factor_failures = Counter(
+            "gateway_authn_first_factor_failures_total",
+            "Exchange logons refused for a wrong user name or password, as seen by the gateway.",
+            registry=self.registry,
+        )
+        self.lockouts = Counter(
+            "gateway_authn_lockouts_total", "Second-factor lockouts by scope (user, ip, monosign).",
+            ("scope",), registry=self.registry,
+        )
+        self.bypasses = Counter(
+            "gateway_authn_bypasses_total",
+            "Sessions let through without a second factor, by kind (exception, system_mailbox, fail_open).",
+            ("kind",), registry=self.registry,
+        )
+        self.login_duration = Histogram(
+            "gateway_authn_login_duration_seconds",
+            "Time from Exchange accepting the password to the second factor passing.",
+            buckets=(1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0), registry=self.registry,
+        )
+        self.sessions_ended = Counter(
+            "gateway_sessions_ended_total",
+            "Gateway sessions ended, by reason (logoff, exchange_timeout, idle, absolute, binding_mismatch).",
+            ("reason",), registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
