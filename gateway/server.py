@@ -223,6 +223,13 @@ async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], Non
     log.info("gateway started", version=__version__, listen=gateway.main_addresses,
              admin_listen=gateway.admin_addresses, upstream=settings.gateway_upstream_url,
              public_url=settings.gateway_public_url)
+    log.debug("effective limits", header_timeout_s=settings.gateway_header_timeout,
+              max_header_size=settings.gateway_max_header_size, max_headers=settings.gateway_max_headers,
+              upstream_pool_size=settings.gateway_upstream_pool_size,
+              upstream_connect_timeout_s=settings.gateway_upstream_connect_timeout,
+              upstream_read_timeout_s=settings.gateway_upstream_read_timeout,
+              shutdown_grace_s=settings.gateway_shutdown_grace,
+              trusted_proxies=settings.gateway_trusted_proxies, allowed_hosts=sorted(gateway.state.allowed_hosts))
     if on_started is not None:
         on_started(gateway)
     stop = asyncio.Event()

@@ -306,7 +306,11 @@ class GatewayProcess:
         code = self.process.wait(timeout)
         self._reader.join(5)
         assert self.process.stderr is not None
-        self.stderr = self.process.stderr.read()
+        assert self.process.stdout is not None
+        if not self.process.stderr.closed:
+            self.stderr = self.process.stderr.read()
+            self.process.stderr.close()
+        self.process.stdout.close()
         return code
 
     def stop(self) -> int:
