@@ -36,7 +36,11 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def normalise_host(value: str, *, scheme: str) -> str | None:
     """Lower-case `host[:port]` without the scheme's default port; None when it is no valid host."""
-    host = value.strip().lower()
+    host = value.strip()
+    # Check before lower-casing: str.lower() folds some non-ASCII letters into ASCII (U+212A -> "k").
+    if not host.isascii():
+        return None
+    host = host.lower()
     match = _HOST_RE.fullmatch(host)
     if match is None:
         return None
