@@ -1,0 +1,336 @@
+"""Who a non-browser Exchange client is, and whether its route class lets it in (pure, sans-IO).
+
+Why: ActiveSync phones and Outlook (EWS, MAPI, RPC, OAB, Autodiscover) never see the MFA page, so
+the only controls the gateway has over them are per-class policies: allow, deny, allow only from
+some networks, allow only some users. The user comes from the `Authorization` header: Basic carries
+`user:password` (the password is dropped here and never leaves this module), an NTLM Type 3
+message (raw, or wrapped in SPNEGO under `Negotiate`) carries domain, user and workstation in
+clear. Kerberos tickets do not reveal the user to us, so a user allow-list cannot admit them.
+
+A request that names no user yet (the anonymous first request, NTLM Type 1) cannot be judged
+against a user list; it is let through as *challenge only*: the caller must pass nothing but the
+upstream's 401 challenge back, so a client can learn how to authenticate and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import parse_qsl
+
+from gateway.policy.users import UserName, matches_exception, parse_username
+
+__all__ = [
+    "ActiveSyncDevice",
+    "AuthScheme",
+    "ClientCredential",
+    "ClientPolicy",
+    "PolicyDecision",
+    "PolicyOutcome",
+    "activesync_device",
+    "decide",
+    "is_connection_auth",
+    "ntlm_identity",
+    "offers_connection_auth",
+    "parse_authorization",
+]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Authorization values longer than this are not decoded (Kerberos tokens reach tens of KB; an
+# NTLM Type 3 is a few hundred bytes, a Basic credential far less).
+MAX_DECODED_TOKEN = 64 * 1024
+NTLM_SIGNATURE = b"NTLMSSP\x00"
+_NTLM_AUTHENTICATE = 3
+_NTLM_UNICODE = 0x00000001
+# Device ids and types are client-chosen: keep what is printable, and only so much of it.
+MAX_DEVICE_FIELD = 64
+
+
+class AuthScheme(StrEnum):
+    NONE = "none"
+    BASIC = "basic"
+    NTLM = "ntlm"
+    NEGOTIATE = "negotiate"
+    BEARER = "bearer"
+    OTHER = "other"
+    AMBIGUOUS = "ambiguous"  # more than one Authorization header: refuse, never guess
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredential:
+    """What an `Authorization` header says about the client (never the password or the token)."""
+
+    scheme: AuthScheme
+    user: UserName | None = None
+    workstation: str | None = None  # NTLM Type 3 only
+    ntlm_message: int | None = None  # 1, 2 or 3 when the token is (or wraps) an NTLM message
+
+    @property
+    def binds_connection(self) -> bool:
+        """NTLM and Negotiate authenticate the TCP connection, not the request."""
+        return self.scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE)
+
+
+_SCHEMES = {"basic": AuthScheme.BASIC, "ntlm": AuthScheme.NTLM, "negotiate": AuthScheme.NEGOTIATE,
+            "bearer": AuthScheme.BEARER}
+
+
+def _scheme_of(value: str) -> tuple[AuthScheme, str]:
+    name, _, rest = value.strip().partition(" ")
+    return _SCHEMES.get(name.lower(), AuthScheme.OTHER), rest.strip()
+
+
+def is_connection_auth(values: Iterable[str]) -> bool:
+    """True when any `Authorization` value uses NTLM or Negotiate (the request must be pinned)."""
+    return any(_scheme_of(value)[0] in (AuthScheme.NTLM, AuthScheme.NEGOTIATE) for value in values)
+
+
+def offers_connection_auth(values: Iterable[str]) -> bool:
+    """True when any `WWW-Authenticate` value offers or continues NTLM or Negotiate."""
+    for value in values:
+        # A header may list several challenges: "Negotiate, NTLM" or "Basic realm=x, NTLM".
+        for part in value.split(","):
+            if _scheme_of(part)[0] in (AuthScheme.NTLM, AuthScheme.NEGOTIATE):
+                return True
+    return False
+
+
+def _b64(text: str) -> bytes | None:
+    if not text or len(text) > MAX_DECODED_TOKEN * 4 // 3 + 4:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _user(typed: str) -> UserName | None:
+    try:
+        return parse_username(typed)
+    except ValueError:
+        return None
+
+
+def _basic_user(token: str) -> UserName | None:
+    raw = _b64(token)
+    if raw is None or b":" not in raw:
+        return None
+    name, _, _password = raw.partition(b":")
+    try:
+        # IIS decodes with the server's code page; for ASCII that agrees with UTF-8, and a name that
+        # is not valid UTF-8 is left unknown rather than read differently from Exchange.
+        return _user(name.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+
+
+def _field(message: bytes, offset: int) -> bytes | None:
+    if len(message) < offset + 8:
+        return None
+    length, _max_length, start = struct.unpack_from("<HHI", message, offset)
+    if start + length > len(message):
+        return None
+    return message[start:start + length]
+
+
+def _ntlm_text(raw: bytes, unicode: bool) -> str | None:
+    try:
+        return raw.decode("utf-16-le") if unicode else raw.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def ntlm_identity(token: bytes) -> tuple[int | None, UserName | None, str | None]:
+    """(message type, user, workstation) of an NTLM message, raw or found inside a SPNEGO token.
+
+    Only the Type 3 (AUTHENTICATE) message names a user: `DOMAIN\\user`, or a UPN with an empty
+    domain. Offsets are checked against the message; anything malformed yields no user.
+    """
+    start = token.find(NTLM_SIGNATURE)
+    if start < 0 or len(token) < start + 12:
+        return None, None, None
+    message = token[start:]
+    (message_type,) = struct.unpack_from("<I", message, 8)
+    if message_type != _NTLM_AUTHENTICATE or len(message) < 64:
+        return message_type, None, None
+    (flags,) = struct.unpack_from("<I", message, 60)
+    unicode = bool(flags & _NTLM_UNICODE)
+    fields = [_field(message, offset) for offset in (28, 36, 44)]  # domain, user, workstation
+    if any(raw is None for raw in fields):
+        return message_type, None, None
+    domain, user, workstation = (_ntlm_text(raw or b"", unicode) for raw in fields)
+    if domain is None or not user:
+        return message_type, None, None
+    name = _user(f"{domain}\\{user}" if domain else user)
+    return message_type, name, _printable(workstation or "") or None
+
+
+def parse_authorization(values: Sequence[str]) -> ClientCredential:
+    """The credential of a request's `Authorization` header values (as `headers.getall` returns)."""
+    if not values:
+        return ClientCredential(AuthScheme.NONE)
+    if len(values) > 1:
+        return ClientCredential(AuthScheme.AMBIGUOUS)
+    scheme, token = _scheme_of(values[0])
+    if scheme is AuthScheme.BASIC:
+        return ClientCredential(scheme, _basic_user(token))
+    if scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE):
+        raw = _b64(token)
+        if raw is None:
+            return ClientCredential(scheme)
+        message_type, user, workstation = ntlm_identity(raw)
+        return ClientCredential(scheme, user, workstation, message_type)
+    return ClientCredential(scheme)
+
+
+# --- ActiveSync devices ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSyncDevice:
+    """What an ActiveSync request says about the phone (client-chosen: for logs, never for trust)."""
+
+    device_id: str | None
+    device_type: str | None
+    command: str | None
+    user_hint: str | None  # the `User` parameter; the Basic credential is what counts
+
+
+# MS-ASHTTP 2.2.1.1.1.1.2: command codes of the base64-encoded query form.
+_COMMANDS = {
+    0: "Sync", 1: "SendMail", 2: "SmartForward", 3: "SmartReply", 4: "GetAttachment", 9: "FolderSync",
+    10: "FolderCreate", 11: "FolderDelete", 12: "FolderUpdate", 13: "MoveItems", 14: "GetItemEstimate",
+    15: "MeetingResponse", 16: "Search", 17: "Settings", 18: "Ping", 19: "ItemOperations", 20: "Provision",
+    21: "ResolveRecipients", 22: "ValidateCert",
+}
+_USER_PARAMETER_TAG = 8
+
+
+def _printable(text: str) -> str:
+    return "".join(char for char in text if char.isprintable() and char.isascii())[:MAX_DEVICE_FIELD]
+
+
+def activesync_device(query: str) -> ActiveSyncDevice:
+    """Device id, type, command and user hint from a plain or a base64-encoded ActiveSync query."""
+    if ("=" in query and "&" in query) or query.lower().startswith(("cmd=", "user=", "deviceid=", "devicetype=")):
+        return _plain_device(query)
+    decoded = _b64(query.replace("%3D", "=").replace("%3d", "=")) if query else None
+    if decoded is not None:
+        device = _encoded_device(decoded)
+        if device is not None:
+            return device
+    return _plain_device(query)
+
+
+def _plain_device(query: str) -> ActiveSyncDevice:
+    found: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        found.setdefault(name.lower(), value)
+
+    def pick(name: str) -> str | None:
+        value = _printable(found.get(name, ""))
+        return value or None
+
+    return ActiveSyncDevice(pick("deviceid"), pick("devicetype"), pick("cmd"), pick("user"))
+
+
+def _encoded_device(raw: bytes) -> ActiveSyncDevice | None:
+    """MS-ASHTTP's binary query: version, command, locale, device id, policy key, device type, parameters."""
+    try:
+        command = _COMMANDS.get(raw[1])
+        position = 4
+        id_length = raw[position]
+        device_id = raw[position + 1:position + 1 + id_length]
+        position += 1 + id_length
+        position += 1 + raw[position]  # policy key (0 or 4 bytes)
+        type_length = raw[position]
+        device_type = raw[position + 1:position + 1 + type_length]
+        position += 1 + type_length
+        if len(device_id) != id_length or len(device_type) != type_length:
+            return None
+        user = None
+        while position + 2 <= len(raw):
+            tag, length = raw[position], raw[position + 1]
+            value = raw[position + 2:position + 2 + length]
+            position += 2 + length
+            if tag == _USER_PARAMETER_TAG:
+                user = _printable(value.decode("utf-8", "replace")) or None
+    except IndexError:
+        return None
+    return ActiveSyncDevice(device_id.hex().upper() or None, _printable(device_type.decode("ascii", "replace")) or None,
+                            command, user)
+
+
+# --- Policy decisions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPolicy:
+    """One route class's policy. Empty `networks` / `users` mean "no restriction of that kind"."""
+
+    allow: bool
+    networks: tuple[IPNetwork, ...] = ()
+    users: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(cls, *, allow: bool, networks: Iterable[str] = (), users: Iterable[str] = ()) -> ClientPolicy:
+        return cls(allow, tuple(ipaddress.ip_network(cidr, strict=False) for cidr in networks),
+                   frozenset(user.strip().lower() for user in users if user.strip()))
+
+
+class PolicyOutcome(StrEnum):
+    ALLOW = "allow"
+    CHALLENGE_ONLY = "challenge-only"  # no user yet: pass only the upstream's 401 challenge
+    DENY = "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDecision:
+    outcome: PolicyOutcome
+    reason: str  # for the audit event and the access log; names the rule, never a credential
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is not PolicyOutcome.DENY
+
+
+def _in_networks(client_ip: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential,
+           connection_user: UserName | None = None) -> PolicyDecision:
+    """Allow, deny, or let through only the authentication challenge.
+
+    `connection_user` is the user an earlier NTLM/Negotiate leg authenticated on this client
+    connection (later requests on it carry no `Authorization`). Rules, in order: the class is
+    denied; several Authorization headers; the client address is outside `networks`; with a
+    `users` list, a request naming a user not on it (or a connection authenticated as one) is
+    denied, and one naming nobody yet is challenge-only.
+    """
+    if not policy.allow:
+        return PolicyDecision(PolicyOutcome.DENY, "class denied")
+    if credential.scheme is AuthScheme.AMBIGUOUS:
+        return PolicyDecision(PolicyOutcome.DENY, "several authorization headers")
+    if policy.networks and not _in_networks(client_ip, policy.networks):
+        return PolicyDecision(PolicyOutcome.DENY, "network not allowed")
+    if not policy.users:
+        return PolicyDecision(PolicyOutcome.ALLOW, "allowed")
+    user = credential.user or (connection_user if credential.scheme is AuthScheme.NONE else None)
+    if user is None:
+        return PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet")
+    if matches_exception(user.forms, policy.users):
+        return PolicyDecision(PolicyOutcome.ALLOW, "user allowed")
+    return PolicyDecision(PolicyOutcome.DENY, "user not allowed")
