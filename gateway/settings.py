@@ -280,6 +280,10 @@ class Settings(BaseSettings):
     gateway_upstream_pool_size: int = Field(256, ge=1, le=65536)
     gateway_upstream_connect_timeout: float = Field(5.0, gt=0)
     gateway_upstream_read_timeout: float = Field(120.0, gt=0)
+    # Long-lived Exchange traffic may be silent much longer than ordinary requests (seconds).
+    gateway_timeout_activesync: float = Field(3660.0, gt=0)  # Ping/Sync heartbeat: up to 3540 s
+    gateway_timeout_windows_auth: float = Field(10800.0, gt=0)  # MAPI NotificationWait, RPC channels, EWS streams
+    gateway_timeout_owa_notifications: float = Field(3660.0, gt=0)  # OWA's ev.owa2 notification channel
 
     # --- Client-side limits -----------------------------------------------------------------------
     gateway_header_timeout: float = Field(15.0, gt=0)
@@ -289,7 +293,14 @@ class Settings(BaseSettings):
 
     # --- Route policy -------------------------------------------------------------------------------
     gateway_policy_activesync: RoutePolicy = RoutePolicy.ALLOW
+    gateway_policy_activesync_networks: CidrList = Field(default_factory=list)
+    gateway_policy_activesync_users: StrList = Field(default_factory=list)
     gateway_policy_windows_auth: RoutePolicy = RoutePolicy.ALLOW
+    gateway_policy_windows_auth_networks: CidrList = Field(default_factory=list)
+    gateway_policy_windows_auth_users: StrList = Field(default_factory=list)
+    gateway_policy_powershell: RoutePolicy = RoutePolicy.DENY
+    gateway_policy_powershell_networks: CidrList = Field(default_factory=list)
+    gateway_policy_powershell_users: StrList = Field(default_factory=list)
     gateway_policy_ecp: RoutePolicy = RoutePolicy.ALLOW
 
     # --- Sessions and store -------------------------------------------------------------------------
