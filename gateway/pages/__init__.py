@@ -68,8 +68,10 @@ def error_response(
     wording = WORDING.get(status) or Wording("Error", "Error", "The request could not be completed.")
     shown_title = title or wording.title
     shown_message = message or wording.message
-    headers = {"Cache-Control": "no-store"}
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     if html:
+        # The page loads nothing and runs nothing; its only style sheet is inline.
+        headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
         body = _template().render(title=shown_title, message=shown_message, request_id=request_id, status=status)
         return web.Response(status=status, reason=wording.reason, text=body, content_type="text/html",
                             headers=headers)
