@@ -3,6 +3,7 @@ downloads and uploads (checksums), explicit logon, ECP, knobs, and the control e
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -274,3 +275,15 @@ async def test_control_counters_and_reset() -> None:
         assert (await owa.request("GET", "/owa/", cookies=cookies)).status == 302
     async with owa_client(OwaSimConfig(control_enabled=False)) as owa:
         assert (await owa.request("GET", "/_sim/counters")).status == 404
+
+
+async def test_client_abandoning_a_download_is_not_a_server_error(caplog: pytest.LogCaptureFixture) -> None:
+    async with owa_client() as owa:
+        cookies = await _signed_in(owa)
+        response = await owa.request(
+            "GET", f"/owa/attachment.ashx?size={512 * MIB}&X-OWA-CANARY={cookies['X-OWA-CANARY']}", cookies=cookies)
+        await response.content.readexactly(MIB)
+        response.close()                                   # drop the connection mid-stream
+        await asyncio.sleep(0.3)
+        assert (await owa.request("GET", "/owa/", cookies=cookies)).status == 200
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text

@@ -215,10 +215,13 @@ async def download(request: web.Request, state: OwaSimState, ctx: RequestContext
     else:
         response.content_length = size
     await response.prepare(request)
-    if request.method == "GET":
-        for chunk in attachment_chunks(size):
-            await response.write(chunk)
-    await response.write_eof()
+    try:
+        if request.method == "GET":
+            for chunk in attachment_chunks(size):
+                await response.write(chunk)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client stopped reading; nothing to clean up
     return response
 
 
@@ -255,7 +258,7 @@ async def _notification_stream(request: web.Request, state: OwaSimState) -> web.
             if time.monotonic() >= deadline:
                 break
         await response.write_eof()
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         pass  # the client went away; OWA simply re-issues the request
     return response
 
