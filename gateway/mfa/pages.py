@@ -79,6 +79,8 @@ CODE_ERRORS = frozenset({"invalid", "format"})
 CODE_MAX_LENGTH = 8
 # Without JavaScript, the waiting page asks again this often.
 NO_SCRIPT_REFRESH_SECONDS = 5
+# With JavaScript, the page asks for the push status this often (backing off after failures).
+POLL_INTERVAL_MS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +221,7 @@ def _page_values(page: str, values: Mapping[str, Any]) -> dict[str, Any]:
             "methods": methods,
             "code_max_length": CODE_MAX_LENGTH,
             "refresh_seconds": NO_SCRIPT_REFRESH_SECONDS,
+            "poll_interval_ms": POLL_INTERVAL_MS,
         }
     if page == "locked":
         # Rounded up: "try again in 1 minute" must not come back after 30 seconds of a 90-second lock.

@@ -232,6 +232,7 @@ def test_waiting_state_polls_and_completes_without_javascript(renderer: PageRend
     waiting = next(attrs for _, attrs in html.tags if "data-status-url" in attrs)
     assert waiting["data-status-url"] == "/_gateway/mfa/status"
     assert waiting["data-complete-url"] == "/_gateway/mfa/complete"
+    assert waiting["data-poll-interval"] == "2000"
     assert waiting["data-lost-message"] == TRANSLATIONS["en"]["mfa.push.connection_lost"]
     # The status line is announced to screen readers as it changes.
     assert any(attrs.get("role") == "status" and attrs.get("aria-live") == "polite" for _, attrs in html.tags)

@@ -27,7 +27,7 @@
   var statusUrl = waiting.getAttribute("data-status-url");
   var completeUrl = waiting.getAttribute("data-complete-url");
   var message = waiting.querySelector("[data-status-message]");
-  var interval = 2000;
+  var interval = Math.max(100, parseInt(waiting.getAttribute("data-poll-interval"), 10) || 2000);
   var failures = 0;
 
   // The server decides what an approval, a rejection or an expiry means: the page only goes there.
@@ -63,7 +63,7 @@
         if (failures === 3 && message) {
           message.textContent = waiting.getAttribute("data-lost-message");
         }
-        window.setTimeout(poll, Math.min(interval * Math.pow(2, failures), 15000));
+        window.setTimeout(poll, Math.min(interval * Math.pow(2, failures), 7 * interval));
       });
   }
 
