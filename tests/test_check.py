@@ -249,7 +249,8 @@ def test_key_result_table(error: Exception | None, mark: Mark, words: str) -> No
 
 
 def test_every_reason_has_its_own_fix() -> None:
-    from gateway.commands.check import _unreachable_fix
+    from gateway.monosign.errors import UNREACHABLE_HINTS
 
-    reasons = ["dns", "refused", "timeout", "tls", "tls_certificate", "reset", "http"]
-    assert len({_unreachable_fix(reason) for reason in reasons}) == len(reasons)
+    hints = [MonosignUnreachable("x", reason=reason).operator_hint for reason in UNREACHABLE_HINTS]
+    assert len(set(hints)) == len(UNREACHABLE_HINTS)
+    assert MonosignUnreachable("x", reason="connect").operator_hint == MonosignUnreachable.operator_hint

@@ -57,21 +57,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 # --- Monosign: pure mapping of outcomes to results ------------------------------------------------------
-def _unreachable_fix(reason: str) -> str:
-    return {
-        "dns": "check MONOSIGN_API_URL's host name and the gateway host's DNS resolver",
-        "refused": "check MONOSIGN_API_URL's port, that the Monosign API runs there, and the firewall",
-        "timeout": ("a firewall may be dropping the packets, or an outbound proxy is needed (HTTPS_PROXY); "
-                    "MONOSIGN_CONNECT_TIMEOUT / MONOSIGN_TIMEOUT set how long to wait"),
-        "tls_certificate": ("set MONOSIGN_CA_FILE to the CA bundle that signed Monosign's certificate, and check "
-                            "that MONOSIGN_API_URL uses a host name the certificate names"),
-        "tls": "check that Monosign speaks TLS at this address (https:// vs http:// in MONOSIGN_API_URL)",
-        "reset": "check whether MONOSIGN_API_URL should be https:// or http://, and any proxy in between",
-        "http": ("a proxy or load balancer answered instead of Monosign: check it, and that MONOSIGN_API_URL "
-                 "is the API's base URL"),
-    }.get(reason, "check DNS, the firewall and any outbound proxy between the gateway host and MONOSIGN_API_URL")
-
-
 def monosign_key_result(url: str, error: MonosignError | None) -> CheckResult:
     """The key-pair check: a lookup of SENTINEL_USER. 21 (or any user answer) proves the pair is accepted."""
     from gateway.monosign import (
@@ -91,7 +76,7 @@ def monosign_key_result(url: str, error: MonosignError | None) -> CheckResult:
                                 "of type Rest API, from the application's Keys tab in Monosign"))
     if isinstance(error, MonosignUnreachable):
         return CheckResult(Mark.FAIL, f"Monosign API at {url} cannot be reached from this host",
-                           cause=error.detail, fix=_unreachable_fix(error.reason))
+                           cause=error.detail, fix=error.operator_hint)
     if isinstance(error, UnexpectedResponse):
         return CheckResult(Mark.FAIL, f"Monosign API at {url} answers outside the contract",
                            cause=error.detail,

@@ -48,10 +48,31 @@ class MonosignUnreachable(MonosignError):
                      "outbound proxy between the gateway and MONOSIGN_API_URL")
 
     def __init__(self, detail: str, *, reason: str, http_status: int = 0) -> None:
-        super().__init__(detail)
+        super().__init__(detail, operator_hint=UNREACHABLE_HINTS.get(reason))
         self.reason = reason
         # 0 when nothing answered; the status of the page when something in between did (reason "http").
         self.http_status = http_status
+
+
+# What to do, by the reason the connection failed (the IIS module logged all of these as
+# "By-username result is 0").
+UNREACHABLE_HINTS: dict[str, str] = {
+    "dns": ("the gateway host cannot resolve Monosign's host name: check MONOSIGN_API_URL and the gateway "
+            "host's DNS resolver"),
+    "refused": ("the gateway host cannot reach the Monosign API (connection refused): check MONOSIGN_API_URL's "
+                "port, that the Monosign API runs there, and the firewall"),
+    "timeout": ("the gateway host cannot reach the Monosign API in time: a firewall may be dropping the "
+                "packets, or an outbound proxy is needed (HTTPS_PROXY); MONOSIGN_CONNECT_TIMEOUT / "
+                "MONOSIGN_TIMEOUT set the wait"),
+    "tls_certificate": ("Monosign's TLS certificate is not trusted: set MONOSIGN_CA_FILE to the CA bundle that "
+                        "signed it, and use a host name in MONOSIGN_API_URL that the certificate names"),
+    "tls": ("the TLS handshake with Monosign failed: check that Monosign speaks TLS at this address "
+            "(https:// vs http:// in MONOSIGN_API_URL)"),
+    "reset": ("the connection to Monosign closed without an answer: check https:// vs http:// in "
+              "MONOSIGN_API_URL, and any proxy in between"),
+    "http": ("a proxy or load balancer answered instead of Monosign: check it, and that MONOSIGN_API_URL is "
+             "the API's base URL"),
+}
 
 
 class CircuitOpen(MonosignUnreachable):

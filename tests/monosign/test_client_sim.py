@@ -154,7 +154,8 @@ async def test_refused_connection(client: MonosignClient, sim: MonosignSimulator
         await client.lookup_user("alice")
     assert info.value.reason == "refused"
     assert info.value.http_status == 0
-    assert "check DNS, the firewall" in info.value.operator_hint
+    assert "cannot reach the Monosign API (connection refused)" in info.value.operator_hint
+    assert "firewall" in info.value.operator_hint
     await sim.clear_faults()
     assert (await client.lookup_user("alice")).user_name == "alice"
 
