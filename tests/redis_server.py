@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.tools import require_redis_server
 
@@ -79,10 +81,11 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         """A plain synchronous client, for looking at what the gateway wrote."""
+        # No retries: a probe of a server that is not up yet must fail at once.
+        options = {"socket_timeout": 5, "retry": Retry(NoBackoff(), 0)}
         if self.tls is not None:
-            return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, ssl=True,
-                               ssl_ca_certs=str(self.tls.ca))
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+            options.update(ssl=True, ssl_ca_certs=str(self.tls.ca))
+        return redis.Redis(host="127.0.0.1", port=self.port, **options)  # type: ignore[arg-type]
 
     def _command(self) -> list[str]:
         if self.sentinel_for is not None:
@@ -124,6 +127,8 @@ class RedisServer:
                 with self.client() as probe:
                     probe.ping()
                 return
+            except (redis.AuthenticationError, redis.ResponseError):
+                return  # it answers (asking for a password): it is up
             except redis.RedisError:
                 if time.monotonic() > deadline:
                     self.stop()

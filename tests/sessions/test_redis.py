@@ -189,6 +189,19 @@ async def test_the_documented_acl_is_enough(fresh_redis: RedisServer) -> None:
         await wrong_password.aclose()
 
 
+@pytest.mark.redis
+async def test_unix_socket_url_with_password(tmp_path: Path) -> None:
+    socket_path = tmp_path / "redis.sock"
+    args = ["--unixsocket", str(socket_path), "--unixsocketperm", "700", "--requirepass", "unix-pass"]
+    with RedisServer.running(tmp_path / "redis", extra_args=args):
+        store = redis_store(f"unix://{socket_path}?db=3&password=unix-pass")
+        try:
+            cookie = await store.create(SessionRecord(state=SessionState.PENDING), ttl=60)
+            assert await store.load(cookie) is not None
+        finally:
+            await store.aclose()
+
+
 async def test_unreachable_redis_fails_fast_and_closed() -> None:
     store = redis_store(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
     try:
