@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from gateway.sim.owa.config import demo_users
+from gateway.sim.owa.config import UsersFileError, demo_users, load_users_file
 from gateway.sim.owa.content import BLOCK_SIZE, attachment_chunks, attachment_sha256
 from gateway.sim.owa.routes import Page, resolve
 from gateway.sim.owa.sessions import (
@@ -287,3 +290,41 @@ def test_attachment_content_is_deterministic(size: int) -> None:
 def test_attachment_blocks_differ() -> None:
     first, second = list(attachment_chunks(2 * BLOCK_SIZE))
     assert first != second
+
+
+def test_users_file(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    path.write_text(json.dumps({"users": [
+        {"username": "erin", "password": "pw", "display_name": "Erin Evans", "domain": "LAB",
+         "email": "erin@lab.example", "upn": "erin@ad.lab.example", "delegate_of": ["x@lab.example"],
+         "messages": [{"from": "IT", "subject": "Welcome", "preview": "Hi", "received": "Mon"}]},
+        {"username": "frank", "password": "pw2"},
+    ]}), encoding="utf-8")
+    erin, frank = load_users_file(path)
+    assert (erin.windows_name, erin.smtp, erin.principal_name) == (
+        "LAB\\erin", "erin@lab.example", "erin@ad.lab.example")
+    assert erin.messages[0].subject == "Welcome"
+    assert erin.delegate_of == ("x@lab.example",)
+    assert (frank.display_name, frank.smtp, frank.domain) == ("frank", "frank@corp.example", "CORP")
+    directory = UserDirectory([erin, frank])
+    assert directory.resolve("erin@ad.lab.example") is erin
+    assert directory.resolve("erin@lab.example") is erin
+    assert directory.resolve("LAB\\erin") is erin
+    assert directory.resolve("CORP\\erin") is None
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("{", "not valid JSON"),
+    ('{"users": []}', "at least one user"),
+    ('[{"username": "a"}]', "at least one user"),
+    ('{"users": [{"username": "a"}]}', "users[0].password: required"),
+    ('{"users": [{"username": "a", "password": "b", "messages": [{}]}]}', "users[0].messages[0]"),
+    ('{"users": [{"username": "a", "password": "b", "delegate_of": "x"}]}', "users[0].delegate_of"),
+])
+def test_users_file_errors_say_where(tmp_path: Path, content: str, problem: str) -> None:
+    path = tmp_path / "users.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(UsersFileError, match=re.escape(problem)):
+        load_users_file(path)
+    with pytest.raises(UsersFileError, match="cannot read"):
+        load_users_file(tmp_path / "missing.json")
