@@ -217,6 +217,11 @@ class MonosignClient:
             return True, "monosign circuit half-open: a probe call is in flight"
         return True, "monosign circuit closed"
 
+    async def readiness_problem(self) -> str | None:
+        """`readiness()` in the shape of gateway.observability.readiness checks: None when ready."""
+        ready, reason = await self.readiness()
+        return None if ready else reason
+
     # --- Operations --------------------------------------------------------------------------------
     async def lookup_user(self, username: str) -> MonosignUser:
         """Monosign's user for a user name ("by-username"). Raises UserNotFound, UserNotAssigned, ..."""

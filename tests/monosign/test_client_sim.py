@@ -229,6 +229,7 @@ async def test_breaker_opens_fails_fast_probes_and_closes(make_client: ClientFac
     ready, reason = await client.readiness()
     assert not ready
     assert "circuit open" in reason
+    assert await client.readiness_problem() == reason
     calls_before = len(api_calls(sim))
     await sim.clear_faults()
     started = time.monotonic()
@@ -242,6 +243,7 @@ async def test_breaker_opens_fails_fast_probes_and_closes(make_client: ClientFac
     assert (await client.lookup_user("alice")).user_name == "alice"  # the probe
     assert client.breaker_state is BreakerState.CLOSED
     assert await client.readiness() == (True, "monosign circuit closed")
+    assert await client.readiness_problem() is None
 
 
 async def test_failed_probe_reopens(make_client: ClientFactory, sim: MonosignSimulator) -> None:
