@@ -17,6 +17,7 @@ from gateway import __version__
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("gateway.commands.serve", "run the gateway"),
+    "demo": ("gateway.commands.demo", "the gateway with the OWA and Monosign simulators on 127.0.0.1, to try it"),
     "import-webconfig": ("gateway.commands.import_webconfig", "turn the IIS module's web.config into .env lines"),
     "sim": ("gateway.commands.sim", "run one simulator alone (owa or monosign)"),
     "check": ("gateway.commands.check", "validate the settings, reach Monosign and the upstream, explain failures"),
