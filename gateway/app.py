@@ -22,10 +22,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import HttpVersion11, web
 from aiohttp.http_parser import HttpRequestParser
+from multidict import CIMultiDict
 
 from gateway import __version__
 from gateway.observability.logging import get_logger, request_id_var
@@ -37,7 +38,14 @@ from gateway.policy.edge import allowed_host_set, check_edge, new_request_id, va
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, Target, canonicalize
 from gateway.policy.routes import RouteClass, classify, wants_navigation
-from gateway.proxy.forwarder import ClientGone, Exchange, Forwarder, UpstreamError, upstream_request_headers
+from gateway.proxy.forwarder import (
+    ClientGone,
+    Exchange,
+    Forwarder,
+    ResponseInspector,
+    UpstreamError,
+    upstream_request_headers,
+)
 from gateway.settings import RoutePolicy, Settings
 
 access_log = get_logger("gateway.access")
@@ -100,6 +108,14 @@ class Route:
     may_continue: ContinueCheck = _never
 
 
+class UpstreamGuard(Protocol):
+    """Applied to every request the default handlers forward (the MFA flow installs one): may edit
+    the upstream request headers (drop the gateway's cookie) and returns the response inspector."""
+
+    def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]
+                ) -> ResponseInspector | None: ...
+
+
 class GatewayPages:
     """`/_gateway/*` pages, by exact lower-case canonical path and method."""
 
@@ -136,6 +152,9 @@ class AppState:
     public_scheme: str
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     extra: dict[str, Any] = field(default_factory=dict)  # for components that come later
+    upstream_guard: UpstreamGuard | None = None
+    # Run when the main application shuts down (close clients, cancel background tasks).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def peer_is_trusted(self, peer_ip: str) -> bool:
         return _peer_in(peer_ip, self.trusted_networks)
@@ -218,10 +237,12 @@ async def _forward(request: web.Request, ctx: RequestContext, *, reuse_connectio
         request.headers, peer_ip=ctx.peer_ip, peer_trusted=ctx.peer_trusted, proto=state.public_scheme,
         host=request.headers.get("Host", ""), request_id=ctx.request_id,
     )
+    guard = state.upstream_guard
+    inspect = guard.prepare(request, ctx, headers) if guard is not None else None
     try:
         return await state.forwarder.forward(
             request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
-            long_poll=long_poll, reuse_connection=reuse_connection,
+            long_poll=long_poll, reuse_connection=reuse_connection, inspect=inspect,
         )
     except UpstreamError as exc:
         return _error(request, ctx, exc.kind.status)
@@ -396,7 +417,9 @@ def _record(request: web.Request, state: AppState, ctx: RequestContext, status: 
 # --- Building the applications -------------------------------------------------------------------------
 
 
-def build_state(settings: Settings, *, metrics: Metrics | None = None) -> AppState:
+def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool = True) -> AppState:
+    """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
+    the bare proxy); otherwise the MFA flow is installed with the clients the settings describe."""
     metrics = metrics or Metrics()
     scheme = "https" if settings.public_is_https else "http"
     networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.gateway_trusted_proxies)
@@ -406,7 +429,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None) -> AppSta
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
     pages.add("GET", "/_gateway/readyz", readyz)
-    return AppState(
+    state = AppState(
         settings=settings,
         metrics=metrics,
         forwarder=forwarder,
@@ -417,13 +440,21 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None) -> AppSta
         public_scheme=scheme,
         trusted_networks=networks,
     )
+    if mfa:
+        # Imported here: the MFA flow imports this module.
+        from gateway.mfa.install import install_mfa_from_settings
+
+        install_mfa_from_settings(state)
+    return state
 
 
 async def _forwarder_lifecycle(app: web.Application) -> Any:
-    forwarder = app[STATE].forwarder
-    await forwarder.start()
+    state = app[STATE]
+    await state.forwarder.start()
     yield
-    await forwarder.close()
+    await state.forwarder.close()
+    for close in state.closers:
+        await close()
 
 
 def build_app(settings: Settings, *, state: AppState | None = None) -> web.Application:

@@ -233,15 +233,14 @@ async def test_host_is_case_and_default_port_insensitive(gateway: InProcessGatew
         assert status_codes(await raw_exchange(gateway.port, request, timeout=0.5)) == [200]
 
 
-async def test_route_classes_without_mfa_fail_closed(
+async def test_route_classes_without_a_session_fail_closed(
     gateway: InProcessGateway, upstream: Upstream, client: aiohttp.ClientSession
 ) -> None:
     cases = [
-        ("GET", "/owa/", {"Accept": "text/html"}, 403),  # a navigation: branded page
+        ("GET", "/owa/", {"Accept": "text/html"}, 302),  # a navigation: to Exchange's logon page
         ("POST", "/owa/service.svc?action=GetFolder", {}, 440),  # OWA's scripts expect 440
-        ("POST", "/owa/auth.owa", {}, 440),
-        ("GET", "/owa/logoff.owa", {"X-Requested-With": "XMLHttpRequest"}, 440),
-        ("GET", "/ecp/", {"Accept": "text/html"}, 403),
+        ("POST", "/owa/auth.owa", {}, 400),  # not a logon form Exchange would read the same way
+        ("GET", "/ecp/", {"Accept": "text/html"}, 302),
         ("GET", "/PowerShell/", {}, 403),
         ("GET", "/nothing-here", {}, 404),
         ("GET", "/_gateway/nothing", {}, 404),
@@ -252,6 +251,10 @@ async def test_route_classes_without_mfa_fail_closed(
                                   allow_redirects=False) as response:
             assert response.status == expected, (method, target)
             assert response.headers["X-Request-Id"]
+            if expected == 302:
+                logon = "/owa/auth/logon.aspx?url=http%3A%2F%2Fmail.example.test"
+                assert response.headers["Location"].startswith(logon)
+                continue
             body = await response.text()
             assert response.headers["X-Request-Id"] in body
             if headers.get("Accept") == "text/html":
@@ -297,7 +300,8 @@ async def test_admin_and_gateway_health_endpoints(gateway: InProcessGateway, cli
         assert (await response.json())["status"] == "ok"
     async with client.get(gateway.admin_url + "/readyz") as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ready", "checks": {"upstream": {"ok": True}}}
+        assert await response.json() == {"status": "ready", "checks": {
+            "upstream": {"ok": True}, "monosign": {"ok": True}, "store": {"ok": True}}}
     async with client.get(_url(gateway, "/_gateway/healthz"), headers=HOST) as response:
         assert response.status == 200
     async with client.get(_url(gateway, "/_gateway/readyz"), headers=HOST) as response:

@@ -1,0 +1,79 @@
+"""The end of a pending session: the second factor passed (or is waived by fail-open), or it failed.
+
+Passing rotates the session id (a new privilege level gets a new id), marks the session complete
+and bound to the held Exchange session, and replays the held `cadata*` Set-Cookies byte for byte on
+the redirect to the destination, which is a same-origin relative path or `/owa/`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.app import RequestContext
+from gateway.mfa.csrf import new_csrf_token
+from gateway.mfa.flow import MFA_PAGE, MfaFlow
+from gateway.observability.logging import get_logger
+from gateway.owa.responses import binding_hash
+from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
+
+log = get_logger("gateway.mfa")
+
+# Audit event of a passed second factor, by method.
+PASSED_EVENTS = {"totp": "code_ok", "push": "push_approved", "fail_open": "fail_open_bypass"}
+
+
+async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cookie: str, record: SessionRecord,
+                 *, method: str) -> web.StreamResponse:
+    """Complete the session and send the browser on with Exchange's cookies. `method`: totp, push, fail_open."""
+    now = flow.clock()
+    held = list(record.upstream_set_cookies)
+    started = record.created_at
+    record.state = SessionState.EXEMPT if method == "fail_open" else SessionState.COMPLETE
+    record.mfa_at = now
+    record.last_activity = now
+    record.upstream_set_cookies = []  # replayed now; the store need not keep Exchange's session
+    record.push_request_id = None
+    record.push_expires_at = None
+    record.failures = 0
+    record.csrf_token = new_csrf_token()
+    if record.cadata_hash is None:
+        record.cadata_hash = binding_hash(held)
+    try:
+        new_cookie = await flow.store.rotate(cookie, record, flow.ttl(record))
+        if new_cookie is None:
+            # Changed meanwhile (a second tab, a double submit): let the MFA page look again.
+            return flow.redirect(MFA_PAGE, status=303)
+        if method != "fail_open":
+            await flow.lockout.succeeded(record.user_id)
+    except StoreUnavailable as exc:
+        return flow.store_unavailable(request, ctx, exc)
+    if method == "fail_open":
+        flow.metrics.bypasses.labels("fail_open").inc()
+        log.warning("fail_open_bypass", user=record.typed_username,
+                    reason="Monosign is unreachable and GATEWAY_FAIL_MODE=open: signed in without a second factor")
+    else:
+        flow.metrics.second_factor.labels(method, "success").inc()
+        flow.metrics.login_duration.observe(max(0.0, now - started))
+    flow.audit(PASSED_EVENTS[method], ctx, record, method=method)
+    response = flow.redirect(flow.destination(record))
+    for value in held:
+        response.headers.add("Set-Cookie", value)
+    response.headers.add("Set-Cookie", flow.cookie.set_header(new_cookie))
+    return response
+
+
+async def count_failure(request: web.Request, ctx: RequestContext, flow: MfaFlow, record: SessionRecord,
+                        *, method: str, event: str, **fields: Any) -> tuple[int, web.Response | None]:
+    """Count a failed attempt (user and address). Returns (attempts left, the locked page if this
+    failure set a lock). Raises StoreUnavailable."""
+    outcome = await flow.lockout.record_failure(record.user_id, ctx.client_ip)
+    flow.metrics.second_factor.labels(method, "failure").inc()
+    flow.audit(event, ctx, record, attempts_left=outcome.attempts_left, **fields)
+    if not outcome.locked:
+        return outcome.attempts_left, None
+    for scope in outcome.locked:
+        flow.metrics.lockouts.labels(scope.value).inc()
+        flow.audit("lockout", ctx, record, scope=scope.value, seconds=flow.lockout.seconds)
+    return 0, flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)

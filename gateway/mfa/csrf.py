@@ -1,0 +1,62 @@
+"""CSRF defences for the MFA forms (sans-IO): a token bound to the session, plus Origin / Fetch Metadata.
+
+A push or a code check is triggered only by a POST that carries the session's token
+(synchronizer token pattern) and that the browser says comes from the gateway's own pages:
+`Origin`, when present, must be the public origin; `Sec-Fetch-Site`, when present, must be
+`same-origin` or `none` (python-proxy-engineering §2.6). A client that sends neither header (a
+script) still needs the token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+CSRF_TOKEN_BYTES = 32
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
+
+
+def new_csrf_token() -> str:
+    return secrets.token_urlsafe(CSRF_TOKEN_BYTES)
+
+
+def token_matches(expected: str, submitted: str | None) -> bool:
+    """Constant-time comparison; an empty expected token never matches."""
+    if not expected or submitted is None:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), submitted.encode("utf-8", "surrogateescape"))
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host[:port]` of a URL, lower-cased, without the scheme's default port; None if not http(s)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def cross_site_problem(headers: Mapping[str, str], public_origin: str) -> str | None:
+    """Why this POST does not look like it came from the gateway's own page, or None.
+
+    `public_origin` is `origin_of(GATEWAY_PUBLIC_URL)`. Returns a short reason for the audit log.
+    """
+    origin = headers.get("Origin")
+    if origin is not None and origin_of(origin) != public_origin:
+        return "foreign_origin"  # includes `Origin: null` (sandboxed frames, data: URLs)
+    fetch_site = headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site.strip().lower() not in _ALLOWED_FETCH_SITES:
+        return "cross_site_fetch"
+    return None

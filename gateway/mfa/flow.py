@@ -1,0 +1,209 @@
+"""`MfaFlow`: what every part of the OWA second-factor flow shares, and the small steps they all take.
+
+One object per application, built by `gateway.mfa.install.install_mfa` and kept in
+`AppState.extra[FLOW]`. It holds the components (store, Monosign client, page renderer, lockout,
+push poller) and the few operations every handler needs: find the request's session, end a
+session, render a page, write an audit event, answer a Monosign failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gateway.mfa.csrf import origin_of
+from gateway.mfa.decisions import logon_redirect, touch_interval
+from gateway.mfa.lockout import Lockout
+from gateway.mfa.pages import PageRenderer
+from gateway.mfa.poller import PushPoller
+from gateway.mfa.session_cookie import SessionCookie
+from gateway.monosign import (
+    InvalidApplicationKey,
+    MonosignClient,
+    MonosignError,
+    MonosignUnreachable,
+    UserLocked,
+    UserNotAssigned,
+    UserNotFound,
+)
+from gateway.observability.audit import audit
+from gateway.observability.logging import get_logger
+from gateway.owa.responses import LogonReason
+from gateway.policy.redirects import safe_destination
+from gateway.sessions.base import SessionRecord, SessionState, SessionStore, StoreUnavailable
+from gateway.sessions.lifetime import SessionTimeouts
+from gateway.settings import FailMode
+
+if TYPE_CHECKING:
+    from gateway.app import AppState, RequestContext
+    from gateway.observability.metrics import Metrics
+    from gateway.settings import Settings
+
+log = get_logger("gateway.mfa")
+
+# A pending session (password accepted, second factor not yet passed) lives at most this long:
+# pending state is worth little to a user after ten minutes and a lot to an attacker.
+PENDING_MAX_SECONDS = 600.0
+# Monosign's MFA methods per user id, remembered from the login's lookup for the MFA page.
+_METHODS_TTL = 900.0
+_METHODS_MAX = 10_000
+MFA_PAGE = "/_gateway/mfa"
+# Key of the flow in AppState.extra.
+FLOW = "mfa_flow"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLookup:
+    cookie: str | None  # the gateway cookie the request presented (None: none, or ambiguous)
+    record: SessionRecord | None
+
+
+class MfaFlow:
+    def __init__(self, state: AppState, *, monosign: MonosignClient, store: SessionStore,
+                 renderer: PageRenderer, clock: Callable[[], float] = time.time) -> None:
+        settings = state.settings
+        self.state = state
+        self.settings: Settings = settings
+        self.metrics: Metrics = state.metrics
+        self.monosign = monosign
+        self.store = store
+        self.renderer = renderer
+        self.clock = clock
+        self.cookie = SessionCookie.from_settings(settings)
+        self.timeouts = SessionTimeouts(idle=settings.gateway_session_idle_timeout,
+                                        absolute=settings.gateway_session_absolute_timeout)
+        self.touch_every = touch_interval(settings.gateway_session_idle_timeout)
+        self.public_url = settings.gateway_public_url
+        public_origin = origin_of(settings.gateway_public_url)
+        assert public_origin is not None  # the settings accept only http(s) URLs with a host
+        self.public_origin = public_origin
+        self.lockout = Lockout(store, max_failures=settings.gateway_mfa_max_failures,
+                               seconds=settings.gateway_mfa_lockout_seconds, clock=clock)
+        self.poller = PushPoller(store, monosign, clock=clock)
+        self._methods: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
+
+    async def aclose(self) -> None:
+        await self.poller.aclose()
+        await self.monosign.aclose()
+        await self.store.aclose()
+
+    # --- sessions ------------------------------------------------------------------------------------
+    async def lookup(self, request: web.Request) -> SessionLookup:
+        """The request's gateway session. Raises StoreUnavailable (callers fail closed)."""
+        cookie = self.cookie.read(request.headers.getall("Cookie", []))
+        if cookie is None:
+            return SessionLookup(None, None)
+        return SessionLookup(cookie, await self.store.load(cookie))
+
+    def ttl(self, record: SessionRecord) -> float:
+        """Store TTL for a record now (zero or less: the session is over)."""
+        now = self.clock()
+        remaining = self.timeouts.remaining(record, now)
+        if record.state is SessionState.PENDING:
+            remaining = min(remaining, record.created_at + PENDING_MAX_SECONDS - now)
+        return remaining
+
+    async def end_session(self, ctx: RequestContext, cookie: str, record: SessionRecord | None,
+                          reason: str) -> None:
+        """Delete the session and say so (audit event, metric). A store failure is logged, not raised:
+        the session then ends by its TTL, and the browser loses the cookie anyway."""
+        try:
+            await self.store.delete(cookie)
+        except StoreUnavailable as exc:
+            log.warning("session_delete_failed", reason=str(exc))
+        self.metrics.sessions_ended.labels(reason).inc()
+        self.audit("session_ended", ctx, record, reason=reason)
+
+    # --- Monosign's view of the user ----------------------------------------------------------------------
+    def remember_methods(self, user_id: str, methods: tuple[str, ...]) -> None:
+        self._methods[user_id] = (self.clock() + _METHODS_TTL, methods)
+        self._methods.move_to_end(user_id)
+        while len(self._methods) > _METHODS_MAX:
+            self._methods.popitem(last=False)
+
+    async def methods_for(self, record: SessionRecord) -> tuple[str, ...]:
+        """The user's MFA methods: remembered from the login, else asked again (another replica
+        did the login, or it was a while ago). Raises MonosignError."""
+        known = self._methods.get(record.user_id)
+        if known is not None and known[0] > self.clock():
+            return known[1]
+        user = await self.monosign.lookup_user(record.user_name or record.typed_username)
+        if user.id != record.user_id:
+            raise UserNotFound("the user name now names another Monosign user")
+        self.remember_methods(user.id, user.mfa_methods)
+        return user.mfa_methods
+
+    def fail_open_allowed(self, error: MonosignError) -> bool:
+        """Only an unreachable Monosign (or its open circuit) may let users in, and only when asked
+        for. A configuration error or an answer outside the contract never does."""
+        return self.settings.gateway_fail_mode is FailMode.OPEN and isinstance(error, MonosignUnreachable)
+
+    # --- answers -------------------------------------------------------------------------------------
+    def page(self, request: web.Request, ctx: RequestContext, page: str, *, status: int | None = None,
+             **context: Any) -> web.Response:
+        rendered = self.renderer.render(page, lang=self.renderer.pick_language(request.headers.get("Accept-Language")),
+                                        request_id=ctx.request_id, status=status, **context)
+        return web.Response(status=rendered.status, body=rendered.body, headers=dict(rendered.headers))
+
+    def redirect(self, location: str, *, status: int = 302) -> web.Response:
+        return web.Response(status=status, headers={"Location": location, "Cache-Control": "no-store"})
+
+    def to_logon(self, target: str = "/owa/", *, reason: int = LogonReason.NONE, status: int = 302) -> web.Response:
+        return self.redirect(logon_redirect(self.public_url, target, reason=reason), status=status)
+
+    def destination(self, record: SessionRecord) -> str:
+        return safe_destination(record.destination, default="/owa/", public_origin=self.public_url)
+
+    def monosign_failure(self, request: web.Request, ctx: RequestContext, error: MonosignError,
+                         record: SessionRecord | None = None, *, user: str | None = None) -> web.Response:
+        """The page for a Monosign failure that is not the user's wrong code."""
+        if isinstance(error, UserNotFound):
+            self.audit("refused", ctx, record, user=user, reason="monosign_user_not_found")
+            return self.page(request, ctx, "not-found")
+        if isinstance(error, UserNotAssigned):
+            self.audit("refused", ctx, record, user=user, reason="monosign_user_not_assigned")
+            return self.page(request, ctx, "not-assigned")
+        if isinstance(error, UserLocked):
+            self.metrics.lockouts.labels("monosign").inc()
+            self.audit("lockout", ctx, record, user=user, scope="monosign")
+            wait = error.retry_after if error.retry_after is not None else self.lockout.seconds
+            return self.page(request, ctx, "locked", retry_after_seconds=wait)
+        if isinstance(error, InvalidApplicationKey):
+            # Loud on purpose: every sign-in fails until an operator fixes the key pair.
+            log.error("monosign_configuration_error", monosign_code=error.code, hint=error.operator_hint,
+                      detail=error.detail)
+            self.audit("refused", ctx, record, user=user, reason="monosign_configuration_error")
+            return self.page(request, ctx, "config-error")
+        if isinstance(error, MonosignUnreachable):
+            self.audit("refused", ctx, record, user=user, reason="monosign_unreachable")
+            retry = getattr(error, "retry_in", None)
+            return self.page(request, ctx, "unavailable", retry_after_seconds=retry if retry else None)
+        log.error("monosign_unexpected_answer", hint=error.operator_hint, detail=error.detail)
+        self.audit("refused", ctx, record, user=user, reason="monosign_unexpected_answer")
+        return self.page(request, ctx, "unavailable")
+
+    def store_unavailable(self, request: web.Request, ctx: RequestContext, error: StoreUnavailable) -> web.Response:
+        log.error("session_store_unavailable", reason=str(error))
+        return self.page(request, ctx, "unavailable")
+
+    def audit(self, event: str, ctx: RequestContext, record: SessionRecord | None = None, *,
+              user: str | None = None, **fields: Any) -> None:
+        """One audit event with who and from where (never a cookie, code or password)."""
+        if record is not None:
+            fields.setdefault("monosign_user_id", record.user_id or None)
+            user = user or record.typed_username or None
+        audit(event, client_ip=ctx.client_ip, user=user, **fields)
+
+
+def flow_of(request: web.Request) -> MfaFlow:
+    from gateway.app import STATE
+
+    flow = request.app[STATE].extra[FLOW]
+    assert isinstance(flow, MfaFlow)
+    return flow
+

@@ -1,0 +1,292 @@
+"""The MFA pages: `/_gateway/mfa` (GET), `/verify` and `/push` (POST), `/status` (JSON), `/complete`.
+
+Every handler starts from the request's pending session (no session: Exchange's logon page; a
+passed one: its destination), and every POST must carry the session's CSRF token and come from
+the gateway's own origin. Attempts are limited per Monosign user and per client address; a code
+that is not 6 to 8 digits is refused without asking Monosign (and still counts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from gateway.app import RequestContext
+from gateway.mfa.completion import count_failure, finish
+from gateway.mfa.csrf import cross_site_problem, token_matches
+from gateway.mfa.decisions import expiry_reason, valid_code_format
+from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
+from gateway.mfa.pages import URLS, offered_methods
+from gateway.monosign import InvalidCode, MonosignError, PushStatus
+from gateway.owa.login_form import is_form_content_type
+from gateway.owa.responses import LogonReason
+from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
+
+_NO_STORE = {"Cache-Control": "no-store"}
+# The MFA forms carry a code and a token: a few hundred bytes.
+MAX_FORM_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    cookie: str
+    record: SessionRecord
+
+
+async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow) -> Pending | web.StreamResponse:
+    """The request's pending session, or where the browser goes instead."""
+    try:
+        found = await flow.lookup(request)
+    except StoreUnavailable as exc:
+        return flow.store_unavailable(request, ctx, exc)
+    record = found.record
+    if found.cookie is None or record is None:
+        return flow.to_logon(status=303)
+    now = flow.clock()
+    if flow.timeouts.expired(record, now) or flow.ttl(record) <= 0:
+        await flow.end_session(ctx, found.cookie, record, expiry_reason(record, now, flow.timeouts).value)
+        response = flow.to_logon(reason=LogonReason.TIMEOUT, status=303)
+        response.headers.add("Set-Cookie", flow.cookie.expire_header())
+        return response
+    if record.passed:
+        return flow.redirect(flow.destination(record), status=303)
+    if record.state is not SessionState.PENDING:
+        return flow.to_logon(status=303)
+    return Pending(found.cookie, record)
+
+
+def _display_name(record: SessionRecord) -> str:
+    return record.display_name or record.user_name or record.typed_username
+
+
+async def _mfa_page(request: web.Request, ctx: RequestContext, flow: MfaFlow, pending: Pending, *,
+                    status: int | None = None, **context: object) -> web.StreamResponse:
+    """The MFA page with the user's methods (asking Monosign if this replica does not know them)."""
+    try:
+        methods = await flow.methods_for(pending.record)
+    except MonosignError as error:
+        return await _monosign_failed(request, ctx, flow, pending, error)
+    if not offered_methods(methods):
+        return flow.page(request, ctx, "no-methods")
+    if context.get("push_state") == "waiting" and "push" not in offered_methods(methods):
+        context.pop("push_state")
+    return flow.page(request, ctx, "mfa", status=status, display_name=_display_name(pending.record),
+                     methods=list(methods), csrf_token=pending.record.csrf_token, **context)
+
+
+async def _monosign_failed(request: web.Request, ctx: RequestContext, flow: MfaFlow, pending: Pending,
+                           error: MonosignError) -> web.StreamResponse:
+    if flow.fail_open_allowed(error):
+        return await finish(request, ctx, flow, pending.cookie, pending.record, method="fail_open")
+    return flow.monosign_failure(request, ctx, error, pending.record)
+
+
+async def _locked(request: web.Request, ctx: RequestContext, flow: MfaFlow, record: SessionRecord,
+                  method: str | None = None) -> web.Response | None:
+    wait = await flow.lockout.wait_seconds(record.user_id, ctx.client_ip)
+    if wait <= 0:
+        return None
+    if method is not None:
+        flow.metrics.second_factor.labels(method, "locked").inc()
+    return flow.page(request, ctx, "locked", retry_after_seconds=wait)
+
+
+async def _read_form(request: web.Request) -> dict[str, str] | None:
+    """A small url-encoded form with each field at most once, else None."""
+    if not is_form_content_type(request.headers.get("Content-Type")):
+        return None
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(MAX_FORM_BYTES):
+        body.extend(chunk)
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    try:
+        pairs = parse_qsl(bytes(body).decode("ascii"), keep_blank_values=True, strict_parsing=False,
+                          encoding="utf-8", errors="strict", max_num_fields=8)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            return None
+        fields[name] = value
+    return fields
+
+
+async def _checked_post(request: web.Request, ctx: RequestContext, flow: MfaFlow
+                        ) -> tuple[Pending, dict[str, str]] | web.StreamResponse:
+    """The pending session and the form of a POST that passed the CSRF checks."""
+    pending = await _pending(request, ctx, flow)
+    if not isinstance(pending, Pending):
+        return pending
+    form = await _read_form(request)
+    problem = cross_site_problem(request.headers, flow.public_origin)
+    if problem is None and form is None:
+        problem = "unreadable_form"
+    if problem is None and not token_matches(pending.record.csrf_token, (form or {}).get("csrf_token")):
+        problem = "csrf_token"
+    if problem is not None:
+        flow.audit("refused", ctx, pending.record, reason=f"csrf_{problem}" if problem != "csrf_token" else problem)
+        response = flow.page(request, ctx, "bad-request", status=403)
+        response.force_close()
+        return response
+    assert form is not None
+    return pending, form
+
+
+# --- GET /_gateway/mfa ---------------------------------------------------------------------------------
+
+
+async def show(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    flow = flow_of(request)
+    pending = await _pending(request, ctx, flow)
+    if not isinstance(pending, Pending):
+        return pending
+    record = pending.record
+    try:
+        locked = await _locked(request, ctx, flow, record)
+        if locked is not None:
+            return locked
+        if record.push_request_id is not None and record.push_expires_at is not None:
+            status = await flow.poller.status(record.push_request_id, record.push_expires_at)
+            if status is not PushStatus.PENDING:
+                return flow.redirect(URLS["complete"], status=303)
+            await flow.poller.ensure(record.push_request_id, record.push_expires_at)
+            return await _mfa_page(request, ctx, flow, pending, push_state="waiting")
+    except StoreUnavailable as exc:
+        return flow.store_unavailable(request, ctx, exc)
+    return await _mfa_page(request, ctx, flow, pending)
+
+
+# --- POST /_gateway/mfa/verify -----------------------------------------------------------------------------
+
+
+async def verify(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    flow = flow_of(request)
+    checked = await _checked_post(request, ctx, flow)
+    if not isinstance(checked, tuple):
+        return checked
+    pending, form = checked
+    record = pending.record
+    code = form.get("code", "").strip()
+    try:
+        locked = await _locked(request, ctx, flow, record, "totp")
+        if locked is not None:
+            return locked
+        if not valid_code_format(code):
+            left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
+                                               reason="format")
+            return locked or await _mfa_page(request, ctx, flow, pending, code_error="format", attempts_left=left)
+        try:
+            await flow.monosign.verify_code(record.user_id, code)
+        except InvalidCode:
+            left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
+                                               reason="invalid")
+            return locked or await _mfa_page(request, ctx, flow, pending, code_error="invalid", attempts_left=left)
+        except MonosignError as error:
+            flow.metrics.second_factor.labels("totp", "error").inc()
+            return await _monosign_failed(request, ctx, flow, pending, error)
+    except StoreUnavailable as exc:
+        return flow.store_unavailable(request, ctx, exc)
+    return await finish(request, ctx, flow, pending.cookie, record, method="totp")
+
+
+# --- POST /_gateway/mfa/push ---------------------------------------------------------------------------
+
+
+async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    flow = flow_of(request)
+    checked = await _checked_post(request, ctx, flow)
+    if not isinstance(checked, tuple):
+        return checked
+    pending, _ = checked
+    record = pending.record
+    try:
+        locked = await _locked(request, ctx, flow, record, "push")
+        if locked is not None:
+            return locked
+        if record.push_request_id is not None and record.push_expires_at is not None:
+            status = await flow.poller.status(record.push_request_id, record.push_expires_at)
+            if status is PushStatus.PENDING:
+                # One push at a time: a second press of the button must not buzz the phone again.
+                return flow.redirect(MFA_PAGE, status=303)
+        try:
+            started = await flow.monosign.start_push(record.user_id, ctx.client_ip,
+                                                     request.headers.get("User-Agent", "")[:300])
+        except MonosignError as error:
+            flow.metrics.second_factor.labels("push", "error").inc()
+            return await _monosign_failed(request, ctx, flow, pending, error)
+        record.push_request_id = started.request_id
+        record.push_expires_at = flow.clock() + started.expires_in
+        ttl = flow.ttl(record)
+        if ttl <= 0 or not await flow.store.save(pending.cookie, record, ttl):
+            return flow.redirect(MFA_PAGE, status=303)
+        await flow.poller.ensure(started.request_id, record.push_expires_at)
+    except StoreUnavailable as exc:
+        return flow.store_unavailable(request, ctx, exc)
+    flow.audit("push_sent", ctx, record, expires_in=started.expires_in)
+    return flow.redirect(MFA_PAGE, status=303)
+
+
+# --- GET /_gateway/mfa/status ------------------------------------------------------------------------------
+
+
+async def status(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    """`{"status": "pending|approved|rejected|expired"}` from the store: never a Monosign call."""
+    flow = flow_of(request)
+    try:
+        found = await flow.lookup(request)
+        record = found.record
+        if record is None or flow.timeouts.expired(record, flow.clock()):
+            return web.json_response({"status": PushStatus.EXPIRED.value}, status=401, headers=_NO_STORE)
+        if record.passed:
+            return web.json_response({"status": PushStatus.APPROVED.value}, headers=_NO_STORE)
+        if record.push_request_id is None or record.push_expires_at is None:
+            return web.json_response({"status": PushStatus.EXPIRED.value}, headers=_NO_STORE)
+        push_status = await flow.poller.status(record.push_request_id, record.push_expires_at)
+        if push_status is PushStatus.PENDING:
+            # The poller may have died with another replica: a lease nobody renewed is taken here.
+            await flow.poller.ensure(record.push_request_id, record.push_expires_at)
+    except StoreUnavailable:
+        return web.json_response({"status": "unavailable"}, status=503, headers=_NO_STORE)
+    return web.json_response({"status": push_status.value}, headers=_NO_STORE)
+
+
+# --- GET /_gateway/mfa/complete ----------------------------------------------------------------------------
+
+
+async def complete(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    """Decide for every push status: approved → in; pending → wait; rejected / expired → choose again."""
+    flow = flow_of(request)
+    pending = await _pending(request, ctx, flow)
+    if not isinstance(pending, Pending):
+        return pending
+    record = pending.record
+    if record.push_request_id is None or record.push_expires_at is None:
+        return flow.redirect(MFA_PAGE, status=303)
+    try:
+        push_status = await flow.poller.status(record.push_request_id, record.push_expires_at)
+        if push_status is PushStatus.APPROVED:
+            return await finish(request, ctx, flow, pending.cookie, record, method="push")
+        if push_status is PushStatus.PENDING:
+            await flow.poller.ensure(record.push_request_id, record.push_expires_at)
+            return await _mfa_page(request, ctx, flow, pending, push_state="waiting")
+        request_id = record.push_request_id
+        record.push_request_id = None
+        record.push_expires_at = None
+        ttl = flow.ttl(record)
+        if ttl <= 0 or not await flow.store.save(pending.cookie, record, ttl):
+            return flow.redirect(MFA_PAGE, status=303)
+        if push_status is PushStatus.REJECTED:
+            _, locked = await count_failure(request, ctx, flow, record, method="push", event="push_rejected",
+                                            push_request_id=request_id)
+            return locked or await _mfa_page(request, ctx, flow, pending, notice="push-rejected")
+        flow.metrics.second_factor.labels("push", "expired").inc()
+        flow.audit("push_expired", ctx, record, push_request_id=request_id)
+        return await _mfa_page(request, ctx, flow, pending, notice="push-expired")
+    except StoreUnavailable as exc:
+        return flow.store_unavailable(request, ctx, exc)

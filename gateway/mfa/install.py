@@ -1,0 +1,80 @@
+"""Wire the OWA second-factor flow into an application's state, in one place.
+
+    install_mfa(state, monosign=MonosignClient.from_settings(settings),
+                store=build_store(settings), renderer=PageRenderer.from_settings(settings))
+
+replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes, adds the MFA
+pages and their static files, applies the cookie rules to every other forwarded route, adds the
+`monosign` and `store` readiness checks and the Monosign metrics, and closes it all at shutdown.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.app import AppState, Handler, RequestContext, Route
+from gateway.mfa import handlers
+from gateway.mfa.flow import FLOW, MfaFlow
+from gateway.mfa.pages import PageRenderer
+from gateway.mfa.static_files import STATIC_PREFIX, StaticAsset
+from gateway.monosign import MonosignClient
+from gateway.monosign.metrics import register_monosign_metrics
+from gateway.owa import guard, login, logoff
+from gateway.owa.upstream import FlowUpstreamGuard
+from gateway.policy.routes import RouteClass
+from gateway.sessions.base import SessionStore, StoreUnavailable
+
+
+def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStore,
+                renderer: PageRenderer) -> MfaFlow:
+    """Install the flow; the returned object is also kept in `state.extra["mfa_flow"]`."""
+    flow = MfaFlow(state, monosign=monosign, store=store, renderer=renderer)
+    state.extra[FLOW] = flow
+    state.routes[RouteClass.OWA_LOGIN] = Route(login.handle, may_continue=login.may_continue)
+    state.routes[RouteClass.OWA_LOGOFF] = Route(logoff.handle, may_continue=logoff.may_continue)
+    state.routes[RouteClass.OWA_APP] = Route(guard.handle, may_continue=guard.may_continue)
+    state.upstream_guard = FlowUpstreamGuard(flow)
+
+    pages = state.pages
+    pages.add("GET", "/_gateway/mfa", handlers.show)
+    pages.add("POST", "/_gateway/mfa/verify", handlers.verify)
+    pages.add("POST", "/_gateway/mfa/push", handlers.push)
+    pages.add("GET", "/_gateway/mfa/status", handlers.status)
+    pages.add("GET", "/_gateway/mfa/complete", handlers.complete)
+    for name in sorted(renderer.static.names):
+        asset = renderer.static.get(name)
+        assert asset is not None
+        pages.add("GET", STATIC_PREFIX + name, _static(asset))
+
+    async def monosign_ready() -> str | None:
+        ready, reason = await monosign.readiness()
+        return None if ready else reason
+
+    async def store_ready() -> str | None:
+        try:
+            await store.ping()
+        except StoreUnavailable as exc:
+            return f"session store unavailable ({exc})"
+        return None
+
+    state.readiness.add("monosign", monosign_ready)
+    state.readiness.add("store", store_ready)
+    register_monosign_metrics(monosign, state.metrics.registry)
+    state.closers.append(flow.aclose)
+    return flow
+
+
+def install_mfa_from_settings(state: AppState) -> MfaFlow:
+    """`install_mfa` with the Monosign client, store and renderer the settings describe."""
+    from gateway.sessions.factory import build_store
+
+    settings = state.settings
+    return install_mfa(state, monosign=MonosignClient.from_settings(settings), store=build_store(settings),
+                       renderer=PageRenderer.from_settings(settings))
+
+
+def _static(asset: StaticAsset) -> Handler:
+    async def serve(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        return web.Response(body=asset.body, headers=asset.headers)
+
+    return serve

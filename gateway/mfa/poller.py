@@ -1,0 +1,125 @@
+"""Polling Monosign for a push's answer: one poller per push, whatever the browsers do.
+
+The MFA page asks `/_gateway/mfa/status` every two seconds; answering each of those with a Monosign
+call would multiply Monosign's load by the number of waiting users and tabs. Instead one asyncio task
+per push request id polls Monosign with back-off and writes the final status into the store, where
+every replica's `/status` reads it.
+
+Only one replica polls a given push. The right to poll is a lease in time slots: a poller holds slot
+`n` when its `claim_once` of `push-poll:<id>:<n>` succeeded, and claims slot `n + 1` ahead of time
+while it runs. If its replica dies, nobody claims the next slot, and the next `/status` request
+anywhere claims it and starts a poller of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable
+
+from gateway.monosign import MonosignClient, MonosignError, PushStatus, PushUnknown
+from gateway.observability.logging import get_logger
+from gateway.sessions.base import SessionStore, StoreUnavailable
+
+log = get_logger("gateway.mfa.poller")
+
+FINAL_STATUSES = (PushStatus.APPROVED, PushStatus.REJECTED, PushStatus.EXPIRED)
+_STATUS_COUNTERS = {status: f"push-{status.value}" for status in FINAL_STATUSES}
+# How long a final status stays readable after the push expired (the user may come back late).
+STATUS_KEEP_SECONDS = 600.0
+# A push is polled this long past its announced expiry before the gateway calls it expired itself.
+EXPIRY_GRACE_SECONDS = 5.0
+
+
+class PushPoller:
+    def __init__(self, store: SessionStore, monosign: MonosignClient, *, first_delay: float = 0.5,
+                 max_delay: float = 4.0, lease_seconds: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not 0 < first_delay <= max_delay < lease_seconds:
+            raise ValueError("expected 0 < first_delay <= max_delay < lease_seconds")
+        self._store = store
+        self._monosign = monosign
+        self._first_delay = first_delay
+        self._max_delay = max_delay
+        self._lease = lease_seconds
+        self._clock = clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    async def status(self, request_id: str, expires_at: float) -> PushStatus:
+        """The push's status as far as the store knows; pending until a poller wrote a final one."""
+        counts = await asyncio.gather(*(self._store.count(_STATUS_COUNTERS[s], request_id) for s in FINAL_STATUSES))
+        for status, count in zip(FINAL_STATUSES, counts, strict=True):
+            if count > 0:
+                return status
+        if self._clock() > expires_at + EXPIRY_GRACE_SECONDS:
+            return PushStatus.EXPIRED
+        return PushStatus.PENDING
+
+    async def ensure(self, request_id: str, expires_at: float) -> None:
+        """Make sure somebody polls this push: start a poller here unless one runs here or elsewhere."""
+        if request_id in self._tasks:
+            return
+        slot = self._slot(self._clock())
+        if not await self._claim(request_id, slot):
+            return  # another replica's poller holds the lease
+        task = asyncio.create_task(self._run(request_id, expires_at, {slot}), name=f"push-poller-{request_id[:8]}")
+        self._tasks[request_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(request_id, None))
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # --- internals -----------------------------------------------------------------------------------
+    def _slot(self, now: float) -> int:
+        return math.floor(now / self._lease)
+
+    async def _claim(self, request_id: str, slot: int) -> bool:
+        return await self._store.claim_once(f"push-poll:{request_id}:{slot}", self._lease * 3)
+
+    async def _record(self, request_id: str, status: PushStatus, expires_at: float) -> None:
+        keep = max(expires_at - self._clock(), 0.0) + STATUS_KEEP_SECONDS
+        await self._store.hit(_STATUS_COUNTERS[status], request_id, keep)
+
+    async def _run(self, request_id: str, expires_at: float, claimed: set[int]) -> None:
+        delay = self._first_delay
+        try:
+            while True:
+                now = self._clock()
+                if self._slot(now) not in claimed:
+                    return  # the lease went to another replica's poller
+                next_slot = self._slot(now) + 1
+                if next_slot not in claimed and await self._claim(request_id, next_slot):
+                    claimed.add(next_slot)
+                if now > expires_at + EXPIRY_GRACE_SECONDS:
+                    await self._record(request_id, PushStatus.EXPIRED, expires_at)
+                    return
+                status = await self._poll_once(request_id)
+                if status is not None and status.is_final:
+                    await self._record(request_id, status, expires_at)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, self._max_delay)
+        except StoreUnavailable as exc:
+            # The status cannot be shared; the browser's next /status (after the store is back) restarts polling.
+            log.warning("push_poller_stopped", push_request_id=request_id, reason=str(exc))
+        except Exception:  # a poller must never die silently: the user would wait for ever
+            log.exception("push_poller_failed", push_request_id=request_id)
+
+    async def _poll_once(self, request_id: str) -> PushStatus | None:
+        try:
+            return await self._monosign.push_status(request_id)
+        except PushUnknown:
+            return PushStatus.EXPIRED
+        except MonosignError:
+            return None  # logged by the client; try again after the back-off

@@ -1,0 +1,103 @@
+"""The gateway's session cookie, and the cookies a request must lose before it goes upstream (sans-IO).
+
+The cookie value is the store's opaque ticket; nothing else about the session ever reaches the
+browser. With an https public URL the name carries the `__Host-` prefix, so the browser accepts it
+only with `Secure`, `Path=/` and no `Domain`: a sibling subdomain can neither plant nor shadow it
+(cookie tossing, python-proxy-engineering §2.5). Over plain http (demos, tests) the prefix is not
+allowed, and the name is `msgw`.
+
+Cookie names are stripped case-insensitively: ASP.NET reads `Cookie` names that way, so a client
+that sends `x-beresource` must lose it just like `X-BEResource`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from multidict import CIMultiDict
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+SECURE_COOKIE_NAME = "__Host-msgw"
+PLAIN_COOKIE_NAME = "msgw"
+# Both spellings are the gateway's, whichever one is in use: neither is Exchange's business.
+GATEWAY_COOKIE_NAMES = frozenset({SECURE_COOKIE_NAME.lower(), PLAIN_COOKIE_NAME.lower()})
+# Exchange's CAFE routing hints; X-BEResource was the ProxyLogon (CVE-2021-26855) SSRF vector.
+# Only a client with a complete session may send them to Exchange (exchange-owa-protocol §1.5).
+ROUTING_HINT_COOKIES = frozenset({"x-beresource", "x-anonresource"})
+_EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCookie:
+    """Name and attributes of the gateway's cookie for one public URL."""
+
+    secure: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionCookie:
+        return cls(secure=settings.public_is_https)
+
+    @property
+    def name(self) -> str:
+        return SECURE_COOKIE_NAME if self.secure else PLAIN_COOKIE_NAME
+
+    def _attributes(self) -> str:
+        # No Max-Age: a browser-session cookie. The store's idle and absolute timeouts decide how
+        # long the session lives; the cookie never outlives the browser.
+        return "; Path=/; Secure; HttpOnly; SameSite=Lax" if self.secure else "; Path=/; HttpOnly; SameSite=Lax"
+
+    def set_header(self, value: str) -> str:
+        """The `Set-Cookie` value that hands the browser a session (`value` is the store's ticket)."""
+        return f"{self.name}={value}{self._attributes()}"
+
+    def expire_header(self) -> str:
+        """The `Set-Cookie` value that makes the browser forget the cookie."""
+        return f"{self.name}=; Max-Age=0; Expires={_EXPIRED}{self._attributes()}"
+
+    def read(self, cookie_headers: Sequence[str]) -> str | None:
+        """The cookie's value in the request's `Cookie` header(s), or None.
+
+        None also when the name appears with two different values: which one is the real session
+        cannot be told, and a planted duplicate must never be the one that wins.
+        """
+        found: str | None = None
+        for header in cookie_headers:
+            for name, value in _pairs(header):
+                if name != self.name:
+                    continue
+                if found is not None and found != value:
+                    return None
+                found = value
+        return found or None
+
+
+def _pairs(header: str) -> Iterable[tuple[str, str]]:
+    for pair in header.split(";"):
+        name, sep, value = pair.partition("=")
+        if sep:
+            yield name.strip(), value.strip()
+
+
+def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str]) -> None:
+    """Remove the cookies called `lower_names` (compared lower-cased) from every `Cookie` header, in place.
+
+    A `Cookie` header left empty is dropped; the other pairs keep their order and bytes.
+    """
+    values = headers.popall("Cookie", [])
+    for value in values:
+        kept = [
+            pair.strip() for pair in value.split(";")
+            if pair.strip() and pair.partition("=")[0].strip().lower() not in lower_names
+        ]
+        if kept:
+            headers.add("Cookie", "; ".join(kept))
+
+
+def cookies_to_strip(*, session_passed: bool) -> frozenset[str]:
+    """What the upstream must not see: always the gateway's cookie; without a passed session, also
+    Exchange's routing hints."""
+    return GATEWAY_COOKIE_NAMES if session_passed else GATEWAY_COOKIE_NAMES | ROUTING_HINT_COOKIES

@@ -1,0 +1,104 @@
+"""The owa-app route: everything under /owa/ and /ecp/ that needs a passed second factor.
+
+A request reaches Exchange only with a complete (or exempt) gateway session whose bound Exchange
+session (cadata + cadataKey) is the one the request carries. Anything else never leaves the gateway,
+even with cadata cookies (they could be foreign, stolen or replayed): a navigation is sent to
+Exchange's logon page (no session) or the MFA page (pending); everything else gets 440.
+
+The passed path costs no store round trip while the session cache holds the record, and one
+write per `touch_interval` for activity; background requests (notifications, pings, `UA=0`) are
+not activity.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.app import RequestContext
+from gateway.mfa.decisions import Access, decide_access, needs_touch
+from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
+from gateway.owa.responses import LogonReason, is_exchange_timeout, request_binding
+from gateway.owa.upstream import forward_upstream
+from gateway.pages import error_response, wants_html
+from gateway.policy.routes import is_background, wants_navigation
+from gateway.proxy.forwarder import ResponseInspector
+from gateway.sessions.base import SessionRecord, StoreUnavailable
+
+_TIMEOUT_ACCESS = (Access.IDLE, Access.ABSOLUTE)
+
+
+async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
+    """`100 Continue` only for a request that will be forwarded: never invite a body we refuse."""
+    flow = flow_of(request)
+    try:
+        found = await flow.lookup(request)
+    except StoreUnavailable:
+        return False
+    binding = request_binding(request.headers.getall("Cookie", []))
+    return decide_access(found.record, now=flow.clock(), timeouts=flow.timeouts, binding=binding) is Access.PASS
+
+
+async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    flow = flow_of(request)
+    assert ctx.target is not None
+    try:
+        found = await flow.lookup(request)
+    except StoreUnavailable as exc:
+        return flow.store_unavailable(request, ctx, exc)
+    now = flow.clock()
+    binding = request_binding(request.headers.getall("Cookie", []))
+    access = decide_access(found.record, now=now, timeouts=flow.timeouts, binding=binding)
+    background = is_background(ctx.target, request.headers)
+    if access is Access.PASS:
+        assert found.cookie is not None
+        assert found.record is not None
+        record = found.record
+        if not background and needs_touch(record, now, flow.touch_every):
+            try:
+                await _touch(flow, found.cookie, record, now)
+            except StoreUnavailable as exc:
+                return flow.store_unavailable(request, ctx, exc)
+        return await forward_upstream(request, ctx, session_passed=True, long_poll=background,
+                                      inspect=_exchange_timeout_watch(flow, ctx, found.cookie, record))
+    if access.ends_session and found.cookie is not None:
+        await flow.end_session(ctx, found.cookie, found.record, access.value)
+    response = refuse(request, ctx, flow, access)
+    if found.cookie is not None and access is not Access.PENDING:
+        # A cookie that opens nothing any more: let the browser forget it.
+        response.headers.add("Set-Cookie", flow.cookie.expire_header())
+    return response
+
+
+def refuse(request: web.Request, ctx: RequestContext, flow: MfaFlow, access: Access) -> web.Response:
+    """Navigations are redirected, everything else gets 440 (what OWA's scripts expect)."""
+    assert ctx.target is not None
+    if not wants_navigation(request.method, request.headers):
+        return error_response(440, request_id=ctx.request_id, html=wants_html(request.headers))
+    if access is Access.PENDING:
+        return flow.redirect(MFA_PAGE)
+    reason = LogonReason.TIMEOUT if access in _TIMEOUT_ACCESS else LogonReason.NONE
+    return flow.to_logon(ctx.target.forward, reason=reason)
+
+
+async def _touch(flow: MfaFlow, cookie: str, record: SessionRecord, now: float) -> None:
+    """Record user activity. A lost compare-and-set means another request just did the same."""
+    record.last_activity = now
+    ttl = flow.ttl(record)
+    if ttl > 0:
+        await flow.store.save(cookie, record, ttl)
+
+
+def _exchange_timeout_watch(flow: MfaFlow, ctx: RequestContext, cookie: str, record: SessionRecord
+                            ) -> ResponseInspector:
+    """Exchange's own timeout (440, or a redirect to the logon page with reason=3) ends the gateway
+    session too: the next login is a new Exchange session and needs a new second factor."""
+
+    async def inspect(upstream: aiohttp.ClientResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+        if is_exchange_timeout(upstream.status, upstream.headers.get("Location")):
+            await flow.end_session(ctx, cookie, record, "exchange_timeout")
+            client_headers.add("Set-Cookie", flow.cookie.expire_header())
+        return None
+
+    return inspect

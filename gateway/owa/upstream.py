@@ -1,0 +1,116 @@
+"""Forwarding under the MFA flow's two cookie rules.
+
+1. The gateway's own cookie never reaches the upstream (nor Exchange's routing-hint cookies, from a
+   client without a passed session: the ProxyLogon vector).
+2. No response gives a browser a live Exchange session (`cadata*` cookies) unless that browser has
+   passed the second factor (DESIGN principle 2). The login route holds them back for the MFA
+   step; on every other route the gateway does not know who signed in, so it strips them and
+   refuses the response. Deletions of those cookies always pass: logging out is never held back.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.app import STATE, RequestContext
+from gateway.mfa.session_cookie import cookies_to_strip, strip_request_cookies
+from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie
+from gateway.pages import error_response, wants_html
+from gateway.proxy.forwarder import ResponseInspector, UpstreamError, upstream_request_headers
+from gateway.sessions.base import StoreUnavailable
+
+if TYPE_CHECKING:
+    from gateway.mfa.flow import MfaFlow
+
+
+def hold_back_cadata(client_headers: CIMultiDict[str], *, now: float | None = None) -> bool:
+    """Remove every `Set-Cookie` that sets a live `cadata*` cookie; True when one was removed."""
+    moment = time.time() if now is None else now
+    values = client_headers.popall("Set-Cookie", [])
+    removed = False
+    for value in values:
+        cookie = parse_set_cookie(value)
+        if cookie.key in CADATA_COOKIE_NAMES and not cookie.is_deletion(moment):
+            removed = True
+            continue
+        client_headers.add("Set-Cookie", value)
+    return removed
+
+
+def refusal(request: web.Request, ctx: RequestContext) -> web.Response:
+    """What the browser gets instead of a response that would have handed it an Exchange session."""
+    return error_response(403, request_id=ctx.request_id, html=wants_html(request.headers),
+                          title="Sign-in required",
+                          message="Sign in again on the Outlook sign-in page to continue.")
+
+
+def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, session_passed: bool | None
+                 ) -> ResponseInspector:
+    """An inspector that enforces rule 2 on a route where the gateway does not know who signed in.
+
+    `session_passed=None`: look the session up only if a response actually sets live cadata (rare),
+    so ordinary traffic on these routes costs no store round trip.
+    """
+
+    async def inspect(upstream: aiohttp.ClientResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+        if not live_cadata(client_headers.getall("Set-Cookie", [])):
+            return None
+        passed = session_passed
+        if passed is None:
+            try:
+                found = await flow.lookup(request)
+            except StoreUnavailable:
+                found = None
+            passed = found is not None and found.record is not None and found.record.passed
+        if passed:
+            return None
+        hold_back_cadata(client_headers)
+        flow.audit("refused", ctx, reason="exchange_session_without_mfa", route=ctx.route.value if ctx.route else None,
+                   upstream_status=upstream.status)
+        return refusal(request, ctx)
+
+    return inspect
+
+
+def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passed: bool) -> CIMultiDict[str]:
+    state = request.app[STATE]
+    headers = upstream_request_headers(
+        request.headers, peer_ip=ctx.peer_ip, peer_trusted=ctx.peer_trusted, proto=state.public_scheme,
+        host=request.headers.get("Host", ""), request_id=ctx.request_id,
+    )
+    strip_request_cookies(headers, cookies_to_strip(session_passed=session_passed))
+    return headers
+
+
+async def forward_upstream(request: web.Request, ctx: RequestContext, *, session_passed: bool,
+                           inspect: ResponseInspector, body: bytes | None = None,
+                           long_poll: bool = False) -> web.StreamResponse:
+    """Forward with the cookie rules applied; an upstream failure becomes the gateway's error page."""
+    assert ctx.target is not None
+    state = request.app[STATE]
+    headers = upstream_headers(request, ctx, session_passed=session_passed)
+    try:
+        return await state.forwarder.forward(
+            request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
+            body=body, long_poll=long_poll, inspect=inspect,
+        )
+    except UpstreamError as exc:
+        return error_response(exc.kind.status, request_id=ctx.request_id, html=wants_html(request.headers))
+
+
+class FlowUpstreamGuard:
+    """The cookie rules for the routes the MFA flow does not own (owa-public, ActiveSync, Windows
+    authentication): `gateway.app` calls `prepare` on every request it forwards."""
+
+    def __init__(self, flow: MfaFlow) -> None:
+        self._flow = flow
+
+    def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]) -> ResponseInspector:
+        strip_request_cookies(headers, cookies_to_strip(session_passed=False))
+        return cadata_guard(request, ctx, self._flow, session_passed=None)
+
