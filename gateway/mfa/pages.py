@@ -57,7 +57,9 @@ URLS: Mapping[str, str] = {
     "sign_out": "/owa/logoff.owa",
 }
 
-# Every gateway page, whatever the status: no framing, no inline code, no caching, no referrer.
+# Every gateway page, whatever the status: no framing, no inline code, no caching, no referrer to
+# other sites. Not `no-referrer`: under it browsers send `Origin: null` with the page's own form
+# posts, and the CSRF check (rightly) refuses those.
 # `connect-src 'self'` lets the MFA page poll the push status.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -66,7 +68,7 @@ CONTENT_SECURITY_POLICY = (
 SECURITY_HEADERS: Mapping[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Opener-Policy": "same-origin",
