@@ -29,6 +29,7 @@ from aiohttp.http_parser import HttpRequestParser
 from multidict import CIMultiDict
 
 from gateway import __version__
+from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.observability.metrics import Metrics
@@ -48,7 +49,7 @@ from gateway.proxy.forwarder import (
 )
 from gateway.settings import RoutePolicy, Settings
 
-access_log = get_logger("gateway.access")
+_access_log = AccessLog()
 log = get_logger("gateway.app")
 
 # The access log names query parameters (never their values: they may carry tokens).
@@ -395,23 +396,22 @@ def _query_names(query: str) -> list[str]:
 def _record(request: web.Request, state: AppState, ctx: RequestContext, status: int) -> None:
     duration = time.monotonic() - ctx.started
     route = ctx.route.value if ctx.route is not None else "rejected"
-    state.metrics.requests.labels(route, str(status)).inc()
-    state.metrics.latency.labels(route).observe(duration)
+    state.metrics.observe_request(route, status, duration)
     upstream = ctx.exchange.upstream_seconds
-    access_log.info(
-        "request",
-        client_ip=ctx.client_ip,
-        method=request.method,
-        path=ctx.target.path if ctx.target is not None else None,
-        query_names=_query_names(ctx.target.query) if ctx.target is not None else [],
-        route_class=route,
-        status=status,
-        reason=ctx.rejection[1] if ctx.rejection is not None else None,
-        bytes_in=request.content.total_bytes,
-        bytes_out=ctx.exchange.bytes_out,
-        duration_ms=round(duration * 1000, 3),
-        upstream_ms=round(upstream * 1000, 3) if upstream is not None else None,
-    )
+    target = ctx.target
+    _access_log.write(ctx.request_id, {
+        "client_ip": ctx.client_ip,
+        "method": request.method,
+        "path": target.path if target is not None else None,
+        "query_names": _query_names(target.query) if target is not None else [],
+        "route_class": route,
+        "status": status,
+        "reason": ctx.rejection[1] if ctx.rejection is not None else None,
+        "bytes_in": request.content.total_bytes,
+        "bytes_out": ctx.exchange.bytes_out,
+        "duration_ms": round(duration * 1000, 3),
+        "upstream_ms": round(upstream * 1000, 3) if upstream is not None else None,
+    })
 
 
 # --- Building the applications -------------------------------------------------------------------------

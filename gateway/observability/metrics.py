@@ -7,6 +7,8 @@ Label values are bounded sets (route classes, status codes, error kinds), never 
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -74,6 +76,17 @@ class Metrics:
             "Gateway sessions ended, by reason (logoff, exchange_timeout, idle, absolute, binding_mismatch).",
             ("reason",), registry=self.registry,
         )
+
+        # Label children, looked up once per (route class, status) instead of on every request.
+        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, route_class: str, status: int, seconds: float) -> None:
+        children = self._request_children.get((route_class, status))
+        if children is None:
+            children = (self.requests.labels(route_class, str(status)), self.latency.labels(route_class))
+            self._request_children[(route_class, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
