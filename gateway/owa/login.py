@@ -123,10 +123,10 @@ async def _second_factor(request: web.Request, ctx: RequestContext, flow: MfaFlo
         flow.audit("refused", ctx, user=form.username, reason="unparsable_username")
         return flow.page(request, ctx, "not-found")
     except MonosignError as error:
-        hold_back_cadata(client_headers)
         if not flow.fail_open_allowed(error):
+            hold_back_cadata(client_headers)
             return flow.monosign_failure(request, ctx, error, user=form.username)
-        identity = None
+        identity = None  # fail-open: Exchange's answer passes with an exempt session
     try:
         if identity is None or identity.verdict is not Verdict.SECOND_FACTOR:
             await _exempt(ctx, flow, form, identity, set_cookies, client_headers)

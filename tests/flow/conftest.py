@@ -98,7 +98,7 @@ class Browser:
         if navigate:
             sent.update({"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"})
         if method == "POST" and navigate:
-            sent.update({"Origin": PUBLIC_URL, "Sec-Fetch-Site": "same-origin"})
+            sent.update({"Origin": self.env.settings.gateway_public_url, "Sec-Fetch-Site": "same-origin"})
         sent.update(headers or {})
         if send_cookies and self.cookies:
             sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
@@ -120,8 +120,9 @@ class Browser:
         return await self.request("GET", target, **kwargs)
 
     async def password(self, user: str = "alice", password: str | None = None, *,
-                       destination: str = f"{PUBLIC_URL}/owa/") -> Page:
+                       destination: str | None = None) -> Page:
         """The first factor: Exchange's logon form, posted as the logon page does."""
+        destination = destination or f"{self.env.settings.gateway_public_url}/owa/"
         account = user.replace("/", "\\").split("\\")[-1].split("@")[0].lower()
         form = {"destination": destination, "flags": "4", "forcedownlevel": "0", "username": user,
                 "password": PASSWORDS[account] if password is None else password, "passwordText": "", "isUtf8": "1"}
