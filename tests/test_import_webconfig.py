@@ -273,6 +273,28 @@ def test_quoting_reads_back_identically_in_dotenv_and_bash(tmp_path: Path) -> No
     assert shell_reads(quoted, tmp_path) == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        # Bare: also right for `docker run --env-file`, which takes everything after `=` literally.
+        ("https://monosign-api.corp.example/", "https://monosign-api.corp.example/"),
+        ("3f2b8c1e-7a4d-4e8b-9c2a-1d5e6f7a8b9c", "3f2b8c1e-7a4d-4e8b-9c2a-1d5e6f7a8b9c"),
+        ("alice@corp.example,bob@corp.example", "alice@corp.example,bob@corp.example"),
+        ("/run/secrets/monosign_api_key", "/run/secrets/monosign_api_key"),
+        # Quoted: a shell or python-dotenv would change them bare.
+        ("", "''"),
+        ("~/secrets", "'~/secrets'"),
+        ("CORP\\alice", "'CORP\\alice'"),
+        ("a b", "'a b'"),
+        ("x#y", "'x#y'"),
+        ("Zürich", "'Zürich'"),
+        ("it's", '"it\'s"'),
+    ],
+)
+def test_bare_when_every_reader_agrees(value: str, written: str) -> None:
+    assert quote_env_value(value) == written
+
+
 @pytest.mark.parametrize("value", UNQUOTABLE)
 def test_values_no_quoting_can_carry_are_refused(value: str) -> None:
     assert quote_env_value(value) is None
@@ -306,7 +328,8 @@ def test_render_uses_file_references_and_never_writes_refused_secrets() -> None:
     ]
     text, warnings = render_env(settings_, sources=["owa/web.config"],
                                 secret_files={"MONOSIGN_API_KEY": "/run/secrets/monosign_api_key"})
-    assert "MONOSIGN_API_KEY_FILE='/run/secrets/monosign_api_key'\n" in text
+    assert "MONOSIGN_API_KEY_FILE=/run/secrets/monosign_api_key\n" in text
+    assert "`docker run --env-file` keeps them" in text  # C:\\Logs needed quotes
     assert "k-e-y" not in text
     assert "$ecret" not in text
     assert "# MONOSIGN_API_SECRET=  (set by hand, see the warning)" in text
@@ -356,8 +379,8 @@ def test_cli_secrets_dir_writes_private_files_and_file_references(tmp_path: Path
     result = run_cli(str(DATA / "owa-utf16.config"), str(DATA / "ecp-monosign.config"),
                      "--secrets-dir", str(secrets), "--secrets-mount", "/run/secrets", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "MONOSIGN_API_KEY_FILE='/run/secrets/monosign_api_key'" in result.stdout
-    assert "MONOSIGN_API_SECRET_FILE='/run/secrets/monosign_api_secret'" in result.stdout
+    assert "MONOSIGN_API_KEY_FILE=/run/secrets/monosign_api_key\n" in result.stdout
+    assert "MONOSIGN_API_SECRET_FILE=/run/secrets/monosign_api_secret\n" in result.stdout
     assert OWA_SETTINGS["MONOSIGN_API_SECRET"] not in result.stdout + result.stderr
     assert "MONOSIGN_USER_SOURCE='Zürich-AD'" in result.stdout
     assert "MONOSIGN_API_SECRET differs" in result.stderr

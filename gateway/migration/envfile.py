@@ -1,19 +1,24 @@
 """Write settings as `.env` lines that read back the same in the gateway and in a POSIX shell.
 
-The gateway reads `.env` with python-dotenv; operators also `source` such files or paste the lines
-into a shell, Docker or Kubernetes manifests. The two disagree on backslashes and `$`, so a value is
-single-quoted when both read it back unchanged, double-quoted (with `\\` and `\"` escapes) when that
-works for both, and refused otherwise: a wrong value here would be a silent misconfiguration.
+The gateway reads `.env` with python-dotenv; operators also `source` such files, hand them to
+compose's `env_file:` or to `docker run --env-file`. A value made only of characters none of them
+treats specially (URLs, GUIDs, host names) is written bare, which all of them read alike, Docker's
+literal `--env-file` included. Anything else is quoted: single quotes when python-dotenv and a shell
+both read it back unchanged, double quotes (with `\\` and `\"` escapes) when that works for both, and
+refused otherwise: a wrong value here would be a silent misconfiguration.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from gateway.migration.iis_settings import STILL_TO_SET, EnvSetting
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Bare in a shell assignment, in python-dotenv and in Docker's --env-file: no quotes, spaces, `#`,
+# `$`, backslashes, `~` (expanded in shell assignments), or anything outside ASCII.
+_BARE = re.compile(r"[A-Za-z0-9_./:@%+,=-]+")
 
 
 def quote_env_value(value: str) -> str | None:
@@ -22,6 +27,8 @@ def quote_env_value(value: str) -> str | None:
     # ${NAME} even inside single quotes, so such a value would change when read back.
     if _CONTROL.search(value) or "${" in value:
         return None
+    if _BARE.fullmatch(value):
+        return value
     # Single quotes: literal in a shell; python-dotenv only decodes \\ and \' inside them.
     if "'" not in value and "\\\\" not in value and not value.endswith("\\"):
         return f"'{value}'"
@@ -33,7 +40,7 @@ def quote_env_value(value: str) -> str | None:
 
 
 def render_env(
-    settings: Iterable[EnvSetting],
+    settings: Sequence[EnvSetting],
     *,
     sources: Iterable[str],
     secret_files: Mapping[str, str] | None = None,
@@ -51,6 +58,12 @@ def render_env(
         "# Every other setting has a safe default; see docs/configuration.md.",
         "",
     ]
+    inline = [setting.value for setting in settings if setting.name not in secret_files]
+    if any(quote_env_value(value) not in (value, None) for value in inline):
+        lines += [
+            "# Quoted values lose their quotes in this file, in compose `env_file:` and in shells;",
+            "# `docker run --env-file` keeps them: remove them there by hand.",
+        ]
     if secret_files:
         lines += [
             "# NAME_FILE lines name a file holding the secret. They are read from the environment:",
