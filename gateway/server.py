@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -187,20 +188,31 @@ class Gateway:
         self.main_addresses: list[str] = []
         self.admin_addresses: list[str] = []
 
-    async def start(self, *, reuse_port: bool = False) -> None:
+    async def start(self, *, reuse_port: bool = False, listen_sockets: Sequence[socket.socket] = (),
+                    admin_path: str | None = None) -> None:
+        """Open the listeners. A worker under the supervisor (gateway.workers) passes the main
+        listener's sockets, already bound and listening, and a Unix socket path for its admin app."""
         settings = self.settings
         await self._main.setup()
         await self._admin.setup()
-        main_site = web.TCPSite(self._main, settings.gateway_listen.host, settings.gateway_listen.port,
-                                ssl_context=listener_ssl_context(settings), backlog=LISTEN_BACKLOG,
-                                reuse_port=reuse_port or None)
-        await main_site.start()
-        admin_site = web.TCPSite(self._admin, settings.gateway_admin_listen.host,
-                                 settings.gateway_admin_listen.port, reuse_port=reuse_port or None)
+        tls = listener_ssl_context(settings)
+        main_sites: list[web.BaseSite] = [
+            web.SockSite(self._main, sock, ssl_context=tls) for sock in listen_sockets
+        ] or [web.TCPSite(self._main, settings.gateway_listen.host, settings.gateway_listen.port,
+                          ssl_context=tls, backlog=LISTEN_BACKLOG, reuse_port=reuse_port or None)]
+        for main_site in main_sites:
+            await main_site.start()
+        admin_site: web.BaseSite
+        if admin_path is not None:
+            admin_site = web.UnixSite(self._admin, admin_path)
+        else:
+            admin_site = web.TCPSite(self._admin, settings.gateway_admin_listen.host,
+                                     settings.gateway_admin_listen.port, reuse_port=reuse_port or None)
         await admin_site.start()
         scheme = "https" if settings.gateway_tls_cert_file else "http"
         self.main_addresses = [_url(scheme, address) for address in self._main.addresses]
-        self.admin_addresses = [_url("http", address) for address in self._admin.addresses]
+        self.admin_addresses = [address if isinstance(address, str) else _url("http", address)
+                                for address in self._admin.addresses]
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish within the grace period, then close."""
@@ -216,11 +228,12 @@ def _url(scheme: str, address: Any) -> str:
 
 
 async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], None] | None = None,
-                      reuse_port: bool = False) -> int:
+                      reuse_port: bool = False, listen_sockets: Sequence[socket.socket] = (),
+                      admin_path: str | None = None, started_event: str = "gateway started") -> int:
     """Serve until SIGTERM or SIGINT, then drain and return 0."""
     gateway = Gateway(settings)
-    await gateway.start(reuse_port=reuse_port)
-    log.info("gateway started", version=__version__, listen=gateway.main_addresses,
+    await gateway.start(reuse_port=reuse_port, listen_sockets=listen_sockets, admin_path=admin_path)
+    log.info(started_event, version=__version__, listen=gateway.main_addresses,
              admin_listen=gateway.admin_addresses, upstream=settings.gateway_upstream_url,
              public_url=settings.gateway_public_url)
     log.debug("effective limits", header_timeout_s=settings.gateway_header_timeout,

@@ -41,8 +41,12 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path | None = None) -> None:
-    """Configure structlog and the standard library logging once per process."""
+def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path | None = None,
+                      file_name: str = LOG_FILE_NAME) -> None:
+    """Configure structlog and the standard library logging once per process.
+
+    Processes sharing `log_dir` (the workers of `GATEWAY_WORKERS`) each need their own `file_name`:
+    rotating handlers in several processes would rename (and delete) each other's files."""
     level = logging.DEBUG if debug else logging.INFO
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -73,7 +77,7 @@ def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path |
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
         file_handler = logging.handlers.TimedRotatingFileHandler(
-            log_dir / LOG_FILE_NAME, when="midnight", backupCount=14, encoding="utf-8", utc=True
+            log_dir / file_name, when="midnight", backupCount=14, encoding="utf-8", utc=True
         )
         file_formatter = structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
