@@ -193,7 +193,10 @@ def test_object_moved_body_escapes_location() -> None:
     ("/ecp/whatever.aspx", Page.APP_NOT_FOUND, None),
     ("/owa/nope", Page.APP_NOT_FOUND, None),
     ("/favicon.ico", Page.FAVICON, None),
-    ("/EWS/Exchange.asmx", Page.NOT_FOUND, None),
+    ("/EWS/Exchange.asmx", Page.EXCHANGE_CLIENT, None),
+    ("/Microsoft-Server-ActiveSync", Page.EXCHANGE_CLIENT, None),
+    ("/rpc/rpcproxy.dll", Page.EXCHANGE_CLIENT, None),
+    ("/ewsx/Exchange.asmx", Page.NOT_FOUND, None),
     ("//owa/", Page.NOT_FOUND, None),
 ])
 def test_resolve(path: str, page: Page, mailbox: str | None) -> None:

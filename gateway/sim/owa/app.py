@@ -17,6 +17,8 @@ from itertools import count
 
 from aiohttp import web
 
+from gateway.proxy.extension_methods import ExtensionMethodsRunner
+from gateway.sim.exchange_clients import endpoints as exchange_clients
 from gateway.sim.owa import auth, control, mailbox
 from gateway.sim.owa.config import OwaSimConfig
 from gateway.sim.owa.responses import session_cookie, unauthenticated
@@ -51,6 +53,7 @@ HANDLERS: dict[Page, Handler] = {
     Page.LANGUAGE_POST: mailbox.language_post,
     Page.ECP_PAGE: mailbox.ecp_page,
     Page.APP_NOT_FOUND: mailbox.app_not_found,
+    Page.EXCHANGE_CLIENT: exchange_clients.handle,
 }
 
 
@@ -168,6 +171,7 @@ def build_app(config: OwaSimConfig | None = None, *, state: OwaSimState | None =
     app[_CONNECTIONS] = _ConnectionIds()
     app.router.add_route("*", "/{tail:.*}", _dispatch)
     app.on_response_prepare.append(_exchange_headers)
+    exchange_clients.install(app, app[STATE_KEY].config.exchange_clients)
     return app
 
 
@@ -209,7 +213,8 @@ async def running_owa_sim(
 ) -> AsyncIterator[RunningOwaSim]:
     """Run the simulator on host:port (0 = a free port) for the duration of the block."""
     app = app or build_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    # Outlook Anywhere's RPC_IN_DATA / RPC_OUT_DATA need the extension-method connections.
+    runner = ExtensionMethodsRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)

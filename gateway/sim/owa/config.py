@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gateway.sim.exchange_clients.config import ExchangeClientsConfig
+
 DEFAULT_BUILD = "15.1.2507.6"
 MIB = 1024 * 1024
 
@@ -186,6 +188,9 @@ class OwaSimConfig:
     attachment_size: int = 50 * MIB       # GetFileAttachment default size (override with ?size=N)
     attachment_max_size: int = 8 * 1024 * MIB
     attachment_chunked: bool = True       # chunked transfer (True) or a Content-Length (False)
+
+    # EWS, MAPI, RPC, OAB, Autodiscover, ActiveSync, PowerShell (gateway.sim.exchange_clients).
+    exchange_clients: ExchangeClientsConfig = field(default_factory=ExchangeClientsConfig)
 
     # Simulator plumbing.
     control_enabled: bool = True          # /_sim/requests, /_sim/counters, /_sim/reset

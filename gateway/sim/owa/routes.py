@@ -1,8 +1,9 @@
 """Which simulator page a path is, with IIS's case-insensitive matching; pure, table-tested.
 
 Explicit logon (`/owa/<smtp>/…`) is peeled off here so every OWA page also works for another
-mailbox. Paths outside /owa and /ecp resolve to NOT_FOUND for now; the Windows-auth endpoints
-(EWS, MAPI, OAB, Autodiscover, ActiveSync, RPC) slot in here later.
+mailbox. The non-browser endpoints (EWS, MAPI, OAB, Autodiscover, ActiveSync, RPC, PowerShell)
+resolve to EXCHANGE_CLIENT and are served by `gateway.sim.exchange_clients` (their own
+authentication, not FBA); other paths outside /owa and /ecp resolve to NOT_FOUND.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Page(StrEnum):
     LANGUAGE_POST = "language-post"
     ECP_PAGE = "ecp-page"
     APP_NOT_FOUND = "app-not-found"
+    # Non-browser endpoints: gateway.sim.exchange_clients (IIS authentication, not FBA).
+    EXCHANGE_CLIENT = "exchange-client"
     # Not ours.
     NOT_FOUND = "not-found"
 
@@ -46,12 +49,16 @@ class Page(StrEnum):
 ANONYMOUS_PAGES = frozenset({
     Page.ROOT, Page.VDIR_NO_SLASH, Page.HEALTHCHECK, Page.FAVICON, Page.CONTROL, Page.LOGON_PAGE,
     Page.AUTH_RESOURCE, Page.ERROR_FE, Page.SIGNED_OUT_PAGE, Page.AUTH_NOT_FOUND, Page.AUTH_POST,
-    Page.LOGOFF, Page.NOT_FOUND,
+    Page.LOGOFF, Page.NOT_FOUND, Page.EXCHANGE_CLIENT,
 })
 
 # Exchange serves healthcheck.htm on every vdir; load balancers probe it.
 _HEALTHCHECK_VDIRS = frozenset({
     "owa", "ecp", "mapi", "ews", "oab", "autodiscover", "microsoft-server-activesync", "rpc",
+})
+
+EXCHANGE_CLIENT_VDIRS = frozenset({
+    "ews", "mapi", "oab", "autodiscover", "microsoft-server-activesync", "rpc", "powershell",
 })
 
 _OWA_PAGES: dict[str, Page] = {
@@ -104,6 +111,8 @@ def resolve(path: str) -> Resolved:
         return _resolve_owa(rest, path)
     if vdir == "ecp":
         return _resolve_ecp(rest)
+    if vdir in EXCHANGE_CLIENT_VDIRS:
+        return Resolved(Page.EXCHANGE_CLIENT, vdir)
     return Resolved(Page.NOT_FOUND)
 
 
