@@ -21,14 +21,18 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.observability.logging import get_logger
 from gateway.policy.headers import forwarding_headers, request_headers_for_upstream, response_headers_for_client
+from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
 
 if TYPE_CHECKING:
     from gateway.observability.metrics import Metrics
@@ -84,11 +88,13 @@ class Exchange:
 # Called with the upstream response and the (already filtered) headers the client will get. It may
 # edit those headers, or return a complete response to send instead (the upstream body is then
 # discarded). This is where login observation and cookie hold-back plug in.
-ResponseInspector = Callable[[aiohttp.ClientResponse, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
+ResponseInspector = Callable[[UpstreamResponse, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
 
 
 def classify_client_error(exc: BaseException) -> UpstreamFailure:
-    """Map an aiohttp client exception to a failure kind (order matters: subclasses first)."""
+    """Map an upstream exception to a failure kind (order matters: subclasses first)."""
+    if isinstance(exc, ConnectFailed):
+        return UpstreamFailure(exc.kind)
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         return UpstreamFailure.TLS
     if isinstance(exc, aiohttp.SocketTimeoutError):
@@ -102,74 +108,67 @@ def classify_client_error(exc: BaseException) -> UpstreamFailure:
     return UpstreamFailure.PROTOCOL
 
 
-def upstream_ssl_context(settings: Settings) -> ssl.SSLContext | bool:
-    """Verification on by default, with the operator's CA file when given; False only when asked."""
+def upstream_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """Verification on by default, with the operator's CA file when given; off only when asked."""
     if not settings.gateway_upstream_url.startswith("https://"):
-        return True  # unused for http://, but aiohttp wants a value
-    if not settings.gateway_upstream_tls_verify:
-        return False
+        return None
     context = ssl.create_default_context(
         cafile=str(settings.gateway_upstream_ca_file) if settings.gateway_upstream_ca_file else None
     )
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
+    if not settings.gateway_upstream_tls_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     return context
+
+
+# Failures of the upstream exchange itself, as raised by UpstreamPool.request and the body stream.
+_UPSTREAM_FAILURES = (ConnectFailed, aiohttp.ClientError, HttpProcessingError, OSError, TimeoutError)
 
 
 class Forwarder:
     """Forwards a request upstream and streams the answer back. Create in the event loop."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        parts = urlsplit(settings.gateway_upstream_url)
+        self._prefix = parts.path.rstrip("/")  # an upstream URL may name a base path
         self._base = settings.gateway_upstream_url  # no trailing slash (settings strip it)
         self._metrics = metrics
-        self._pool_size = settings.gateway_upstream_pool_size
-        self._ssl = upstream_ssl_context(settings)
-        self._timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=settings.gateway_upstream_connect_timeout,  # includes the wait for a pooled connection
-            sock_connect=settings.gateway_upstream_connect_timeout,
-            sock_read=settings.gateway_upstream_read_timeout,
-        )
-        self._long_poll_timeout = aiohttp.ClientTimeout(
-            total=None,
-            connect=settings.gateway_upstream_connect_timeout,
-            sock_connect=settings.gateway_upstream_connect_timeout,
-            sock_read=max(settings.gateway_upstream_read_timeout, LONG_POLL_READ_TIMEOUT),
-        )
-        self._session: aiohttp.ClientSession | None = None
-        self._unpooled: aiohttp.ClientSession | None = None  # one connection per request, never reused
+        self._settings = settings
+        self._read_timeout = settings.gateway_upstream_read_timeout
+        self._long_poll_timeout = max(settings.gateway_upstream_read_timeout, LONG_POLL_READ_TIMEOUT)
+        self._pool: UpstreamPool | None = None
+        self._unpooled: UpstreamPool | None = None  # one connection per request, never reused
+
+    def _new_pool(self, *, reuse: bool) -> UpstreamPool:
+        settings = self._settings
+        return UpstreamPool(settings.gateway_upstream_url, ssl_context=upstream_ssl_context(settings),
+                            limit=settings.gateway_upstream_pool_size,
+                            connect_timeout=settings.gateway_upstream_connect_timeout,
+                            idle_seconds=UPSTREAM_KEEPALIVE, reuse=reuse)
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def pool(self) -> UpstreamPool:
+        if self._pool is None:
             raise RuntimeError("Forwarder.start() has not run")
-        return self._session
+        return self._pool
+
+    @property
+    def unpooled(self) -> UpstreamPool:
+        if self._unpooled is None:
+            raise RuntimeError("Forwarder.start() has not run")
+        return self._unpooled
 
     async def start(self) -> None:
-        self._session = self._new_session(force_close=False)
-        self._unpooled = self._new_session(force_close=True)
-
-    def _new_session(self, *, force_close: bool) -> aiohttp.ClientSession:
-        if force_close:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size, ssl=self._ssl,
-                                             force_close=True)
-        else:
-            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size, ssl=self._ssl,
-                                             keepalive_timeout=UPSTREAM_KEEPALIVE)
-        return aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=self._timeout,
-            skip_auto_headers=SKIP_AUTO_HEADERS,
-            read_bufsize=2**16,
-        )
+        self._pool = self._new_pool(reuse=True)
+        self._unpooled = self._new_pool(reuse=False)
 
     async def close(self) -> None:
-        for session in (self._session, self._unpooled):
-            if session is not None:
-                await session.close()
-        self._session = self._unpooled = None
+        for pool in (self._pool, self._unpooled):
+            if pool is not None:
+                pool.close()
+        self._pool = self._unpooled = None
 
     def url_for(self, target_forward: str) -> URL:
         """The upstream URL for a canonical target; `encoded=True` so yarl re-normalises nothing."""
@@ -177,13 +176,13 @@ class Forwarder:
 
     async def check(self) -> str | None:
         """Readiness: does the upstream answer HTTP at all? Any status counts as reachable."""
+        headers: CIMultiDict[str] = CIMultiDict({"Host": self.pool.host, "User-Agent": "monosign-gateway readiness"})
         try:
-            async with self.session.get(self.url_for("/"), allow_redirects=False) as response:
-                response.release()
-        except aiohttp.ClientError as exc:
+            response = await self.pool.request("GET", self._prefix + "/", headers, body=None,
+                                               read_timeout=self._read_timeout)
+        except _UPSTREAM_FAILURES as exc:
             return f"upstream not reachable ({classify_client_error(exc).value})"
-        except TimeoutError:
-            return "upstream not reachable (timeout)"
+        response.close()
         return None
 
     async def forward(
@@ -207,21 +206,15 @@ class Forwarder:
         The client's response carries `X-Request-Id: request_id`. Raises UpstreamError before the
         response starts, and ClientGone when the connection to the client had to be cut.
         """
-        data: object = body if body is not None else (request.content if request.body_exists else None)
+        data: bytes | StreamReader | None = body if body is not None else (
+            request.content if request.body_exists else None)
+        pool = self._pool if reuse_connection else self._unpooled
+        assert pool is not None, "Forwarder.start() has not run"
         started = time.monotonic()
-        session = self.session if reuse_connection else self._unpooled
-        assert session is not None
         try:
-            upstream_cm = session.request(
-                request.method,
-                self.url_for(target_forward),
-                headers=headers,
-                data=data,
-                allow_redirects=False,
-                timeout=self._long_poll_timeout if long_poll else self._timeout,
-            )
-            upstream = await upstream_cm.__aenter__()
-        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
+            upstream = await pool.request(request.method, self._prefix + target_forward, headers, body=data,
+                                          read_timeout=self._long_poll_timeout if long_poll else self._read_timeout)
+        except _UPSTREAM_FAILURES as exc:
             kind = classify_client_error(exc)
             exchange.upstream_seconds = time.monotonic() - started
             self._metrics.upstream_errors.labels(kind.value).inc()
@@ -230,16 +223,18 @@ class Forwarder:
             raise UpstreamError(kind) from None
         exchange.upstream_seconds = time.monotonic() - started
         try:
-            return await self._relay(request, upstream, exchange, request_id, inspect)
-        finally:
-            # Leaving the context releases a fully read connection to the pool and closes any other,
-            # so an aborted download also aborts the upstream request.
-            await upstream_cm.__aexit__(None, None, None)
+            response = await self._relay(request, upstream, exchange, request_id, inspect)
+        except BaseException:
+            # An aborted download also aborts the upstream request: its connection is closed.
+            upstream.close()
+            raise
+        upstream.release()
+        return response
 
     async def _relay(
         self,
         request: web.Request,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         exchange: Exchange,
         request_id: str,
         inspect: ResponseInspector | None,
@@ -268,10 +263,10 @@ class Forwarder:
                 exchange.bytes_out += len(chunk)
             await response.write_eof()
         except (ConnectionError, aiohttp.ClientConnectionResetError):
-            # The client went away: leaving forward() closes the upstream connection too.
+            # The client went away: the caller closes the upstream connection too.
             self._metrics.upstream_errors.labels("client_disconnect").inc()
             raise ClientGone("client disconnected during the response") from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _UPSTREAM_FAILURES as exc:
             kind = classify_client_error(exc)
             self._metrics.upstream_errors.labels(kind.value).inc()
             log.warning("upstream failed mid-response", kind=kind.value, status=upstream.status,

@@ -55,6 +55,7 @@ class SeenRequest:
     headers: list[tuple[str, str]]
     body_len: int
     body_sha256: str
+    peer: str = ""  # the gateway's side of the upstream connection (host:port)
 
     def header(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key.lower() == name.lower()]
@@ -82,8 +83,9 @@ def build_upstream(state: UpstreamState) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         length, sha = await _read_body(request)
         version = f"{request.version.major}.{request.version.minor}"
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         state.seen.append(SeenRequest(request.method, request.raw_path, version, list(request.headers.items()),
-                                      length, sha))
+                                      length, sha, f"{peer[0]}:{peer[1]}" if peer else ""))
         action = request.path.rstrip("/").rsplit("/", 1)[-1].lower()
         query = request.query
         if action == "status":

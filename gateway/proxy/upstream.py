@@ -1,0 +1,243 @@
+"""A lean HTTP/1.1 client for the one upstream: a connection pool and a single request exchange.
+
+Why not `aiohttp.ClientSession`: on the gateway's hot path it cost about as much CPU per request as
+everything else together (URL handling, cookie and redirect machinery, per-request objects the
+gateway never uses). This keeps what matters and reuses aiohttp's own pieces for the hard parts:
+
+- responses are parsed by aiohttp's `ResponseHandler` protocol with its C (llhttp) response parser,
+  flow control and `StreamReader` payloads, with the read timeout armed on every received byte;
+- requests are written by aiohttp's `StreamWriter` (header serialisation that refuses CR/LF, chunked
+  framing, back-pressure);
+- the request line and headers are exactly what the caller built: nothing is added except the
+  framing header a streamed body needs (`Transfer-Encoding: chunked` when the client sent no
+  `Content-Length`).
+
+A connection returns to the pool only after a complete exchange that leaves it clean (whole body
+read, no `Connection: close`, request body fully sent); anything else closes it. A request without a
+streamed body that fails on a reused connection before any response byte (the upstream closed an
+idle connection as we sent) is retried once on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import ClientOSError, ServerDisconnectedError
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_writer import StreamWriter
+from aiohttp.streams import StreamReader
+from multidict import CIMultiDict, CIMultiDictProxy
+
+# Exchange sends big headers (Set-Cookie, Negotiate tokens); the upstream is trusted, bound it anyway.
+MAX_RESPONSE_LINE = 65536
+MAX_RESPONSE_FIELD = 65536
+MAX_RESPONSE_HEADERS = 256
+READ_BUFFER = 2**16
+
+
+class ConnectFailed(Exception):
+    """No connection to the upstream: `tls` (handshake or certificate) or `connect` (refused,
+    unreachable, or no free pooled connection in time)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    """The upstream's answer as response inspectors see it; `content` streams the body."""
+
+    status: int
+    reason: str
+    headers: CIMultiDictProxy[str]
+    content: StreamReader
+    _protocol: ResponseHandler = field(repr=False)
+    _pool: UpstreamPool = field(repr=False)
+    _body_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _done: bool = field(default=False, repr=False)
+
+    def release(self) -> None:
+        """Hand the connection back: pooled when the exchange left it clean, else closed."""
+        if self._done:
+            return
+        self._done = True
+        body_sent = self._body_task is None or (self._body_task.done() and not self._body_task.cancelled()
+                                                and self._body_task.exception() is None)
+        clean = body_sent and self.content.is_eof() and not self._protocol.should_close
+        if self._body_task is not None and not self._body_task.done():
+            self._body_task.cancel()
+        self._pool.release(self._protocol, reusable=clean)
+
+    def close(self) -> None:
+        """Abandon the exchange: the connection is closed, whatever its state."""
+        if self._done:
+            return
+        self._done = True
+        if self._body_task is not None and not self._body_task.done():
+            self._body_task.cancel()
+        self._pool.release(self._protocol, reusable=False)
+
+
+class UpstreamPool:
+    """Connections to one upstream origin, at most `limit` at a time (waiting counts as connecting)."""
+
+    def __init__(self, url: str, *, ssl_context: ssl.SSLContext | None, limit: int, connect_timeout: float,
+                 idle_seconds: float, reuse: bool = True) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or ""
+        self.is_tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.is_tls else 80)
+        self._ssl = ssl_context if self.is_tls else None
+        self._connect_timeout = connect_timeout
+        self._idle_seconds = idle_seconds
+        self._reuse = reuse
+        self._slots = asyncio.Semaphore(limit)
+        self._idle: deque[tuple[ResponseHandler, float]] = deque()
+        self._closed = False
+
+    async def _acquire(self) -> tuple[ResponseHandler, bool]:
+        """A connection (and a slot), and whether it was reused from the pool."""
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise ConnectFailed("connect") from None
+        else:
+            await self._slots.acquire()
+        try:
+            now = time.monotonic()
+            while self._idle:
+                protocol, expires = self._idle.pop()
+                if expires > now and protocol.is_connected() and not protocol.should_close:
+                    return protocol, True
+                protocol.close()
+            return await self._connect(), False
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def _connect(self) -> ResponseHandler:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: ResponseHandler(loop), self.host, self.port, ssl=self._ssl,
+                    server_hostname=self.host if self._ssl is not None else None,
+                )
+        except ssl.SSLError:
+            raise ConnectFailed("tls") from None
+        except (OSError, TimeoutError):
+            raise ConnectFailed("connect") from None
+        return protocol
+
+    def release(self, protocol: ResponseHandler, *, reusable: bool) -> None:
+        if reusable and self._reuse and not self._closed and protocol.is_connected():
+            self._idle.append((protocol, time.monotonic() + self._idle_seconds))
+        else:
+            protocol.close()
+        self._slots.release()
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.pop()[0].close()
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: CIMultiDict[str],
+        *,
+        body: bytes | StreamReader | None,
+        read_timeout: float,
+    ) -> UpstreamResponse:
+        """Send one request and return once the response head has arrived.
+
+        `body` is the whole body (bytes, sent with its Content-Length), the client's stream (sent as
+        it arrives, alongside reading the response), or None. The caller must `release()` or
+        `close()` the response. Raises ConnectFailed, or aiohttp's client errors once connected
+        (ServerDisconnectedError, SocketTimeoutError, ClientOSError, HttpProcessingError).
+        """
+        retry = not isinstance(body, StreamReader)
+        while True:
+            protocol, reused = await self._acquire()
+            try:
+                return await self._exchange(protocol, method, target, headers, body, read_timeout)
+            except (ServerDisconnectedError, ClientOSError, ConnectionResetError):
+                self.release(protocol, reusable=False)
+                if reused and retry:
+                    retry = False
+                    continue
+                raise
+            except BaseException:
+                self.release(protocol, reusable=False)
+                raise
+
+    async def _exchange(self, protocol: ResponseHandler, method: str, target: str, headers: CIMultiDict[str],
+                        body: bytes | StreamReader | None, read_timeout: float) -> UpstreamResponse:
+        protocol.set_response_params(
+            skip_payload=method == "HEAD", read_until_eof=True, auto_decompress=False,
+            read_timeout=read_timeout, read_bufsize=READ_BUFFER, max_line_size=MAX_RESPONSE_LINE,
+            max_field_size=MAX_RESPONSE_FIELD, max_headers=MAX_RESPONSE_HEADERS,
+        )
+        writer = StreamWriter(protocol, asyncio.get_running_loop())
+        status_line = f"{method} {target} HTTP/1.1"
+        body_task: asyncio.Task[None] | None = None
+        if isinstance(body, StreamReader):
+            if "Content-Length" not in headers:
+                headers["Transfer-Encoding"] = "chunked"
+                writer.enable_chunking()
+            await writer.write_headers(status_line, headers)
+            body_task = asyncio.get_running_loop().create_task(_send_body(writer, body, protocol))
+            body_task.add_done_callback(_retrieve)
+        else:
+            if body is not None:
+                headers["Content-Length"] = str(len(body))
+            await writer.write_headers(status_line, headers)
+            if body:
+                await writer.write_eof(body)
+            else:
+                writer.set_eof()
+            protocol.start_timeout()
+        try:
+            while True:
+                message, payload = await protocol.read()
+                # Interim answers (100 Continue, 102) are between the gateway and the upstream.
+                if not 100 <= message.code < 200:
+                    break
+        except BaseException:
+            if body_task is not None:
+                body_task.cancel()
+            raise
+        return UpstreamResponse(message.code, message.reason, message.headers, payload, protocol, self, body_task)
+
+
+async def _send_body(writer: StreamWriter, body: StreamReader, protocol: ResponseHandler) -> None:
+    """Stream the client's body upstream; if the client's side fails, the upstream exchange is void."""
+    try:
+        while True:
+            chunk = await body.readany()
+            if not chunk:
+                break
+            await writer.write(chunk)
+        await writer.write_eof()
+        protocol.start_timeout()
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        # The upstream got a truncated body: it must not be taken as a complete request.
+        protocol.abort()
+        raise
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
