@@ -49,6 +49,10 @@ log = get_logger("gateway.mfa")
 # A pending session (password accepted, second factor not yet passed) lives at most this long:
 # pending state is worth little to a user after ten minutes and a lot to an attacker.
 PENDING_MAX_SECONDS = 600.0
+# Records stay in the store this long after their session ended, so that the request which finds
+# it over can say why (a `session_ended` audit event) instead of finding nothing. Never a pass:
+# every handler checks the timeouts itself.
+ENDED_GRACE_SECONDS = 60.0
 # Monosign's MFA methods per user id, remembered from the login's lookup for the MFA page.
 _METHODS_TTL = 900.0
 _METHODS_MAX = 10_000
@@ -100,13 +104,17 @@ class MfaFlow:
             return SessionLookup(None, None)
         return SessionLookup(cookie, await self.store.load(cookie))
 
-    def ttl(self, record: SessionRecord) -> float:
-        """Store TTL for a record now (zero or less: the session is over)."""
+    def remaining(self, record: SessionRecord) -> float:
+        """Seconds the session has left (zero or less: it is over)."""
         now = self.clock()
         remaining = self.timeouts.remaining(record, now)
         if record.state is SessionState.PENDING:
             remaining = min(remaining, record.created_at + PENDING_MAX_SECONDS - now)
         return remaining
+
+    def ttl(self, record: SessionRecord) -> float:
+        """Store TTL for a record that is not over (see ENDED_GRACE_SECONDS)."""
+        return max(self.remaining(record), 0.0) + ENDED_GRACE_SECONDS
 
     async def end_session(self, ctx: RequestContext, cookie: str, record: SessionRecord | None,
                           reason: str) -> None:

@@ -45,7 +45,7 @@ async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow) -> 
     if found.cookie is None or record is None:
         return flow.to_logon(status=303)
     now = flow.clock()
-    if flow.timeouts.expired(record, now) or flow.ttl(record) <= 0:
+    if flow.remaining(record) <= 0:
         await flow.end_session(ctx, found.cookie, record, expiry_reason(record, now, flow.timeouts).value)
         response = flow.to_logon(reason=LogonReason.TIMEOUT, status=303)
         response.headers.add("Set-Cookie", flow.cookie.expire_header())
@@ -222,8 +222,7 @@ async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
             return await _monosign_failed(request, ctx, flow, pending, error)
         record.push_request_id = started.request_id
         record.push_expires_at = flow.clock() + started.expires_in
-        ttl = flow.ttl(record)
-        if ttl <= 0 or not await flow.store.save(pending.cookie, record, ttl):
+        if not await flow.store.save(pending.cookie, record, flow.ttl(record)):
             return flow.redirect(MFA_PAGE, status=303)
         await flow.poller.ensure(started.request_id, record.push_expires_at)
     except StoreUnavailable as exc:
@@ -241,7 +240,7 @@ async def status(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     try:
         found = await flow.lookup(request)
         record = found.record
-        if record is None or flow.timeouts.expired(record, flow.clock()):
+        if record is None or flow.remaining(record) <= 0:
             return web.json_response({"status": PushStatus.EXPIRED.value}, status=401, headers=_NO_STORE)
         if record.passed:
             return web.json_response({"status": PushStatus.APPROVED.value}, headers=_NO_STORE)
@@ -278,8 +277,7 @@ async def complete(request: web.Request, ctx: RequestContext) -> web.StreamRespo
         request_id = record.push_request_id
         record.push_request_id = None
         record.push_expires_at = None
-        ttl = flow.ttl(record)
-        if ttl <= 0 or not await flow.store.save(pending.cookie, record, ttl):
+        if not await flow.store.save(pending.cookie, record, flow.ttl(record)):
             return flow.redirect(MFA_PAGE, status=303)
         if push_status is PushStatus.REJECTED:
             _, locked = await count_failure(request, ctx, flow, record, method="push", event="push_rejected",

@@ -12,7 +12,6 @@ not activity.
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -20,10 +19,9 @@ from gateway.app import RequestContext
 from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.owa.responses import LogonReason, is_exchange_timeout, request_binding
-from gateway.owa.upstream import forward_upstream
+from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream
 from gateway.pages import error_response, wants_html
 from gateway.policy.routes import is_background, wants_navigation
-from gateway.proxy.forwarder import ResponseInspector
 from gateway.sessions.base import SessionRecord, StoreUnavailable
 
 _TIMEOUT_ACCESS = (Access.IDLE, Access.ABSOLUTE)
@@ -85,17 +83,15 @@ def refuse(request: web.Request, ctx: RequestContext, flow: MfaFlow, access: Acc
 async def _touch(flow: MfaFlow, cookie: str, record: SessionRecord, now: float) -> None:
     """Record user activity. A lost compare-and-set means another request just did the same."""
     record.last_activity = now
-    ttl = flow.ttl(record)
-    if ttl > 0:
-        await flow.store.save(cookie, record, ttl)
+    await flow.store.save(cookie, record, flow.ttl(record))
 
 
 def _exchange_timeout_watch(flow: MfaFlow, ctx: RequestContext, cookie: str, record: SessionRecord
-                            ) -> ResponseInspector:
+                            ) -> AnswerInspector:
     """Exchange's own timeout (440, or a redirect to the logon page with reason=3) ends the gateway
     session too: the next login is a new Exchange session and needs a new second factor."""
 
-    async def inspect(upstream: aiohttp.ClientResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+    async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
         if is_exchange_timeout(upstream.status, upstream.headers.get("Location")):
             await flow.end_session(ctx, cookie, record, "exchange_timeout")
             client_headers.add("Set-Cookie", flow.cookie.expire_header())

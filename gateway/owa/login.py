@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -26,10 +25,9 @@ from gateway.observability.logging import get_logger
 from gateway.owa.identity import Identity, Verdict, identify
 from gateway.owa.login_form import LoginForm, LoginFormRefused, RefusalReason, is_form_content_type, parse_login_form
 from gateway.owa.responses import LoginOutcome, binding_hash, cadata_cookies, login_outcome
-from gateway.owa.upstream import forward_upstream, hold_back_cadata, refusal
+from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream, hold_back_cadata, refusal
 from gateway.policy.redirects import safe_destination
 from gateway.policy.users import parse_username
-from gateway.proxy.forwarder import ResponseInspector
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
 log = get_logger("gateway.owa.login")
@@ -75,8 +73,8 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
                                   inspect=_login_watch(request, ctx, flow, form))
 
 
-def _login_watch(request: web.Request, ctx: RequestContext, flow: MfaFlow, form: LoginForm) -> ResponseInspector:
-    async def inspect(upstream: aiohttp.ClientResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+def _login_watch(request: web.Request, ctx: RequestContext, flow: MfaFlow, form: LoginForm) -> AnswerInspector:
+    async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
         set_cookies = upstream.headers.getall("Set-Cookie", [])
         outcome = login_outcome(upstream.status, upstream.headers.get("Location"), set_cookies)
         if outcome is LoginOutcome.SUCCESS:

@@ -8,14 +8,13 @@ a live Exchange session never comes back through it.
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.app import RequestContext
 from gateway.mfa.flow import flow_of
 from gateway.observability.logging import get_logger
-from gateway.owa.upstream import cadata_guard, forward_upstream
+from gateway.owa.upstream import UpstreamAnswer, cadata_guard, forward_upstream
 from gateway.sessions.base import StoreUnavailable
 
 log = get_logger("gateway.owa.logoff")
@@ -37,7 +36,7 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
             await flow.end_session(ctx, found.cookie, found.record, "logoff")
     guard = cadata_guard(request, ctx, flow, session_passed=False)
 
-    async def inspect(upstream: aiohttp.ClientResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+    async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
         replacement = await guard(upstream, client_headers)
         target = replacement.headers if replacement is not None else client_headers
         if presented is not None:

@@ -11,21 +11,36 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import STATE, RequestContext
 from gateway.mfa.session_cookie import cookies_to_strip, strip_request_cookies
 from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie
 from gateway.pages import error_response, wants_html
-from gateway.proxy.forwarder import ResponseInspector, UpstreamError, upstream_request_headers
+from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
 from gateway.sessions.base import StoreUnavailable
 
 if TYPE_CHECKING:
     from gateway.mfa.flow import MfaFlow
+
+
+class UpstreamAnswer(Protocol):
+    """What the inspectors read of the upstream's answer: status and headers, never the body."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+
+
+# An inspector as the MFA flow writes them: it reads only status and headers, so it fits any
+# upstream response type the forwarder hands to its ResponseInspector.
+AnswerInspector = Callable[[UpstreamAnswer, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
 
 
 def hold_back_cadata(client_headers: CIMultiDict[str], *, now: float | None = None) -> bool:
@@ -50,14 +65,14 @@ def refusal(request: web.Request, ctx: RequestContext) -> web.Response:
 
 
 def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, session_passed: bool | None
-                 ) -> ResponseInspector:
+                 ) -> AnswerInspector:
     """An inspector that enforces rule 2 on a route where the gateway does not know who signed in.
 
     `session_passed=None`: look the session up only if a response actually sets live cadata (rare),
     so ordinary traffic on these routes costs no store round trip.
     """
 
-    async def inspect(upstream: aiohttp.ClientResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+    async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
         if not live_cadata(client_headers.getall("Set-Cookie", [])):
             return None
         passed = session_passed
@@ -88,7 +103,7 @@ def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passe
 
 
 async def forward_upstream(request: web.Request, ctx: RequestContext, *, session_passed: bool,
-                           inspect: ResponseInspector, body: bytes | None = None,
+                           inspect: AnswerInspector, body: bytes | None = None,
                            long_poll: bool = False) -> web.StreamResponse:
     """Forward with the cookie rules applied; an upstream failure becomes the gateway's error page."""
     assert ctx.target is not None
@@ -110,7 +125,7 @@ class FlowUpstreamGuard:
     def __init__(self, flow: MfaFlow) -> None:
         self._flow = flow
 
-    def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]) -> ResponseInspector:
+    def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]) -> AnswerInspector:
         strip_request_cookies(headers, cookies_to_strip(session_passed=False))
         return cadata_guard(request, ctx, self._flow, session_passed=None)
 

@@ -1,0 +1,203 @@
+"""Attempts at the second factor: wrong and malformed codes, lockout per user and per address, CSRF
+on the MFA forms, rejected and expired pushes, one push at a time."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.owa.responses import live_cadata
+from tests.flow.conftest import Browser, EnvFactory, FlowEnv, events
+
+# The gateway trusts 127.0.0.1 as a proxy in these tests, so X-Forwarded-For names the client address.
+PROXIED = {"gateway_trusted_proxies": "127.0.0.1/32", "gateway_mfa_max_failures": 3}
+
+
+def from_address(env: FlowEnv, address: str) -> Browser:
+    browser = env.browser()
+    browser.extra_headers["X-Forwarded-For"] = address
+    return browser
+
+
+async def at_mfa_page(browser: Browser, user: str) -> None:
+    assert (await browser.password(user)).location == "/_gateway/mfa"
+    assert (await browser.mfa_page()).status == 200
+
+
+async def test_wrong_and_malformed_codes(env: FlowEnv) -> None:
+    browser = env.browser()
+    await at_mfa_page(browser, "alice")
+    wrong = await browser.verify("000000")
+    assert wrong.status == 200
+    assert "That code is not correct" in wrong.text
+    assert "4 attempts left" in wrong.text
+    assert not live_cadata(wrong.set_cookies)
+    verify_calls = len(await env.monosign_calls("verify_code"))
+    for malformed in ("12345", "123456789", "١٢٣٤٥٦"):  # too short, too long, not ASCII digits
+        page = await browser.verify(malformed)
+        assert "Enter only the digits" in page.text
+    assert len(await env.monosign_calls("verify_code")) == verify_calls  # never sent to Monosign
+    assert (await browser.verify(await env.code("alice"))).location == "/owa/"
+    metrics = await env.metrics()
+    assert 'gateway_authn_second_factor_total{method="totp",result="failure"} 4.0' in metrics
+    assert 'gateway_authn_second_factor_total{method="totp",result="success"} 1.0' in metrics
+    assert "gateway_authn_login_duration_seconds_count 1.0" in metrics
+
+
+async def test_lockout_per_user_across_addresses_and_sessions(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
+    env = await start_env(**PROXIED)
+    first, second = from_address(env, "10.0.0.1"), from_address(env, "10.0.0.2")
+    await at_mfa_page(first, "CORP\\alice")
+    await at_mfa_page(second, "alice@corp.example")  # another form of the same Monosign user
+    assert "2 attempts left" in (await first.verify("000001")).text
+    assert "1 attempt left" in (await first.verify("000002")).text
+    locked = await second.verify("000003")
+    assert locked.status == 429
+    assert "Try again in 5 minutes" in locked.text
+    assert locked.headers["Retry-After"] == "300"
+    # Locked: even the right code is not tried, from either address.
+    calls = len(await env.monosign_calls("verify_code"))
+    assert (await first.verify(await env.code("alice"))).status == 429
+    assert (await first.mfa_page()).status == 429
+    assert len(await env.monosign_calls("verify_code")) == calls
+    # Another user at another address is not affected.
+    other = from_address(env, "10.0.0.3")
+    await at_mfa_page(other, "bob")
+    assert (await other.verify(await env.code("bob"))).location == "/owa/"
+    lockouts = [event for event in events(captured_logs(), "gateway.audit") if event["event"] == "lockout"]
+    assert [event["scope"] for event in lockouts] == ["user"]
+    assert 'gateway_authn_lockouts_total{scope="user"} 1.0' in await env.metrics()
+
+
+async def test_lockout_per_address_across_users(start_env: EnvFactory) -> None:
+    env = await start_env(**PROXIED)
+    alice, bob = from_address(env, "10.0.0.9"), from_address(env, "10.0.0.9")
+    await at_mfa_page(alice, "alice")
+    await at_mfa_page(bob, "bob")
+    await alice.verify("000001")
+    await bob.verify("000002")
+    assert (await alice.verify("000003")).status == 429  # three failures from one address
+    dave = from_address(env, "10.0.0.9")
+    await dave.password("dave")
+    assert (await dave.mfa_page()).status == 429
+    elsewhere = from_address(env, "10.0.0.10")  # alice has two failures of her own: not locked
+    await at_mfa_page(elsewhere, "alice")
+    assert (await elsewhere.verify(await env.code("alice"))).location == "/owa/"
+
+
+async def test_monosign_lockout_is_shown(start_env: EnvFactory) -> None:
+    env = await start_env(gateway_mfa_max_failures=20, monosign_options={"lock_after": 2})
+    browser = env.browser()
+    await at_mfa_page(browser, "bob")
+    await browser.verify("000001")
+    locked = await browser.verify("000002")
+    assert locked.status == 429
+    assert "Too many attempts" in locked.text
+
+
+@pytest.mark.parametrize(("case", "token", "headers"), [
+    ("missing token", "", {}),
+    ("wrong token", "not-the-token", {}),
+    ("foreign origin", None, {"Origin": "https://evil.example"}),
+    ("null origin", None, {"Origin": "null"}),
+    ("cross-site fetch", None, {"Sec-Fetch-Site": "cross-site"}),
+    ("same-site fetch", None, {"Sec-Fetch-Site": "same-site"}),
+])
+async def test_csrf_on_verify_and_push(env: FlowEnv, case: str, token: str | None, headers: dict[str, str]) -> None:
+    browser = env.browser()
+    await at_mfa_page(browser, "alice")
+    code = await env.code("alice")
+    page = await browser.verify(code, csrf_token=token, headers=headers)
+    assert page.status == 403, case
+    assert "This form has expired" in page.text
+    assert not live_cadata(page.set_cookies)
+    assert (await browser.push(csrf_token=token, headers=headers)).status == 403
+    assert await env.monosign_calls("verify_code") == []
+    assert await env.monosign_calls("start_push") == []
+    # The session is intact: the real form still works.
+    assert (await browser.verify(code)).location == "/owa/"
+
+
+async def test_csrf_token_of_another_session_is_refused(env: FlowEnv) -> None:
+    attacker, victim = env.browser(), env.browser()
+    await at_mfa_page(attacker, "bob")
+    await at_mfa_page(victim, "alice")
+    assert (await victim.verify("123456", csrf_token=attacker.csrf_token)).status == 403
+
+
+async def test_a_script_without_fetch_metadata_still_needs_the_token(env: FlowEnv) -> None:
+    browser = env.browser()
+    await at_mfa_page(browser, "alice")
+    form = {"code": await env.code("alice"), "csrf_token": browser.csrf_token}
+    page = await browser.request("POST", "/_gateway/mfa/verify", data=form, navigate=False)
+    assert page.location == "/owa/"
+
+
+async def test_push_and_verify_only_by_post(env: FlowEnv) -> None:
+    browser = env.browser()
+    await at_mfa_page(browser, "alice")
+    assert (await browser.get("/_gateway/mfa/push")).status == 405
+    assert (await browser.get("/_gateway/mfa/verify?code=123456")).status == 405
+    assert await env.monosign_calls("start_push") == []
+
+
+async def wait_status(browser: Browser, wanted: str) -> None:
+    for _ in range(80):
+        _, body = await browser.status()
+        if body["status"] == wanted:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"push status never became {wanted}")
+
+
+async def test_rejected_push_goes_back_to_the_choice(env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+    browser = env.browser()
+    await at_mfa_page(browser, "alice")
+    await browser.push()
+    assert (await browser.push()).status == 303  # a second press sends no second push
+    assert len(await env.monosign_calls("start_push")) == 1
+    await env.reject("alice")
+    await wait_status(browser, "rejected")
+    page = await browser.complete()
+    assert page.status == 200
+    assert "rejected on your phone" in page.text
+    assert not live_cadata(page.set_cookies)
+    assert (await browser.get("/owa/")).location == "/_gateway/mfa"
+    audit = [event["event"] for event in events(captured_logs(), "gateway.audit")]
+    assert "push_sent" in audit
+    assert "push_rejected" in audit
+    # A new push may be sent after the rejection.
+    assert (await browser.push()).status == 303
+    await env.approve("alice")
+    await wait_status(browser, "approved")
+    assert (await browser.complete()).location == "/owa/"
+
+
+async def test_expired_push(start_env: EnvFactory) -> None:
+    env = await start_env(monosign_options={"push_ttl": 0.5})
+    browser = env.browser()
+    await at_mfa_page(browser, "dave")
+    await browser.push()
+    await wait_status(browser, "expired")
+    page = await browser.complete()
+    assert "expired before it was approved" in page.text
+    assert (await browser.get("/owa/")).location == "/_gateway/mfa"
+
+
+async def test_complete_without_javascript(env: FlowEnv) -> None:
+    """The waiting page's refresh and the "I have approved it" button land on /complete."""
+    browser = env.browser()
+    await at_mfa_page(browser, "dave")
+    await browser.push()
+    waiting = await browser.complete()
+    assert waiting.status == 200
+    assert 'http-equiv="refresh"' in waiting.text
+    await env.approve("dave")
+    for _ in range(80):
+        page = await browser.complete()
+        if page.status == 302:
+            break
+        await asyncio.sleep(0.1)
+    assert page.location == "/owa/"
+    assert (await browser.get("/owa/")).status == 200
