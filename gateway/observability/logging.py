@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,21 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path | None = None,
-                      file_name: str = LOG_FILE_NAME) -> None:
+                      file_name: str = LOG_FILE_NAME, process_fields: Mapping[str, Any] | None = None) -> None:
     """Configure structlog and the standard library logging once per process.
 
     Processes sharing `log_dir` (the workers of `GATEWAY_WORKERS`) each need their own `file_name`:
-    rotating handlers in several processes would rename (and delete) each other's files."""
+    rotating handlers in several processes would rename (and delete) each other's files.
+    `process_fields` go into every line of this process (e.g. `{"worker": 2}`)."""
     level = logging.DEBUG if debug else logging.INFO
+    fields = dict(process_fields or {})
+
+    # Applied by the formatters, so lines that skip structlog's chain (the access log) get them too.
+    def add_process_fields(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        for key, value in fields.items():
+            event.setdefault(key, value)
+        return event
+
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_request_id,
@@ -70,7 +80,7 @@ def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path |
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, add_process_fields,
                     structlog.processors.format_exc_info, renderer],
     )
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
@@ -81,7 +91,7 @@ def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path |
         )
         file_formatter = structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, add_process_fields,
                         structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
         )
         file_handler.setFormatter(file_formatter)
