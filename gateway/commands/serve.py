@@ -1,7 +1,11 @@
 """`monosign-gateway serve`: run the gateway until SIGTERM/SIGINT.
 
 Exit status: 0 after a clean shutdown, 2 when the settings cannot be used (one line per problem on
-stderr, never a secret value), 1 when a listener cannot be opened.
+stderr, never a secret value), 1 when a listener cannot be opened (or, with several workers, when
+a worker fails to start or had to be killed at shutdown).
+
+With `GATEWAY_WORKERS` > 1 this process is the supervisor (gateway.workers.supervisor); it starts
+each worker as `serve` again, with the hidden `--worker`, `--listen-fd` and `--admin-socket`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--env-file", type=Path, default=Path(".env"), metavar="PATH",
         help="settings file read after the environment (default: .env in the working directory)",
     )
+    # Set by the supervisor when it starts a worker (GATEWAY_WORKERS > 1); not for people.
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--listen-fd", type=int, action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--admin-socket", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,11 +41,17 @@ def run(args: argparse.Namespace) -> int:
     import uvloop
 
     from gateway.app import CParserMissing, assert_c_parser
-    from gateway.observability.logging import configure_logging, get_logger
+    from gateway.observability.logging import LOG_FILE_NAME, configure_logging, get_logger
     from gateway.server import listener_ssl_context, run_gateway
 
+    worker = args.worker
+    if worker is not None and (not args.listen_fd or not args.admin_socket):
+        print("--worker needs --listen-fd and --admin-socket (the supervisor sets them)", file=sys.stderr)
+        return 2
+    file_name = LOG_FILE_NAME if worker is None else LOG_FILE_NAME.replace(".log", f".worker-{worker}.log")
     configure_logging(debug=settings.monosign_debug_mode, fmt=settings.gateway_log_format.value,
-                      log_dir=settings.monosign_log_path)
+                      log_dir=settings.monosign_log_path, file_name=file_name,
+                      process_fields={"worker": worker} if worker is not None else None)
     log = get_logger("gateway.serve")
     try:
         assert_c_parser()
@@ -49,9 +63,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"GATEWAY_TLS_CERT_FILE / GATEWAY_TLS_KEY_FILE: cannot load the certificate and key "
               f"({getattr(exc, 'strerror', None) or type(exc).__name__})", file=sys.stderr)
         return 2
+    if worker is not None:
+        from gateway.workers.worker import run_worker
+
+        return run_worker(settings, index=worker, listen_fds=args.listen_fd, admin_socket=args.admin_socket)
     for warning in settings.plain_http_warnings():
         log.warning(warning)
     try:
+        if settings.gateway_workers > 1:
+            from gateway.workers.supervisor import run_supervisor
+
+            return run_supervisor(settings, env_file=args.env_file)
         return uvloop.run(run_gateway(settings))
     except OSError as exc:
         log.error("cannot open a listener", error=exc.strerror or str(exc))
