@@ -386,7 +386,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, FileSecretsSource(settings_cls, os.environ), dotenv_settings
+        # NAME_FILE may stand in the environment or in the .env file; the environment wins.
+        dotenv_values: Mapping[str, str | None] = getattr(dotenv_settings, "env_vars", {})
+        environ = {key: value for key, value in dotenv_values.items() if value}
+        environ.update({key: value for key, value in os.environ.items() if value})
+        return init_settings, env_settings, FileSecretsSource(settings_cls, environ), dotenv_settings
 
     # --- Derived values (one place for each) -----------------------------------------------------
     @property

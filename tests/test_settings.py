@@ -132,3 +132,12 @@ def test_every_setting_is_documented() -> None:
         assert name.upper() in example_names, f"{name.upper()} missing from .env.example"
         assert f"`{name.upper()}`" in documented, f"{name.upper()} missing from docs/configuration.md"
     assert example_names <= {name.upper() for name in Settings.model_fields}, "stale names in .env.example"
+
+
+def test_file_variant_in_dotenv_file(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("from-dotenv-file\n")
+    env.delenv("MONOSIGN_API_SECRET")
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"MONOSIGN_API_SECRET_FILE={secret}\nGATEWAY_SESSION_SECRET_FILE=\n")
+    assert load_settings(env_file=dotenv).monosign_api_secret.get_secret_value() == "from-dotenv-file"

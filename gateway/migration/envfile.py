@@ -66,8 +66,7 @@ def render_env(
         ]
     if secret_files:
         lines += [
-            "# NAME_FILE lines name a file holding the secret. They are read from the environment:",
-            "# compose `env_file:`, Kubernetes `env:`, or `set -a; . ./.env; set +a` before starting.",
+            "# NAME_FILE lines name a file holding the secret (read from the environment or this .env).",
         ]
     for setting in settings:
         name, value = setting.name, setting.value
