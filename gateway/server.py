@@ -8,10 +8,10 @@ anything that must happen below HTTP parsing:
   is cut, with a 408 when nothing else was said on the connection;
 - quiet, non-leaking answers to requests the strict C parser refused (aiohttp would log a traceback
   and echo the offending bytes back);
-- the future home of Exchange's extension methods (`RPC_IN_DATA`, `RPC_OUT_DATA`): llhttp rejects
-  them today. Passing them needs a protocol that recognises such a request line on a fresh
-  connection and hands that connection to a dedicated relay, while every other connection keeps the
-  strict C parser (see docs/security.md, "Framing and forwarding").
+- Exchange's extension methods (`RPC_IN_DATA`, `RPC_OUT_DATA`), which llhttp rejects: a connection
+  that starts with one is framed by `gateway.proxy.extension_methods` before llhttp sees it, every
+  other connection keeps the strict C parser untouched (see docs/security.md);
+- close hooks (`gateway.proxy.client_connection`): a pinned upstream connection ends with its client's.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from gateway import __version__
 from gateway.app import AppState, build_admin_app, build_app, build_state
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
+from gateway.proxy.client_connection import CloseHooksMixin
+from gateway.proxy.extension_methods import ExtensionMethodsMixin, restoring_extension_methods
 from gateway.settings import Settings
 
 log = get_logger("gateway.server")
@@ -42,7 +44,7 @@ REQUEST_TIMEOUT_RESPONSE = (
 LISTEN_BACKLOG = 1024
 
 
-class GatewayRequestHandler(RequestHandler):
+class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandler):
     """aiohttp's connection protocol, plus a deadline for each request's head."""
 
     def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
@@ -121,6 +123,8 @@ class GatewayServer(web.Server):
 
     def __init__(self, handler: Any, *, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
+        # Requests of RPC_IN_DATA/RPC_OUT_DATA connections get their real method back (extension_methods).
+        self.request_factory = restoring_extension_methods(self.request_factory)
         self._header_timeout = header_timeout
 
     @classmethod

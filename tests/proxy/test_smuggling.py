@@ -75,7 +75,8 @@ REFUSED = {
     "absolute-form same host": f"GET http://{PUBLIC_HOST}{P} HTTP/1.1\r\n{H}\r\n",
     "authority-form": f"CONNECT evil.example:443 HTTP/1.1\r\n{H}\r\n",
     "asterisk-form": f"OPTIONS * HTTP/1.1\r\n{H}\r\n",
-    "extension method": f"RPC_IN_DATA /rpc/rpcproxy.dll HTTP/1.1\r\n{H}Content-Length: 0\r\n\r\n",
+    # Outlook Anywhere's methods pass only under /rpc/ (tests/exchange_clients); anywhere else: 400.
+    "extension method": f"RPC_IN_DATA /owa/rpcproxy.dll HTTP/1.1\r\n{H}Content-Length: 0\r\n\r\n",
     "bad version": f"GET {P} HTTP/1.2\r\n{H}\r\n",
     "over-long header": f"GET {P} HTTP/1.1\r\n{H}X-Long: {'a' * 4096}\r\n\r\n",
     "over-long request line": f"GET {P}?{'a' * 4096} HTTP/1.1\r\n{H}\r\n",
