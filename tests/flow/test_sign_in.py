@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from gateway.owa.responses import live_cadata
 from tests.flow.conftest import API_SECRET, CADATA_NAMES, PASSWORDS, FlowEnv, events
@@ -98,3 +99,17 @@ async def test_no_secret_reaches_a_log_line(env: FlowEnv, captured_logs) -> None
     assert audit.count("first_factor_ok") == 1
     assert {"mfa_started", "code_failed", "code_ok"} <= set(audit)
     assert first.status == 302
+
+
+async def test_mfa_page_assets_and_headers(env: FlowEnv) -> None:
+    browser = env.browser()
+    await browser.password("alice")
+    page = await browser.mfa_page()
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    for url in re.findall(r'(?:href|src)="(/_gateway/static/[^"]+)"', page.text):
+        asset = await browser.request("GET", url.replace("&amp;", "&"), navigate=False)
+        assert asset.status == 200, url
+        assert asset.headers["X-Content-Type-Options"] == "nosniff"
+    assert (await browser.request("GET", "/_gateway/static/../app.py", navigate=False)).status in (400, 404)
+    assert (await browser.request("GET", "/_gateway/static/nothing.js", navigate=False)).status == 404

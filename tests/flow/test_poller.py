@@ -1,0 +1,136 @@
+"""The push poller: one poller per push across replicas (two pollers on one store stand for two
+replicas), the lease taken over when a replica dies, and the final status shared through the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway.mfa.poller import PushPoller
+from gateway.monosign import MonosignClient, PushStatus
+from gateway.sessions.memory import MemoryBackend
+from gateway.sessions.store import EncryptedSessionStore, random_server_key
+from gateway.sim.monosign import MonosignSimulator
+from gateway.sim.monosign_state import MonosignSimState
+from gateway.sim.monosign_users import demo_users
+from tests.flow.conftest import API_KEY, API_SECRET
+
+FAST = {"first_delay": 0.05, "max_delay": 0.2, "lease_seconds": 0.5}
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[MonosignSimulator]:
+    async with MonosignSimulator(MonosignSimState(demo_users(), api_key=API_KEY, api_secret=API_SECRET)) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(sim: MonosignSimulator) -> AsyncIterator[MonosignClient]:
+    async with MonosignClient(base_url=sim.url, api_key=API_KEY, api_secret=API_SECRET, timeout=2.0) as running:
+        yield running
+
+
+@pytest.fixture
+def store() -> EncryptedSessionStore:
+    return EncryptedSessionStore(MemoryBackend(), random_server_key())
+
+
+async def start_push(sim: MonosignSimulator, client: MonosignClient) -> tuple[str, float]:
+    user = await client.lookup_user("alice")
+    push = await client.start_push(user.id, "10.0.0.1", "test")
+    return push.request_id, time.time() + push.expires_in
+
+
+def status_calls(sim: MonosignSimulator) -> int:
+    return sum(1 for call in sim.state.calls if call["operation"] == "push_status")
+
+
+async def test_one_poller_per_push_across_replicas(sim: MonosignSimulator, client: MonosignClient,
+                                                  store: EncryptedSessionStore) -> None:
+    first, second = PushPoller(store, client, **FAST), PushPoller(store, client, **FAST)
+    request_id, expires_at = await start_push(sim, client)
+    try:
+        for _ in range(5):
+            await first.ensure(request_id, expires_at)
+            await second.ensure(request_id, expires_at)
+        assert first.running + second.running == 1
+        assert await second.status(request_id, expires_at) is PushStatus.PENDING
+        sim.state.answer_latest_push("alice", approve=True)
+        for _ in range(50):
+            if await second.status(request_id, expires_at) is PushStatus.APPROVED:
+                break
+            await asyncio.sleep(0.05)
+        assert await second.status(request_id, expires_at) is PushStatus.APPROVED
+        assert await first.status(request_id, expires_at) is PushStatus.APPROVED
+        await asyncio.sleep(0.1)
+        assert first.running + second.running == 0  # a final status ends the poller
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_a_dead_replicas_lease_is_taken_over(sim: MonosignSimulator, client: MonosignClient,
+                                                   store: EncryptedSessionStore) -> None:
+    dying, survivor = PushPoller(store, client, **FAST), PushPoller(store, client, **FAST)
+    request_id, expires_at = await start_push(sim, client)
+    try:
+        await dying.ensure(request_id, expires_at)
+        assert dying.running == 1
+        await survivor.ensure(request_id, expires_at)
+        assert survivor.running == 0
+        await dying.aclose()  # the replica goes away without a word
+        for _ in range(40):  # within about two lease slots, a status request elsewhere takes over
+            await survivor.ensure(request_id, expires_at)
+            if survivor.running:
+                break
+            await asyncio.sleep(0.05)
+        assert survivor.running == 1
+        calls = status_calls(sim)
+        sim.state.answer_latest_push("alice", approve=False)
+        for _ in range(50):
+            if await survivor.status(request_id, expires_at) is PushStatus.REJECTED:
+                break
+            await asyncio.sleep(0.05)
+        assert await survivor.status(request_id, expires_at) is PushStatus.REJECTED
+        assert status_calls(sim) > calls
+    finally:
+        await survivor.aclose()
+
+
+async def test_backoff_keeps_monosign_calls_few(sim: MonosignSimulator, client: MonosignClient,
+                                                store: EncryptedSessionStore) -> None:
+    poller = PushPoller(store, client, first_delay=0.1, max_delay=0.4, lease_seconds=2.0)
+    request_id, expires_at = await start_push(sim, client)
+    try:
+        await poller.ensure(request_id, expires_at)
+        await asyncio.sleep(1.5)
+        # 0.1 + 0.15 + 0.225 + 0.34 + 0.4 + 0.4 ... : about six calls in 1.5 s, never one per 0.1 s.
+        assert 3 <= status_calls(sim) <= 8
+    finally:
+        await poller.aclose()
+    assert poller.running == 0
+
+
+async def test_an_expired_push_is_recorded_as_expired(sim: MonosignSimulator, client: MonosignClient,
+                                                      store: EncryptedSessionStore) -> None:
+    sim.state.push_ttl = 0.2
+    poller = PushPoller(store, client, **FAST)
+    request_id, expires_at = await start_push(sim, client)
+    try:
+        await poller.ensure(request_id, expires_at)
+        for _ in range(40):
+            if await poller.status(request_id, expires_at) is PushStatus.EXPIRED:
+                break
+            await asyncio.sleep(0.05)
+        assert await poller.status(request_id, expires_at) is PushStatus.EXPIRED
+    finally:
+        await poller.aclose()
+
+
+def test_timings_are_checked() -> None:
+    with pytest.raises(ValueError, match="lease"):
+        PushPoller(EncryptedSessionStore(MemoryBackend(), random_server_key()), None, lease_seconds=1.0,  # type: ignore[arg-type]
+                   max_delay=2.0)
