@@ -176,6 +176,12 @@ def _peer_in(peer_ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv
     return any(address in network for network in networks)
 
 
+@lru_cache(maxsize=4096)
+def _normalised_peer(peer_ip: str) -> str:
+    """The peer's address in the header policy's normal form (IPv4-mapped IPv6 as IPv4)."""
+    return resolve_client_ip(peer_ip, {}, ())
+
+
 # --- Edge decision --------------------------------------------------------------------------------
 
 
@@ -189,7 +195,9 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
         request_id=request_id,
         started=time.monotonic(),
         peer_ip=peer_ip,
-        client_ip=resolve_client_ip(peer_ip, request.headers, state.trusted_networks),
+        # Only a trusted proxy's X-Forwarded-For can name another client.
+        client_ip=(resolve_client_ip(peer_ip, request.headers, state.trusted_networks) if peer_trusted
+                   else _normalised_peer(peer_ip)),
         peer_trusted=peer_trusted,
     )
     rejection = check_edge(request.raw_path, (request.version.major, request.version.minor), request.headers,

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Collection
 from enum import StrEnum
+from functools import lru_cache
 
 from multidict import CIMultiDictProxy
 
@@ -34,6 +35,7 @@ _HOST_RE = re.compile(r"(?:[a-z0-9._~!$&'()*+,;=-]+|\[[0-9a-f:.]+\])(?::([0-9]{1
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@lru_cache(maxsize=512)  # every request's Host goes through here; bounded, so varied Hosts only evict
 def normalise_host(value: str, *, scheme: str) -> str | None:
     """Lower-case `host[:port]` without the scheme's default port; None when it is no valid host."""
     host = value.strip()

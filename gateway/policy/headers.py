@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import TypeAlias
 
 from multidict import CIMultiDict
@@ -158,6 +159,7 @@ def forwarding_headers(
 _SET_BY_GATEWAY = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
 
 
+@lru_cache(maxsize=1024)  # called for every forwarded request, with few distinct peers
 def _forwarded_node(address: str) -> str:
     # RFC 7239 §6: an IPv6 node is bracketed and, since ':' is not a token character, quoted.
     try:
