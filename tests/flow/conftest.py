@@ -30,9 +30,14 @@ import pyotp
 import pytest
 from multidict import CIMultiDictProxy
 
+from gateway.app import build_state
+from gateway.mfa.install import install_mfa
+from gateway.mfa.pages import PageRenderer
+from gateway.monosign import MonosignClient
 from gateway.observability.logging import configure_logging
 from gateway.owa.responses import parse_set_cookie
 from gateway.server import Gateway
+from gateway.sessions.base import SessionStore
 from gateway.settings import Settings, load_settings
 from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import MonosignSimState
@@ -241,9 +246,10 @@ def owa_config(**overrides: Any) -> OwaSimConfig:
 
 @asynccontextmanager
 async def flow_environment(*, owa: OwaSimConfig | None = None, monosign_options: dict[str, Any] | None = None,
-                           **settings_overrides: Any) -> AsyncIterator[FlowEnv]:
+                           store: SessionStore | None = None, **settings_overrides: Any) -> AsyncIterator[FlowEnv]:
     """Both simulators and the gateway on 127.0.0.1, stopped afterwards. Keyword arguments are
-    gateway settings (lower-case field names)."""
+    gateway settings (lower-case field names); `store` replaces the session store the settings
+    describe (the flow is then installed with `install_mfa`, as an embedding application would)."""
     options = {"push_ttl": 60.0, "lock_after": 10, **(monosign_options or {})}
     state = MonosignSimState(monosign_demo_users(), api_key=API_KEY, api_secret=API_SECRET, **options)
     async with AsyncExitStack() as stack:
@@ -257,7 +263,12 @@ async def flow_environment(*, owa: OwaSimConfig | None = None, monosign_options:
             **settings_overrides,
         }
         settings = load_settings(env_file=None, **values)
-        gateway = Gateway(settings)
+        state = None
+        if store is not None:
+            state = build_state(settings, mfa=False)
+            install_mfa(state, monosign=MonosignClient.from_settings(settings), store=store,
+                        renderer=PageRenderer.from_settings(settings))
+        gateway = Gateway(settings, state=state)
         await gateway.start()
         stack.push_async_callback(gateway.stop)
         http = await stack.enter_async_context(aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()))

@@ -9,6 +9,9 @@ import contextlib
 import pytest
 
 from gateway.owa.responses import live_cadata
+from gateway.sessions.base import Stored
+from gateway.sessions.memory import MemoryBackend
+from gateway.sessions.store import EncryptedSessionStore, random_server_key
 from tests.flow.conftest import HOST, Browser, EnvFactory, FlowEnv, events, owa_config
 
 
@@ -236,3 +239,29 @@ async def test_wrong_password_passes_through_and_is_counted(env: FlowEnv, captur
     assert failed[0]["failures_for_ip"] == 1
     assert "gateway_authn_first_factor_failures_total 1.0" in await env.metrics()
     assert "wrong-password" not in "\n".join(captured_logs())
+
+
+class CountingBackend(MemoryBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+        self.writes = 0
+
+    async def get(self, key: str) -> Stored | None:
+        self.reads += 1
+        return await super().get(key)
+
+    async def compare_and_set(self, key: str, expected_version: int, proof: bytes, data: bytes, ttl: float) -> bool:
+        self.writes += 1
+        return await super().compare_and_set(key, expected_version, proof, data, ttl)
+
+
+async def test_a_passed_session_costs_no_store_round_trip_while_cached(start_env: EnvFactory) -> None:
+    backend = CountingBackend()
+    env = await start_env(store=EncryptedSessionStore(backend, random_server_key(), cache_seconds=30.0))
+    browser = env.browser()
+    await browser.sign_in("alice")
+    reads, writes = backend.reads, backend.writes
+    for _ in range(20):
+        assert (await browser.request("POST", "/owa/service.svc?action=GetFolder", navigate=False)).status != 440
+    assert (backend.reads, backend.writes) == (reads, writes)
