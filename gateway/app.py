@@ -47,6 +47,7 @@ from gateway.proxy.forwarder import (
     UpstreamError,
     upstream_request_headers,
 )
+from gateway.proxy.upstream import UpstreamResponse
 from gateway.settings import RoutePolicy, Settings
 
 _access_log = AccessLog()
@@ -233,13 +234,14 @@ def _error(request: web.Request, ctx: RequestContext, status: int, *, title: str
                           title=title, message=message)
 
 
-async def forward(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    """Pass the request through the streaming forwarder (the route handler for allowed classes)."""
-    return await _forward(request, ctx)
+async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: float | None = None,
+                  pin: bool = False, inspect: ResponseInspector | None = None) -> web.StreamResponse:
+    """Pass the request through the streaming forwarder (the route handler for allowed classes).
 
-
-async def _forward(request: web.Request, ctx: RequestContext, *, reuse_connection: bool = True,
-                   long_poll: bool = False) -> web.StreamResponse:
+    Routes with needs of their own (gateway.proxy.client_routes) pass the route class's read
+    timeout, `pin` (always over the client connection's pinned upstream connection) and an
+    inspector that runs after the cookie rules' one.
+    """
     state = request.app[STATE]
     assert ctx.target is not None
     headers = upstream_request_headers(
@@ -247,26 +249,25 @@ async def _forward(request: web.Request, ctx: RequestContext, *, reuse_connectio
         host=request.headers.get("Host", ""), request_id=ctx.request_id,
     )
     guard = state.upstream_guard
-    inspect = guard.prepare(request, ctx, headers) if guard is not None else None
+    guard_inspect = guard.prepare(request, ctx, headers) if guard is not None else None
     try:
         return await state.forwarder.forward(
             request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
-            long_poll=long_poll, reuse_connection=reuse_connection, inspect=inspect,
+            inspect=_chain(guard_inspect, inspect), read_timeout=read_timeout, pin=pin,
         )
     except UpstreamError as exc:
         return _error(request, ctx, exc.kind.status)
 
 
-async def forward_activesync(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    return await _forward(request, ctx, long_poll=True)
+def _chain(first: ResponseInspector | None, second: ResponseInspector | None) -> ResponseInspector | None:
+    if first is None or second is None:
+        return first or second
 
+    async def both(upstream: UpstreamResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+        replacement = await first(upstream, client_headers)
+        return replacement if replacement is not None else await second(upstream, client_headers)
 
-async def forward_windows_auth(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    # NTLM/Negotiate authenticate the TCP connection, not the request: a pooled upstream connection
-    # that carried one client's handshake must never serve another client. Until the pinned
-    # forwarder exists, each such request gets a connection of its own, closed afterwards
-    # (Basic works; connection-bound NTLM cannot complete, which is the safe failure).
-    return await _forward(request, ctx, reuse_connection=False, long_poll=True)
+    return both
 
 
 async def deny(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
@@ -310,9 +311,6 @@ async def readyz(request: web.Request, ctx: RequestContext | None = None) -> web
 
 
 def default_routes(settings: Settings) -> dict[RouteClass, Route]:
-    def by_policy(policy: RoutePolicy, route: Route) -> Route:
-        return route if policy is RoutePolicy.ALLOW else Route(deny)
-
     mfa_guarded = Route(refuse_without_mfa)
     return {
         RouteClass.GATEWAY: Route(gateway_page),
@@ -320,10 +318,9 @@ def default_routes(settings: Settings) -> dict[RouteClass, Route]:
         RouteClass.OWA_LOGIN: mfa_guarded,
         RouteClass.OWA_LOGOFF: mfa_guarded,
         RouteClass.OWA_APP: mfa_guarded,
-        RouteClass.ACTIVESYNC: by_policy(settings.gateway_policy_activesync,
-                                         Route(forward_activesync, may_continue=_always)),
-        RouteClass.WINDOWS_AUTH: by_policy(settings.gateway_policy_windows_auth,
-                                           Route(forward_windows_auth, may_continue=_always)),
+        # Replaced by their policy-aware handlers (gateway.proxy.client_routes) in build_state.
+        RouteClass.ACTIVESYNC: Route(deny),
+        RouteClass.WINDOWS_AUTH: Route(deny),
         RouteClass.POWERSHELL: Route(deny),
         RouteClass.ROOT: Route(redirect_to_owa),
         RouteClass.OTHER: Route(not_found),
@@ -448,6 +445,10 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
         public_scheme=scheme,
         trusted_networks=networks,
     )
+    # Imported here: the client routes import this module.
+    from gateway.proxy.client_routes import install_client_routes
+
+    install_client_routes(state)
     if mfa:
         # Imported here: the MFA flow imports this module.
         from gateway.mfa.install import install_mfa_from_settings

@@ -32,6 +32,7 @@ from yarl import URL
 
 from gateway.observability.logging import get_logger
 from gateway.policy.headers import forwarding_headers, request_headers_for_upstream, response_headers_for_client
+from gateway.proxy.pinned import PinnedConnections
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 GATEWAY_OWNED_REQUEST_HEADERS = ("Expect", "X-Request-Id")
 # Seconds an idle pooled upstream connection is kept (IIS closes idle connections after 120 s).
 UPSTREAM_KEEPALIVE = 30.0
-# Long-poll endpoints may stay silent longer than ordinary requests (ActiveSync Ping: up to 59 min).
-LONG_POLL_READ_TIMEOUT = 3660.0
 
 
 class UpstreamFailure(StrEnum):
@@ -137,9 +136,12 @@ class Forwarder:
         self._metrics = metrics
         self._settings = settings
         self._read_timeout = settings.gateway_upstream_read_timeout
-        self._long_poll_timeout = max(settings.gateway_upstream_read_timeout, LONG_POLL_READ_TIMEOUT)
+        # OWA's background requests (the ev.owa2 notification channel) may stay silent much longer.
+        self._long_poll_timeout = max(self._read_timeout, settings.gateway_timeout_owa_notifications)
         self._pool: UpstreamPool | None = None
         self._unpooled: UpstreamPool | None = None  # one connection per request, never reused
+        # Client connections using NTLM/Negotiate, each with its own upstream connection (gateway.proxy.pinned).
+        self.pins: PinnedConnections | None = None
 
     def _new_pool(self, *, reuse: bool) -> UpstreamPool:
         settings = self._settings
@@ -163,8 +165,11 @@ class Forwarder:
     async def start(self) -> None:
         self._pool = self._new_pool(reuse=True)
         self._unpooled = self._new_pool(reuse=False)
+        self.pins = PinnedConnections(self._settings, ssl_context=upstream_ssl_context(self._settings))
 
     async def close(self) -> None:
+        if self.pins is not None:
+            self.pins.close()
         for pool in (self._pool, self._unpooled):
             if pool is not None:
                 pool.close()
@@ -197,23 +202,33 @@ class Forwarder:
         long_poll: bool = False,
         reuse_connection: bool = True,
         inspect: ResponseInspector | None = None,
+        read_timeout: float | None = None,
+        pin: bool = False,
     ) -> web.StreamResponse:
         """Send `headers` (already built for the upstream) and the body; stream the answer back.
 
         `body` replaces the client's body (the small login form, already read); otherwise the client's
-        stream is forwarded as it arrives. `long_poll` allows an hour of upstream silence;
+        stream is forwarded as it arrives. `long_poll` allows GATEWAY_TIMEOUT_OWA_NOTIFICATIONS of silence;
         `reuse_connection=False` closes the upstream connection afterwards instead of pooling it.
+        `read_timeout` (the route class's setting) overrides `long_poll`. The request goes over the
+        client connection's pinned upstream connection when `pin` is set, when it carries NTLM or
+        Negotiate, or when the connection is already pinned (gateway.proxy.pinned).
         The client's response carries `X-Request-Id: request_id`. Raises UpstreamError before the
         response starts, and ClientGone when the connection to the client had to be cut.
         """
         data: bytes | StreamReader | None = body if body is not None else (
             request.content if request.body_exists else None)
-        pool = self._pool if reuse_connection else self._unpooled
+        pins = self.pins
+        pinned = pins is not None and (pin or pins.wants(request))
+        pool = pins.pool_for(request) if pins is not None and pinned else (
+            self._pool if reuse_connection else self._unpooled)
         assert pool is not None, "Forwarder.start() has not run"
+        if read_timeout is None:
+            read_timeout = self._long_poll_timeout if long_poll else self._read_timeout
         started = time.monotonic()
         try:
             upstream = await pool.request(request.method, self._prefix + target_forward, headers, body=data,
-                                          read_timeout=self._long_poll_timeout if long_poll else self._read_timeout)
+                                          read_timeout=read_timeout)
         except _UPSTREAM_FAILURES as exc:
             kind = classify_client_error(exc)
             exchange.upstream_seconds = time.monotonic() - started
@@ -222,13 +237,18 @@ class Forwarder:
                 raise ClientGone("client disconnected while the upstream request was sent") from None
             raise UpstreamError(kind) from None
         exchange.upstream_seconds = time.monotonic() - started
+        # An NTLM/Negotiate offer on a pooled connection pins the client; that connection is not reused.
+        reusable = pins.after_response(request, upstream, pinned=pinned) if pins is not None else True
         try:
             response = await self._relay(request, upstream, exchange, request_id, inspect)
         except BaseException:
             # An aborted download also aborts the upstream request: its connection is closed.
             upstream.close()
             raise
-        upstream.release()
+        if reusable:
+            upstream.release()
+        else:
+            upstream.close()
         return response
 
     async def _relay(

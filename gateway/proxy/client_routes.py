@@ -1,0 +1,165 @@
+"""The non-browser route classes: ActiveSync, Windows authentication (EWS, MAPI, RPC, OAB,
+Autodiscover) and PowerShell, each under its policy, its read timeout and (for the last two) pinning.
+
+These clients never see the MFA page, so per class the operator decides: allow, deny, only from
+some networks, only some users (`gateway.policy.clients`). The user is read from Basic or from
+the NTLM authenticate message; on a pinned connection, from the leg that authenticated it. A
+request that names nobody yet, under a user list, is forwarded only to fetch the challenge: any
+answer but 401 becomes 403. Every decision is an audit event; on a pinned connection an allow is
+audited once per user rather than for each of its (many) requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.app import STATE, AppState, ContinueCheck, Handler, RequestContext, Route, forward
+from gateway.observability.audit import audit
+from gateway.pages import error_response, wants_html
+from gateway.policy.clients import (
+    ActiveSyncDevice,
+    AuthScheme,
+    ClientCredential,
+    ClientPolicy,
+    PolicyDecision,
+    PolicyOutcome,
+    activesync_device,
+    decide,
+    parse_authorization,
+)
+from gateway.policy.routes import RouteClass
+from gateway.proxy.forwarder import ResponseInspector
+from gateway.proxy.upstream import UpstreamResponse
+from gateway.settings import RoutePolicy, Settings
+
+if TYPE_CHECKING:
+    from gateway.policy.users import UserName
+
+__all__ = ["ClientClass", "client_classes", "install_client_routes"]
+
+AUDIT_EVENT = "client_policy"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientClass:
+    """How one non-browser route class is served."""
+
+    route: RouteClass
+    policy: ClientPolicy
+    read_timeout: float
+    pinned: bool  # always over the client connection's own upstream connection
+
+
+def client_classes(settings: Settings) -> dict[RouteClass, ClientClass]:
+    def policy(mode: RoutePolicy, networks: list[str], users: list[str]) -> ClientPolicy:
+        return ClientPolicy.build(allow=mode is RoutePolicy.ALLOW, networks=networks, users=users)
+
+    return {
+        RouteClass.ACTIVESYNC: ClientClass(
+            RouteClass.ACTIVESYNC,
+            policy(settings.gateway_policy_activesync, settings.gateway_policy_activesync_networks,
+                   settings.gateway_policy_activesync_users),
+            settings.gateway_timeout_activesync, pinned=False),
+        RouteClass.WINDOWS_AUTH: ClientClass(
+            RouteClass.WINDOWS_AUTH,
+            policy(settings.gateway_policy_windows_auth, settings.gateway_policy_windows_auth_networks,
+                   settings.gateway_policy_windows_auth_users),
+            settings.gateway_timeout_windows_auth, pinned=True),
+        RouteClass.POWERSHELL: ClientClass(
+            RouteClass.POWERSHELL,
+            policy(settings.gateway_policy_powershell, settings.gateway_policy_powershell_networks,
+                   settings.gateway_policy_powershell_users),
+            settings.gateway_timeout_windows_auth, pinned=True),
+    }
+
+
+def install_client_routes(state: AppState) -> None:
+    """Replace the fail-closed stand-ins of the three classes with their policy-aware handlers."""
+    for client_class in client_classes(state.settings).values():
+        state.routes[client_class.route] = Route(_handler(client_class), may_continue=_may_continue(client_class))
+
+
+def _decision(request: web.Request, ctx: RequestContext, client_class: ClientClass
+              ) -> tuple[PolicyDecision, ClientCredential, UserName | None]:
+    pins = request.app[STATE].forwarder.pins
+    credential = parse_authorization(request.headers.getall("Authorization", ()))
+    connection_user = pins.connection_user(request) if pins is not None else None
+    decision = decide(client_class.policy, client_ip=ctx.client_ip, credential=credential,
+                      connection_user=connection_user)
+    return decision, credential, connection_user
+
+
+def _may_continue(client_class: ClientClass) -> ContinueCheck:
+    async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
+        return _decision(request, ctx, client_class)[0].allowed
+
+    return may_continue
+
+
+def _handler(client_class: ClientClass) -> Handler:
+    async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        decision, credential, connection_user = _decision(request, ctx, client_class)
+        device = activesync_device(ctx.target.query if ctx.target else "") \
+            if client_class.route is RouteClass.ACTIVESYNC else None
+        _audit(request, ctx, client_class, decision, credential, connection_user, device)
+        if not decision.allowed:
+            response = _refusal(request, ctx)
+            pins = request.app[STATE].forwarder.pins
+            if pins is not None and pins.is_pinned(request):
+                response.force_close()  # the connection's authenticated user is not allowed here
+            return response
+        inspect = _challenge_only(request, ctx) if decision.outcome is PolicyOutcome.CHALLENGE_ONLY else None
+        return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned,
+                             inspect=inspect)
+
+    return handle
+
+
+def _refusal(request: web.Request, ctx: RequestContext) -> web.Response:
+    return error_response(403, request_id=ctx.request_id, html=wants_html(request.headers))
+
+
+def _challenge_only(request: web.Request, ctx: RequestContext) -> ResponseInspector:
+    """Pass the upstream's 401 challenge; anything else went further than a nameless client may."""
+
+    async def inspect(upstream: UpstreamResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+        if upstream.status == 401:
+            return None
+        audit(AUDIT_EVENT, outcome=PolicyOutcome.DENY.value, reason="answer beyond the challenge",
+              route_class=ctx.route.value if ctx.route else None, client_ip=ctx.client_ip,
+              upstream_status=upstream.status)
+        return _refusal(request, ctx)
+
+    return inspect
+
+
+def _audit(request: web.Request, ctx: RequestContext, client_class: ClientClass, decision: PolicyDecision,
+           credential: ClientCredential, connection_user: UserName | None, device: ActiveSyncDevice | None) -> None:
+    user = credential.user if credential.user is not None else (
+        connection_user if credential.scheme is AuthScheme.NONE else None)
+    pinned = request.app[STATE].forwarder.pins
+    state = pinned.get(request) if pinned is not None else None
+    if state is not None and decision.outcome is PolicyOutcome.ALLOW:
+        key = (client_class.route.value, decision.reason, user.typed if user else "")
+        if key in state.audited:
+            return  # this connection's allow for this user is on record already
+        state.audited.add(key)
+    fields: dict[str, object] = {
+        "route_class": client_class.route.value,
+        "outcome": decision.outcome.value,
+        "reason": decision.reason,
+        "client_ip": ctx.client_ip,
+        "user": user.typed if user else None,
+        "auth_scheme": credential.scheme.value,
+        "method": request.method,
+        "path": ctx.target.path if ctx.target else None,
+    }
+    if credential.workstation:
+        fields["workstation"] = credential.workstation
+    if device is not None:
+        fields.update(device_id=device.device_id, device_type=device.device_type, command=device.command)
+    audit(AUDIT_EVENT, **fields)

@@ -1,0 +1,189 @@
+"""Pinned upstream connections: one per client connection that uses NTLM or Negotiate, never shared.
+
+NTLM (and Negotiate, which IIS may also keep per connection) authenticates the TCP connection: the
+challenge of leg 2 belongs to the upstream connection that sent it, and after leg 3 IIS treats every
+later request on that connection as the authenticated user. So a pooled upstream connection that
+carried one client's handshake would hand that user's identity to the next client that borrows it
+(and a pooled leg 3 on another connection loops on 401s). Here, each such client connection gets
+an upstream connection of its own:
+
+- opened on first use, over TLS like the pooled forwarder's, never returned to the shared pool,
+  never used for another client connection, never silently replaced: if it is gone, the next
+  request fails (502) rather than reaching Exchange on a fresh, unauthenticated connection;
+- closed when the client connection closes (`CloseHooksMixin`), and the other way round: when the
+  upstream closes it, the client connection is closed after the response in progress, so the
+  client starts a new handshake instead of believing it is still authenticated.
+
+Which requests are pinned: every request on a connection that is already pinned; a request that
+carries `Authorization: NTLM|Negotiate`; the Windows-authentication route classes (the caller
+asks with `always=True`). A pooled response that offers NTLM/Negotiate pins the client connection
+for its next requests, and that pooled upstream connection is closed instead of pooled.
+
+The user an NTLM/Negotiate leg 3 authenticated is remembered per connection (read from the leg-3
+message, never the password), so policies can judge later requests that carry no credential.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from aiohttp.client_proto import ResponseHandler
+
+from gateway.observability.logging import get_logger
+from gateway.policy.clients import AuthScheme, is_connection_auth, offers_connection_auth, parse_authorization
+from gateway.policy.users import UserName
+from gateway.proxy.client_connection import add_close_hook, close_after_response
+from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
+
+if TYPE_CHECKING:
+    import ssl
+
+    from gateway.settings import Settings
+
+__all__ = ["PinnedConnection", "PinnedConnections", "PinnedPool"]
+
+log = get_logger("gateway.pinned")
+
+
+class PinnedPool(UpstreamPool):
+    """An `UpstreamPool` of exactly one connection, opened once: a second connection is refused."""
+
+    def __init__(self, url: str, *, ssl_context: ssl.SSLContext | None, connect_timeout: float,
+                 idle_seconds: float, on_lost: Callable[[], None]) -> None:
+        super().__init__(url, ssl_context=ssl_context, limit=1, connect_timeout=connect_timeout,
+                         idle_seconds=idle_seconds, reuse=True)
+        self._opened = False
+        self._on_lost = on_lost
+
+    @property
+    def opened(self) -> bool:
+        return self._opened
+
+    async def _connect(self) -> ResponseHandler:
+        if self._opened:
+            # The authenticated connection is gone; a new one would be another, anonymous client.
+            raise ConnectFailed("disconnect")
+        self._opened = True
+        protocol = await super()._connect()
+        closed = protocol.closed
+        if closed is None or closed.done():
+            self._on_lost()
+        else:
+            closed.add_done_callback(lambda _: self._on_lost())
+        return protocol
+
+
+@dataclass(slots=True)
+class PinnedConnection:
+    """The pinned state of one client connection."""
+
+    pool: PinnedPool | None = None
+    user: UserName | None = None  # who NTLM/Negotiate authenticated on this connection
+    closed: bool = False
+    audited: set[tuple[str, ...]] = field(default_factory=set)  # decisions already audited here
+
+
+class PinnedConnections:
+    """Client connection → its pinned upstream connection. Create in the event loop."""
+
+    def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None) -> None:
+        self._url = settings.gateway_upstream_url
+        self._ssl = ssl_context
+        self._connect_timeout = settings.gateway_upstream_connect_timeout
+        # A pinned connection may sit idle as long as its client's connection may (aiohttp's keep-alive).
+        self._idle_seconds = max(settings.gateway_timeout_windows_auth, 3630.0)
+        self._by_protocol: weakref.WeakKeyDictionary[Any, PinnedConnection] = weakref.WeakKeyDictionary()
+        self.opened_total = 0
+
+    @property
+    def active(self) -> int:
+        """Client connections currently pinned."""
+        return sum(1 for pinned in self._by_protocol.values() if not pinned.closed)
+
+    @property
+    def upstream_connections(self) -> int:
+        """Pinned upstream connections opened and not yet closed."""
+        return sum(1 for pinned in self._by_protocol.values() if pinned.pool is not None and not pinned.closed)
+
+    def get(self, request: web.BaseRequest) -> PinnedConnection | None:
+        return self._by_protocol.get(request.protocol)
+
+    def is_pinned(self, request: web.BaseRequest) -> bool:
+        return request.protocol in self._by_protocol
+
+    def wants(self, request: web.BaseRequest) -> bool:
+        """Must this request go over the client connection's pinned upstream connection?"""
+        return self.is_pinned(request) or is_connection_auth(request.headers.getall("Authorization", ()))
+
+    def pin(self, request: web.BaseRequest) -> PinnedConnection:
+        """Mark the client connection as pinned (its upstream connection is opened on first use)."""
+        protocol = request.protocol
+        pinned = self._by_protocol.get(protocol)
+        if pinned is None:
+            pinned = self._by_protocol[protocol] = PinnedConnection()
+            if not add_close_hook(protocol, lambda: self._client_closed(pinned)):
+                # No hook on this server protocol: fall back to the protocol's collection.
+                weakref.finalize(protocol, self._client_closed, pinned)
+        return pinned
+
+    def pool_for(self, request: web.BaseRequest) -> UpstreamPool:
+        """The client connection's own upstream pool of one connection (pins it if needed)."""
+        pinned = self.pin(request)
+        if pinned.pool is None:
+            protocol_ref = weakref.ref(request.protocol)
+            pinned.pool = PinnedPool(self._url, ssl_context=self._ssl, connect_timeout=self._connect_timeout,
+                                     idle_seconds=self._idle_seconds,
+                                     on_lost=lambda: self._upstream_closed(pinned, protocol_ref))
+            self.opened_total += 1
+        return pinned.pool
+
+    def after_response(self, request: web.BaseRequest, upstream: UpstreamResponse, *, pinned: bool) -> bool:
+        """Learn from the upstream's answer; False when that (pooled) upstream connection must not be reused.
+
+        On a pinned connection: leg 3 answered with anything but 401 makes its user the connection's;
+        a new leg 1, or a 401, forgets it. On a pooled one: an NTLM/Negotiate offer pins the client
+        connection for its next requests, and the pooled connection is closed rather than reused.
+        """
+        if pinned:
+            state = self.get(request)
+            if state is not None:
+                credential = parse_authorization(request.headers.getall("Authorization", ()))
+                if credential.scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE):
+                    state.user = credential.user if credential.user is not None and upstream.status != 401 else None
+                elif upstream.status == 401:
+                    state.user = None
+            return True
+        if offers_connection_auth(upstream.headers.getall("WWW-Authenticate", ())):
+            self.pin(request)
+            return False
+        return True
+
+    def connection_user(self, request: web.BaseRequest) -> UserName | None:
+        state = self.get(request)
+        return state.user if state is not None else None
+
+    def _client_closed(self, pinned: PinnedConnection) -> None:
+        pinned.closed = True
+        if pinned.pool is not None:
+            pinned.pool.close()
+
+    def _upstream_closed(self, pinned: PinnedConnection, protocol_ref: weakref.ref[Any]) -> None:
+        if pinned.closed:
+            return
+        pinned.closed = True
+        pinned.user = None
+        if pinned.pool is not None:
+            pinned.pool.close()
+        protocol = protocol_ref()
+        if protocol is not None:
+            log.debug("pinned upstream connection closed; closing the client connection")
+            close_after_response(protocol)
+
+    def close(self) -> None:
+        """Close every pinned upstream connection (the application is shutting down)."""
+        for pinned in list(self._by_protocol.values()):
+            self._client_closed(pinned)
