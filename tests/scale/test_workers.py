@@ -171,6 +171,33 @@ async def test_a_killed_worker_is_restarted_and_logged_while_requests_keep_succe
         assert f'gateway_worker_restarts_total{{worker="{exited[0]["worker"]}"}} 1.0' in metrics
 
 
+async def test_redis_outage_makes_the_admin_readyz_503_and_no_worker_dies(
+    upstream: Upstream, redis_server: RedisServer, tmp_path: Path,
+) -> None:
+    with supervisor(upstream[0].url, redis_server.url, tmp_path, GATEWAY_REDIS_TIMEOUT="0.5") as gateway:
+        pids = worker_pids(gateway.process.pid)
+        async with aiohttp.ClientSession() as client:
+            redis_server.stop()
+            status, report = await get_json(client, gateway.admin_url + "/readyz")
+            assert status == 503
+            for index in (1, 2):
+                worker = report["checks"][f"worker-{index}"]
+                assert worker["ok"] is False
+                assert worker["checks"]["store"]["ok"] is False
+                assert "redis" in worker["checks"]["store"]["error"]
+            # Liveness is not readiness: the processes are fine, nothing to restart.
+            status, health = await get_json(client, gateway.admin_url + "/healthz")
+            assert status == 200
+            assert health["workers"]["running"] == 2
+            redis_server.start()
+            deadline = time.monotonic() + 10
+            while (await get_json(client, gateway.admin_url + "/readyz"))[0] != 200:
+                assert time.monotonic() < deadline, "not ready again 10 s after Redis returned"
+                await asyncio.sleep(0.1)
+        assert worker_pids(gateway.process.pid) == pids
+        assert events_named(gateway, "worker exited") == []
+
+
 async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(
     upstream: Upstream, redis_server: RedisServer, tmp_path: Path,
 ) -> None:
