@@ -205,3 +205,49 @@ async def test_a_copy_of_redis_opens_nothing(env: ReplicaEnv) -> None:
         env.use(index)
         assert (await env.browser().get("/owa/")).location.startswith("/owa/auth/logon.aspx")
         assert (await browser.get("/owa/")).status == 200
+
+
+async def _status_until_final(browser: Browser, env: ReplicaEnv, replicas: tuple[int, ...], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    turn = 0
+    while time.monotonic() < deadline:
+        env.use(replicas[turn % len(replicas)])
+        turn += 1
+        status, body = await browser.status()
+        assert status == 200
+        if body["status"] != "pending":
+            return str(body["status"])
+        await asyncio.sleep(0.2)
+    return "pending"
+
+
+async def test_push_started_on_one_replica_completes_on_the_other(env: ReplicaEnv) -> None:
+    browser = env.browser()
+    env.use(0)
+    await browser.password("alice")
+    await browser.mfa_page()
+    assert (await browser.push()).status == 303
+    await env.approve("alice")
+    assert await _status_until_final(browser, env, (1, 0), timeout=10) == "approved"
+    env.use(1)
+    final = await browser.complete()
+    assert final.status == 302
+    assert final.location == "/owa/"
+    for index in (0, 1):
+        env.use(index)
+        assert (await browser.get("/owa/")).status == 200
+
+
+async def test_a_push_survives_the_death_of_the_replica_that_polled_it(env: ReplicaEnv) -> None:
+    browser = env.browser()
+    env.use(0)
+    await browser.password("alice")
+    await browser.mfa_page()
+    assert (await browser.push()).status == 303
+    env.replicas[0].process.kill()  # the poller dies with it; its lease runs out on its own
+    await env.approve("alice")
+    # Replica B's status requests take over the polling once A's lease has lapsed.
+    assert await _status_until_final(browser, env, (1,), timeout=30) == "approved"
+    final = await browser.complete()
+    assert final.location == "/owa/"
+    assert (await browser.get("/owa/")).status == 200
