@@ -10,6 +10,7 @@ reading the demo's page would get it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -109,7 +110,18 @@ async def sign_in_with_push(client: httpx.AsyncClient, username: str, *, monosig
     sent = await post_mfa(client, "push", csrf_token(page.text))
     assert sent.status_code == 303, sent.text
     await approve_latest_push(monosign_url, username)
+    await wait_for_push_status(client, "approved")
     return await client.get(f"{MFA_PAGE}/complete")
+
+
+async def wait_for_push_status(client: httpx.AsyncClient, wanted: str, *, seconds: float = 10.0) -> None:
+    """The gateway learns a push's answer from its own poller; wait until its status page says so."""
+    for _ in range(int(seconds / 0.1)):
+        answer = await client.get(f"{MFA_PAGE}/status")
+        if answer.status_code == 200 and answer.json().get("status") == wanted:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the push status never became {wanted!r}")
 
 
 def live_cadata_cookies(response: httpx.Response) -> list[str]:
