@@ -122,6 +122,11 @@ class NtlmAcceptors:
             state = self._by_connection[connection] = ConnectionAuth(connection_id)
         return state
 
+    def authenticated(self) -> list[tuple[Any, ConnectionAuth]]:
+        """(server protocol, state) of each open connection NTLM/Negotiate has authenticated."""
+        return [(connection, state) for connection, state in list(self._by_connection.items())
+                if state.user is not None]
+
     def step(self, state: ConnectionAuth, scheme: str, token_text: str) -> HandshakeStep:
         try:
             token = base64.b64decode(token_text, validate=True)
