@@ -98,7 +98,10 @@ async def _in_channel(request: web.Request, clients: ClientsState, caller: Calle
     channel.has_in = True
     try:
         while True:
-            chunk = await request.content.readany()
+            try:
+                chunk = await request.content.readany()
+            except ConnectionError:
+                break  # the client dropped the channel: how IN channels usually end
             if not chunk:
                 break
             clients.counters.rpc_in_chunks.append((loop.time(), len(chunk)))
