@@ -171,12 +171,10 @@ def print_summary(rows: list[Row], connection_counts: list[int]) -> None:
 
     print(f"\nRatios (targets: redis ≥ 0.85 × memory; redis-2w ≥ 1.6 × redis where the cores allow; "
           f"this machine has {os.cpu_count()} CPUs shared with wrk):")
-    for connections in connection_counts:
-        def ratio(name: str, base: str) -> float:
-            return rate(name, connections) / rate(base, connections)  # noqa: B023 (used at once)
-
-        print(f"  {connections:>3} connections: redis/memory {ratio('redis', 'memory'):.2f}, without the cache "
-              f"{ratio('redis-nocache', 'memory-nocache'):.2f}; 2 workers/1 worker {ratio('redis-2w', 'redis'):.2f}")
+    for n in connection_counts:
+        print(f"  {n:>3} connections: redis/memory {rate('redis', n) / rate('memory', n):.2f}, without the cache "
+              f"{rate('redis-nocache', n) / rate('memory-nocache', n):.2f}; "
+              f"2 workers/1 worker {rate('redis-2w', n) / rate('redis', n):.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
