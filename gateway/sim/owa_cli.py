@@ -72,9 +72,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     knobs.add_argument("--service-error", action="store_true",
                        help="service.svc and downloads answer 302 to errorFE.aspx?httpCode=500")
     parser.add_argument("--no-control", action="store_true", help="disable /_sim/requests, /_sim/counters, /_sim/reset")
+    clients = parser.add_argument_group("non-browser endpoints (EWS, MAPI, RPC, OAB, Autodiscover, ActiveSync)")
+    clients.add_argument("--activesync-max-heartbeat", type=_seconds, default=3540.0, metavar="SECONDS",
+                         help="longest a Ping is held (Exchange: 3540)")
+    clients.add_argument("--activesync-449", action="store_true",
+                         help="answer every ActiveSync command but Provision with 449 (provision first)")
+    clients.add_argument("--mapi-pending-period", type=_seconds, default=30.0, metavar="SECONDS",
+                         help="a MAPI PENDING keep-alive this often (Exchange: 30)")
+    clients.add_argument("--mapi-notification-hold", type=_seconds, default=300.0, metavar="SECONDS",
+                         help="how long a MAPI NotificationWait is held (default 300)")
+    clients.add_argument("--basic-vdirs", default="rpc,autodiscover", metavar="LIST",
+                         help="virtual directories that offer Basic next to NTLM (default rpc,autodiscover)")
 
 
 def _config_from_args(args: argparse.Namespace) -> OwaSimConfig:
+    from gateway.sim.exchange_clients.config import ExchangeClientsConfig
     from gateway.sim.owa.config import DEFAULT_BUILD, OwaSimConfig, demo_users, load_users_file
 
     return OwaSimConfig(
@@ -96,6 +108,13 @@ def _config_from_args(args: argparse.Namespace) -> OwaSimConfig:
         language_selection=args.language_selection,
         service_error=args.service_error,
         control_enabled=not args.no_control,
+        exchange_clients=ExchangeClientsConfig(
+            activesync_max_heartbeat_s=args.activesync_max_heartbeat,
+            activesync_provision_required=args.activesync_449,
+            mapi_pending_period_ms=int(args.mapi_pending_period * 1000),
+            mapi_notification_hold_s=args.mapi_notification_hold,
+            basic_vdirs=frozenset(v.strip().lower() for v in args.basic_vdirs.split(",") if v.strip()),
+        ),
     )
 
 
