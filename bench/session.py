@@ -1,0 +1,394 @@
+"""`python -m bench.session`: what a complete session costs, and a login storm.
+
+1. Requests through a complete session against unauthenticated forwarding, side by side in one run.
+   nginx serves the same 1 KiB file at `/owa/auth/bench.txt` (owa-public: no session needed) and at
+   `/owa/bench.txt` (owa-app: the gateway checks the session cookie and the bound cadata) and passes
+   everything else to the OWA simulator, so both paths cost the upstream the same and the difference
+   is the gateway's session check. One login (password, push) gives the cookies; wrk sends them with
+   `-H`. Goal: within 10 % of the unauthenticated req/s (the check never costs a round trip).
+2. A login storm: N users (default 200) at once, each doing password → MFA page → push → wait for
+   the approval (the Monosign simulator approves after a delay) → complete → mailbox. Reports errors,
+   login latency and Monosign calls per login, read from the simulator's call list.
+
+Every server is a subprocess on a free 127.0.0.1 port (simulators and gateway through the CLI), and
+everything started here is stopped by process id at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.__main__ import Processes, cpu_seconds, free_port, wait_for_port, workspace
+from bench.wrk import WrkResult, parse_wrk
+
+PUBLIC_PATH = "/owa/auth/bench.txt"  # owa-public
+SESSION_PATH = "/owa/bench.txt"  # owa-app: needs a complete session
+API_KEY = "bench-app-id"
+API_SECRET = "bench-app-secret-not-a-real-one"
+GOAL_RATIO = 0.90
+
+NGINX_FRONT = """worker_processes 1;
+pid {dir}/front.pid;
+error_log {dir}/front-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
+    default_type application/octet-stream;
+    upstream owa {{ server 127.0.0.1:{owa}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location = {public} {{ root {dir}/www; }}
+        location = {session} {{ root {dir}/www; }}
+        location / {{
+            proxy_pass http://owa;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+        }}
+    }}
+}}
+"""
+
+
+# --- Pure helpers (table-tested in tests/test_bench_session.py) -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    connections: int
+    public: WrkResult
+    session: WrkResult
+    public_cpu_us: float | None
+    session_cpu_us: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.session.requests_per_second / self.public.requests_per_second
+
+    @property
+    def within_goal(self) -> bool:
+        return self.ratio >= GOAL_RATIO and self.session.errors == 0 and self.public.errors == 0
+
+
+def median_result(results: list[WrkResult]) -> WrkResult:
+    """The round with the median req/s (rounds are interleaved, so noise hits both paths alike)."""
+    ordered = sorted(results, key=lambda result: result.requests_per_second)
+    return ordered[len(ordered) // 2]
+
+
+def calls_per_login(calls: list[dict[str, Any]], logins: int) -> dict[str, float]:
+    """Monosign API calls per login, by operation (the simulator's call list), plus `total`."""
+    if logins <= 0:
+        return {}
+    by_operation = Counter(str(call.get("operation")) for call in calls)
+    result = {operation: count / logins for operation, count in sorted(by_operation.items())}
+    result["total"] = len(calls) / logins
+    return result
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def users_files(count: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(OWA simulator users, Monosign simulator users) for `count` push users storm000, storm001, ..."""
+    names = [f"storm{index:03d}" for index in range(count)]
+    owa = {"users": [{"username": name, "password": f"{name}-Pass1!", "display_name": f"Storm User {name[5:]}"}
+                     for name in names]}
+    monosign = {"users": [{"user_name": name, "display_name": f"Storm User {name[5:]}", "mfa_methods": ["Push"]}
+                          for name in names]}
+    return owa, monosign
+
+
+# --- Servers --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    gateway_url: str
+    monosign_url: str
+    gateway_pid: int
+    admin_url: str
+
+
+def start_stack(directory: Path, processes: Processes, *, users: int, approve_delay: float) -> Stack:
+    owa_port, monosign_port, front_port, gateway_port, admin_port = (free_port() for _ in range(5))
+    owa_users, monosign_users = users_files(users)
+    (directory / "owa-users.json").write_text(json.dumps(owa_users))
+    (directory / "monosign-users.json").write_text(json.dumps(monosign_users))
+    www = directory / "www"
+    for path in (PUBLIC_PATH, SESSION_PATH):
+        (www / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (www / path.lstrip("/")).write_bytes(b"x" * 1024)
+
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.upper().startswith(("GATEWAY_", "MONOSIGN_"))}
+    logs = (directory / "servers.log").open("wb")
+    python = sys.executable
+    processes.start([python, "-m", "gateway", "sim", "owa", "--listen", f"127.0.0.1:{owa_port}",
+                     "--users", str(directory / "owa-users.json"), "--redirect-scheme", "request",
+                     "--no-samesite-none"], env=environment, stdout=logs, stderr=subprocess.STDOUT)
+    processes.start([python, "-m", "gateway", "sim", "monosign", "--listen", f"127.0.0.1:{monosign_port}",
+                     "--users", str(directory / "monosign-users.json"), "--auto-approve",
+                     "--auto-approve-delay", str(approve_delay)],
+                    env={**environment, "MONOSIGN_API_KEY": API_KEY, "MONOSIGN_API_SECRET": API_SECRET},
+                    stdout=logs, stderr=subprocess.STDOUT)
+    front = directory / "front.conf"
+    front.write_text(NGINX_FRONT.format(dir=directory, port=front_port, owa=owa_port, public=PUBLIC_PATH,
+                                        session=SESSION_PATH))
+    wait_for_port(owa_port)
+    processes.nginx(front)
+    gateway = processes.start([python, "-m", "gateway", "serve"], cwd=directory, stdout=logs,
+                              stderr=subprocess.STDOUT, env={
+        **environment,
+        "MONOSIGN_API_URL": f"http://127.0.0.1:{monosign_port}",
+        "MONOSIGN_API_KEY": API_KEY, "MONOSIGN_API_SECRET": API_SECRET,
+        "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
+        "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{front_port}",
+        "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
+    })
+    for port in (monosign_port, front_port, gateway_port):
+        wait_for_port(port)
+    return Stack(f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{monosign_port}", gateway.pid,
+                 f"http://127.0.0.1:{admin_port}")
+
+
+# --- One user signing in ---------------------------------------------------------------------------------
+
+
+class LoginFailed(RuntimeError):
+    pass
+
+
+async def sign_in(client: httpx.AsyncClient, base: str, user: str, password: str, *, timeout: float = 60.0) -> None:
+    """Password, push, approval (by the simulator), complete, mailbox: raises LoginFailed on any surprise."""
+    form = {"destination": f"{base}/owa/", "flags": "4", "forcedownlevel": "0", "username": user,
+            "password": password, "passwordText": "", "isUtf8": "1"}
+    answer = await client.post("/owa/auth.owa", data=form)
+    if answer.status_code != 302 or not answer.headers.get("Location", "").endswith("/_gateway/mfa"):
+        raise LoginFailed(f"password step: {answer.status_code} {answer.headers.get('Location')}")
+    page = await client.get("/_gateway/mfa")
+    token = page.text.partition('name="csrf_token" value="')[2].partition('"')[0]
+    if page.status_code != 200 or not token:
+        raise LoginFailed(f"MFA page: {page.status_code}")
+    sent = await client.post("/_gateway/mfa/push", data={"csrf_token": token},
+                             headers={"Origin": base, "Sec-Fetch-Site": "same-origin"})
+    if sent.status_code != 303:
+        raise LoginFailed(f"push: {sent.status_code}")
+    deadline = time.monotonic() + timeout
+    while True:  # what the page's script does, at its interval
+        status = await client.get("/_gateway/mfa/status")
+        if status.status_code == 200 and status.json().get("status") == "approved":
+            break
+        if status.status_code != 200 or status.json().get("status") not in ("pending", "approved"):
+            raise LoginFailed(f"status: {status.status_code} {status.text[:80]}")
+        if time.monotonic() > deadline:
+            raise LoginFailed("no approval in time")
+        await asyncio.sleep(2.0)
+    done = await client.get("/_gateway/mfa/complete")
+    if done.status_code not in (302, 303) or "cadata" not in done.cookies:
+        raise LoginFailed(f"complete: {done.status_code}")
+    mailbox = await client.get("/owa/")
+    if mailbox.status_code != 200 or "Inbox" not in mailbox.text:
+        raise LoginFailed(f"mailbox: {mailbox.status_code}")
+
+
+async def session_cookies(stack: Stack) -> str:
+    """One complete session's Cookie header (gateway cookie + Exchange's cadata cookies)."""
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as client:
+        await sign_in(client, stack.gateway_url, "storm000", "storm000-Pass1!")
+        probe = await client.get(SESSION_PATH)
+        if probe.status_code != 200 or len(probe.content) != 1024:
+            raise LoginFailed(f"the session does not reach {SESSION_PATH}: {probe.status_code}")
+        return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+
+
+# --- Part 1: session vs unauthenticated ----------------------------------------------------------------------
+
+
+def run_wrk(url: str, connections: int, duration: int, threads: int, headers: list[str]) -> WrkResult:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output)
+
+
+def measure(url: str, pid: int, connections: int, duration: int, threads: int,
+            headers: list[str]) -> tuple[WrkResult, float | None]:
+    before = cpu_seconds(pid)
+    result = run_wrk(url, connections, duration, threads, headers)
+    used = cpu_seconds(pid) - before
+    return result, (used / result.requests * 1e6 if result.requests else None)
+
+
+def compare(stack: Stack, cookie: str, *, connections: list[int], duration: int, threads: int,
+            rounds: int) -> list[Comparison]:
+    public_url, session_url = stack.gateway_url + PUBLIC_PATH, stack.gateway_url + SESSION_PATH
+    cookie_header = [f"Cookie: {cookie}"]
+    run_wrk(public_url, 10, 2, threads, [])  # warm-up: connections, pools, the session cache
+    run_wrk(session_url, 10, 2, threads, cookie_header)
+    comparisons = []
+    for count in connections:
+        public: list[tuple[WrkResult, float | None]] = []
+        session: list[tuple[WrkResult, float | None]] = []
+        for _ in range(rounds):  # interleaved, so drift and noise hit both alike
+            public.append(measure(public_url, stack.gateway_pid, count, duration, threads, []))
+            session.append(measure(session_url, stack.gateway_pid, count, duration, threads, cookie_header))
+        public_median, session_median = median_result([r for r, _ in public]), median_result([r for r, _ in session])
+        public_cpu = next(cpu for result, cpu in public if result is public_median)
+        session_cpu = next(cpu for result, cpu in session if result is session_median)
+        comparisons.append(Comparison(count, public_median, session_median, public_cpu, session_cpu))
+    return comparisons
+
+
+def print_comparisons(comparisons: list[Comparison], rounds: int) -> None:
+    print(f"{'path':<28} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/req':>11} {'errors':>6}")
+    for item in comparisons:
+        for label, result, cpu in (("unauthenticated " + PUBLIC_PATH, item.public, item.public_cpu_us),
+                                   ("complete session " + SESSION_PATH, item.session, item.session_cpu_us)):
+            shown_cpu = f"{cpu:.0f}" if cpu is not None else "-"
+            print(f"{label:<28.28} {item.connections:>5} {result.requests_per_second:>9.0f} {result.p50_ms:>8.2f} "
+                  f"{result.p99_ms:>8.2f} {shown_cpu:>11} {result.errors:>6}")
+    print(f"\nSession against unauthenticated (median of {rounds} interleaved rounds; goal ≥ {GOAL_RATIO:.2f}):")
+    for item in comparisons:
+        verdict = "within goal" if item.within_goal else "OUTSIDE GOAL"
+        p50 = item.session.p50_ms - item.public.p50_ms
+        p99 = item.session.p99_ms - item.public.p99_ms
+        print(f"  {item.connections:>3} connections: req/s ratio {item.ratio:.3f}, p50 {p50:+.2f} ms, "
+              f"p99 {p99:+.2f} ms -> {verdict}")
+
+
+# --- Part 2: the login storm ------------------------------------------------------------------------------------
+
+
+@dataclass
+class StormResult:
+    users: int
+    seconds: float
+    durations: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    max_in_flight: int = 0
+
+
+async def collect_calls(monosign_url: str, stop: asyncio.Event, into: dict[tuple[Any, ...], dict[str, Any]]) -> None:
+    """The simulator keeps the newest 1000 calls: read them often enough to lose none."""
+    async with httpx.AsyncClient(timeout=10) as control:
+        while True:
+            for call in (await control.get(f"{monosign_url}/_sim/calls")).json():
+                key = (call.get("time"), call.get("method"), call.get("path"), call.get("user"), call.get("operation"))
+                into[key] = call
+            if stop.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.25)
+
+
+async def storm(stack: Stack, users: int) -> StormResult:
+    async with httpx.AsyncClient(timeout=10) as control:
+        await control.delete(f"{stack.monosign_url}/_sim/calls")
+        await control.delete(f"{stack.monosign_url}/_sim/stats")
+    calls: dict[tuple[Any, ...], dict[str, Any]] = {}
+    stop = asyncio.Event()
+    collector = asyncio.create_task(collect_calls(stack.monosign_url, stop, calls))
+    result = StormResult(users=users, seconds=0.0)
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+
+    async def one(index: int) -> None:
+        name = f"storm{index:03d}"
+        started = time.monotonic()
+        try:
+            async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60, limits=limits) as client:
+                await sign_in(client, stack.gateway_url, name, f"{name}-Pass1!")
+            result.durations.append(time.monotonic() - started)
+        except (LoginFailed, httpx.HTTPError) as exc:
+            result.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(index) for index in range(users)))
+    result.seconds = time.monotonic() - started
+    stop.set()
+    await collector
+    result.calls = list(calls.values())
+    async with httpx.AsyncClient(timeout=10) as control:
+        result.max_in_flight = (await control.get(f"{stack.monosign_url}/_sim/stats")).json()["max_in_flight"]
+    return result
+
+
+def print_storm(result: StormResult, approve_delay: float) -> None:
+    logins = len(result.durations)
+    print(f"\nLogin storm: {result.users} users at once (password, push approved after {approve_delay:g} s, "
+          f"complete, mailbox): {logins} signed in, {len(result.errors)} errors, {result.seconds:.1f} s in all")
+    if result.durations:
+        print(f"  login time: median {statistics.median(result.durations):.2f} s, "
+              f"p95 {percentile(result.durations, 0.95):.2f} s, max {max(result.durations):.2f} s")
+    per_login = calls_per_login(result.calls, logins)
+    shown = ", ".join(f"{operation} {value:.2f}" for operation, value in per_login.items())
+    print(f"  Monosign calls per login (the simulator's call list): {shown}")
+    print(f"  Monosign requests in flight at once, at most: {result.max_in_flight}")
+    for error in result.errors[:10]:
+        print(f"  error: {error}", file=sys.stderr)
+
+
+# --- Entry point ----------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.session", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--connections", default="10,50", help="wrk connection counts (default 10,50)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per connection count (default 3)")
+    parser.add_argument("--users", type=int, default=200, help="users in the login storm (default 200; 0 skips it)")
+    parser.add_argument("--approve-delay", type=float, default=1.0,
+                        help="seconds the Monosign simulator waits before approving a push (default 1)")
+    args = parser.parse_args(argv)
+    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
+    if missing:
+        print(f"The benchmark needs {' and '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+        return 1
+    processes = Processes()
+    with workspace() as directory:
+        try:
+            stack = start_stack(directory, processes, users=max(args.users, 1), approve_delay=args.approve_delay)
+            cookie = asyncio.run(session_cookies(stack))
+            print(f"wrk -t{args.threads} -c<N> -d{args.duration}s --latency through one gateway process; "
+                  f"1 KiB file from nginx on both paths; {os.cpu_count()} CPUs shared by wrk and the servers.\n")
+            connections = [int(part) for part in args.connections.split(",")]
+            comparisons = compare(stack, cookie, connections=connections, duration=args.duration,
+                                  threads=args.threads, rounds=args.rounds)
+            print_comparisons(comparisons, args.rounds)
+            failed = False
+            if args.users:
+                result = asyncio.run(storm(stack, args.users))
+                print_storm(result, args.approve_delay)
+                failed = bool(result.errors)
+            return 1 if failed else 0
+        finally:
+            processes.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
