@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path |
     fields = dict(process_fields or {})
 
     # Applied by the formatters, so lines that skip structlog's chain (the access log) get them too.
-    def add_process_fields(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    def add_process_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in fields.items():
             event.setdefault(key, value)
         return event
