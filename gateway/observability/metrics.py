@@ -73,7 +73,8 @@ class Metrics:
         )
         self.sessions_ended = Counter(
             "gateway_sessions_ended_total",
-            "Gateway sessions ended, by reason (logoff, exchange_timeout, idle, absolute, binding_mismatch).",
+            "Gateway sessions ended, by reason (logoff, exchange_timeout, idle, absolute, binding_mismatch, "
+            "new_login).",
             ("reason",), registry=self.registry,
         )
 

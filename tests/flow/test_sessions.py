@@ -16,17 +16,17 @@ from tests.flow.conftest import HOST, Browser, EnvFactory, FlowEnv, events, owa_
 
 
 async def test_idle_timeout_ends_the_session(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
-    env = await start_env(gateway_session_idle_timeout=1.0, gateway_session_absolute_timeout=60.0,
+    env = await start_env(gateway_session_idle_timeout=2.0, gateway_session_absolute_timeout=60.0,
                           gateway_session_cache_seconds=0)
     browser = env.browser()
     await browser.sign_in("alice")
-    for _ in range(3):  # activity keeps it alive past the idle timeout
-        await asyncio.sleep(0.45)
+    for _ in range(4):  # activity keeps it alive past the idle timeout
+        await asyncio.sleep(0.6)
         assert (await browser.get("/owa/")).status == 200
     # Background requests (pings, notifications) are not activity: the session still times out.
     statuses = []
-    for _ in range(4):
-        await asyncio.sleep(0.4)
+    for _ in range(8):
+        await asyncio.sleep(0.6)
         response = await browser.request("GET", "/owa/keepalive.owa?UA=0", navigate=False,
                                          headers={"X-Requested-With": "XMLHttpRequest"})
         statuses.append(response.status)
