@@ -174,22 +174,25 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     record = pending.record
     code = form.get("code", "").strip()
     try:
-        locked = await _locked(request, ctx, flow, record, "totp")
-        if locked is not None:
-            return locked
-        if not valid_code_format(code):
-            left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
-                                               reason="format")
-            return locked or await _mfa_page(request, ctx, flow, pending, code_error="format", attempts_left=left)
-        try:
-            await flow.monosign.verify_code(record.user_id, code)
-        except InvalidCode:
-            left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
-                                               reason="invalid")
-            return locked or await _mfa_page(request, ctx, flow, pending, code_error="invalid", attempts_left=left)
-        except MonosignError as error:
-            flow.metrics.second_factor.labels("totp", "error").inc()
-            return await _monosign_failed(request, ctx, flow, pending, error)
+        async with flow.lockout.one_at_a_time(record.user_id):
+            locked = await _locked(request, ctx, flow, record, "totp")
+            if locked is not None:
+                return locked
+            if not valid_code_format(code):
+                left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
+                                                   reason="format")
+                return locked or await _mfa_page(request, ctx, flow, pending, code_error="format",
+                                                 attempts_left=left)
+            try:
+                await flow.monosign.verify_code(record.user_id, code)
+            except InvalidCode:
+                left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
+                                                   reason="invalid")
+                return locked or await _mfa_page(request, ctx, flow, pending, code_error="invalid",
+                                                 attempts_left=left)
+            except MonosignError as error:
+                flow.metrics.second_factor.labels("totp", "error").inc()
+                return await _monosign_failed(request, ctx, flow, pending, error)
     except StoreUnavailable as exc:
         return flow.store_unavailable(request, ctx, exc)
     return await finish(request, ctx, flow, pending.cookie, record, method="totp")
@@ -214,6 +217,10 @@ async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
             if status is PushStatus.PENDING:
                 # One push at a time: a second press of the button must not buzz the phone again.
                 return flow.redirect(MFA_PAGE, status=303)
+        if not await flow.lockout.push_allowed(record.user_id):
+            flow.metrics.second_factor.labels("push", "locked").inc()
+            flow.audit("refused", ctx, record, reason="too_many_pushes")
+            return flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)
         try:
             started = await flow.monosign.start_push(record.user_id, ctx.client_ip,
                                                      request.headers.get("User-Agent", "")[:300])

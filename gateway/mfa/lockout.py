@@ -13,9 +13,10 @@ exactly where the lock was set and reported as the full length elsewhere (an upp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,6 +33,7 @@ class Scope(StrEnum):
 
 _FAILURES = {Scope.USER: "mfa-fail-user", Scope.IP: "mfa-fail-ip"}
 _LOCKS = {Scope.USER: "mfa-lock-user", Scope.IP: "mfa-lock-ip"}
+_PUSHES = "mfa-push-user"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,32 @@ class Lockout:
         self.seconds = seconds
         self._clock = clock
         self._locked_at: OrderedDict[tuple[Scope, str], float] = OrderedDict()
+        self._in_flight: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def one_at_a_time(self, user_id: str) -> AsyncIterator[None]:
+        """Serialise a user's code checks in this process.
+
+        Failures are counted when Monosign has answered; without this, a burst of parallel guesses
+        would all pass the lockout check before the first failure is counted. Across replicas the
+        overshoot is bounded by the number of replicas (and Monosign's own lockout).
+        """
+        lock, users = self._in_flight.get(user_id, (asyncio.Lock(), 0))
+        self._in_flight[user_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._in_flight[user_id]
+            if users <= 1:
+                del self._in_flight[user_id]
+            else:
+                self._in_flight[user_id] = (lock, users - 1)
+
+    async def push_allowed(self, user_id: str) -> bool:
+        """Counts a push for the user; False past `max_failures` pushes in the window (push fatigue:
+        someone with the password must not be able to buzz the user's phone without end)."""
+        return await self._store.hit(_PUSHES, user_id, self.seconds) <= self.max_failures
 
     async def wait_seconds(self, user_id: str, client_ip: str) -> float:
         """Seconds until this user at this address may try again (0: not locked)."""

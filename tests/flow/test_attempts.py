@@ -201,3 +201,29 @@ async def test_complete_without_javascript(env: FlowEnv) -> None:
         await asyncio.sleep(0.1)
     assert page.location == "/owa/"
     assert (await browser.get("/owa/")).status == 200
+
+
+async def test_a_burst_of_parallel_guesses_is_counted_one_by_one(start_env: EnvFactory) -> None:
+    env = await start_env(gateway_mfa_max_failures=3)
+    browsers = [env.browser() for _ in range(4)]
+    for browser in browsers:  # four sessions of the same user, as an attacker with the password could open
+        await at_mfa_page(browser, "alice")
+    pages = await asyncio.gather(*(browser.verify(f"00000{index % 10}") for index, browser in
+                                   enumerate(browsers * 3)))
+    assert len(await env.monosign_calls("verify_code")) == 3  # the rest found the lock set
+    assert sum(page.status == 429 for page in pages) == len(pages) - 2
+
+
+async def test_pushes_per_user_are_limited(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
+    env = await start_env(gateway_mfa_max_failures=2, monosign_options={"push_ttl": 0.3})
+    browser = env.browser()
+    await at_mfa_page(browser, "dave")
+    for _ in range(2):  # unanswered pushes are not failures, but they are counted
+        assert (await browser.push()).location == "/_gateway/mfa"
+        await wait_status(browser, "expired")
+        assert "expired before it was approved" in (await browser.complete()).text
+    refused = await browser.push()
+    assert refused.status == 429
+    assert len(await env.monosign_calls("start_push")) == 2
+    reasons = [event.get("reason") for event in events(captured_logs(), "gateway.audit")]
+    assert "too_many_pushes" in reasons
