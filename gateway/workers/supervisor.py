@@ -110,13 +110,14 @@ class Supervisor:
     """Run `settings.gateway_workers` workers until SIGTERM/SIGINT; `run()` returns the exit status."""
 
     def __init__(self, settings: Settings, *, env_file: Path, policy: RestartPolicy | None = None,
-                 ready_timeout: float = READY_TIMEOUT) -> None:
+                 ready_timeout: float = READY_TIMEOUT, kill_after_grace: float = KILL_AFTER_GRACE) -> None:
         self.settings = settings
         self.configured_workers = settings.gateway_workers
         self.draining = False
         self._env_file = env_file
         self._policy = policy or RestartPolicy()
         self._ready_timeout = ready_timeout
+        self._kill_after_grace = kill_after_grace
         self._metrics = SupervisorMetrics()
         self.registry = self._metrics.registry
         self._metrics.configured.set(self.configured_workers)
@@ -126,6 +127,10 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._killed_any = False
         self._start_failed = False
+
+    def stop(self) -> None:
+        """Begin the shutdown, as SIGTERM does."""
+        self._stop.set()
 
     def running_workers(self) -> Sequence[RunningWorker]:
         return [RunningWorker(slot.index, slot.admin_socket) for slot in self._slots if slot.ready and slot.alive]
@@ -234,14 +239,19 @@ class Supervisor:
                       exit=describe_exit(returncode))
         await slot.process.wait()  # during shutdown, the supervisor has sent SIGTERM
 
-    async def _spawn(self, slot: WorkerSlot) -> None:
-        fds = [sock.fileno() for sock in self._sockets]
+    def worker_command(self, slot: WorkerSlot, fds: Sequence[int]) -> list[str]:
+        """The command line of a worker: `serve` again, told which sockets and slot are its own."""
         command = [sys.executable, "-m", "gateway", "serve", "--env-file", str(self._env_file),
                    "--worker", str(slot.index), "--admin-socket", slot.admin_socket]
         for fd in fds:
             command += ["--listen-fd", str(fd)]
+        return command
+
+    async def _spawn(self, slot: WorkerSlot) -> None:
+        fds = [sock.fileno() for sock in self._sockets]
         slot.ready = False
-        slot.process = await asyncio.create_subprocess_exec(*command, pass_fds=fds, stdin=asyncio.subprocess.DEVNULL)
+        slot.process = await asyncio.create_subprocess_exec(*self.worker_command(slot, fds), pass_fds=fds,
+                                                            stdin=asyncio.subprocess.DEVNULL)
         slot.started_at = time.monotonic()
         if self._stop.is_set():  # shutdown began while it was being started
             slot.process.terminate()
@@ -271,7 +281,7 @@ class Supervisor:
             if slot.alive:
                 assert slot.process is not None
                 slot.process.terminate()
-        limit = self.settings.gateway_shutdown_grace + KILL_AFTER_GRACE
+        limit = self.settings.gateway_shutdown_grace + self._kill_after_grace
         done, pending = await asyncio.wait(monitors, timeout=limit)
         if pending:
             for slot in self._slots:
