@@ -109,6 +109,7 @@ async def test_a_worker_failing_at_start_stops_the_start(script: Path, captured_
     assert len(supervisor.spawned) == 2  # no restart during start-up
 
 
+@pytest.mark.slow
 async def test_a_crash_loop_backs_off_and_a_steady_worker_is_left_alone(script: Path, captured_logs) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     policy = RestartPolicy(stable_after=5.0, first_delay=0.2, max_delay=0.8)
     supervisor = ScriptedSupervisor(settings(), script, lambda index: "crash-after:0.1" if index == 1 else "serve",
