@@ -132,7 +132,8 @@ class Stack:
     admin_url: str
 
 
-def start_stack(directory: Path, processes: Processes, *, users: int, approve_delay: float) -> Stack:
+def start_stack(directory: Path, processes: Processes, *, users: int, approve_delay: float,
+                profile: Path | None = None) -> Stack:
     owa_port, monosign_port, front_port, gateway_port, admin_port = (free_port() for _ in range(5))
     owa_users, monosign_users = users_files(users)
     (directory / "owa-users.json").write_text(json.dumps(owa_users))
@@ -159,7 +160,10 @@ def start_stack(directory: Path, processes: Processes, *, users: int, approve_de
                                         session=SESSION_PATH))
     wait_for_port(owa_port)
     processes.nginx(front)
-    gateway = processes.start([python, "-m", "gateway", "serve"], cwd=directory, stdout=logs,
+    command = [python, "-m", "gateway", "serve"]
+    if profile is not None:
+        command = [python, "-m", "cProfile", "-o", str(profile.resolve()), "-m", "gateway", "serve"]
+    gateway = processes.start(command, cwd=directory, stdout=logs,
                               stderr=subprocess.STDOUT, env={
         **environment,
         "MONOSIGN_API_URL": f"http://127.0.0.1:{monosign_port}",
@@ -364,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=200, help="users in the login storm (default 200; 0 skips it)")
     parser.add_argument("--approve-delay", type=float, default=1.0,
                         help="seconds the Monosign simulator waits before approving a push (default 1)")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="run the gateway under cProfile and write its stats to FILE when it stops")
     args = parser.parse_args(argv)
     missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
     if missing:
@@ -372,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     processes = Processes()
     with workspace() as directory:
         try:
-            stack = start_stack(directory, processes, users=max(args.users, 1), approve_delay=args.approve_delay)
+            stack = start_stack(directory, processes, users=max(args.users, 1), approve_delay=args.approve_delay,
+                                profile=args.profile)
             cookie = asyncio.run(session_cookies(stack))
             print(f"wrk -t{args.threads} -c<N> -d{args.duration}s --latency through one gateway process; "
                   f"1 KiB file from nginx on both paths; {os.cpu_count()} CPUs shared by wrk and the servers.\n")
