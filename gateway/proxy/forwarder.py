@@ -220,7 +220,7 @@ class Forwarder:
             request.content if request.body_exists else None)
         pins = self.pins
         pinned = pins is not None and (pin or pins.wants(request))
-        pool = pins.pool_for(request) if pins is not None and pinned else (
+        pool = (pins.pool_for(request) or self._unpooled) if pins is not None and pinned else (
             self._pool if reuse_connection else self._unpooled)
         assert pool is not None, "Forwarder.start() has not run"
         if read_timeout is None:

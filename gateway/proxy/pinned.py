@@ -25,7 +25,6 @@ message, never the password), so policies can judge later requests that carry no
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,7 @@ from aiohttp.client_proto import ResponseHandler
 from gateway.observability.logging import get_logger
 from gateway.policy.clients import AuthScheme, is_connection_auth, offers_connection_auth, parse_authorization
 from gateway.policy.users import UserName
-from gateway.proxy.client_connection import add_close_hook, close_after_response
+from gateway.proxy.client_connection import CloseHooksMixin, add_close_hook, close_after_response
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
 
 if TYPE_CHECKING:
@@ -79,8 +78,9 @@ class PinnedPool(UpstreamPool):
 
 @dataclass(slots=True)
 class PinnedConnection:
-    """The pinned state of one client connection."""
+    """The pinned state of one client connection (forgotten when that connection closes)."""
 
+    protocol: Any  # the client connection's server protocol
     pool: PinnedPool | None = None
     user: UserName | None = None  # who NTLM/Negotiate authenticated on this connection
     closed: bool = False
@@ -96,7 +96,7 @@ class PinnedConnections:
         self._connect_timeout = settings.gateway_upstream_connect_timeout
         # A pinned connection may sit idle as long as its client's connection may (aiohttp's keep-alive).
         self._idle_seconds = max(settings.gateway_timeout_windows_auth, 3630.0)
-        self._by_protocol: weakref.WeakKeyDictionary[Any, PinnedConnection] = weakref.WeakKeyDictionary()
+        self._by_protocol: dict[Any, PinnedConnection] = {}
         self.opened_total = 0
 
     @property
@@ -112,6 +112,11 @@ class PinnedConnections:
     def get(self, request: web.BaseRequest) -> PinnedConnection | None:
         return self._by_protocol.get(request.protocol)
 
+    @staticmethod
+    def supported(request: web.BaseRequest) -> bool:
+        """Pinning needs to learn when the client connection closes (`CloseHooksMixin`)."""
+        return isinstance(request.protocol, CloseHooksMixin)
+
     def is_pinned(self, request: web.BaseRequest) -> bool:
         return request.protocol in self._by_protocol
 
@@ -119,25 +124,29 @@ class PinnedConnections:
         """Must this request go over the client connection's pinned upstream connection?"""
         return self.is_pinned(request) or is_connection_auth(request.headers.getall("Authorization", ()))
 
-    def pin(self, request: web.BaseRequest) -> PinnedConnection:
+    def pin(self, request: web.BaseRequest) -> PinnedConnection | None:
         """Mark the client connection as pinned (its upstream connection is opened on first use)."""
         protocol = request.protocol
         pinned = self._by_protocol.get(protocol)
         if pinned is None:
-            pinned = self._by_protocol[protocol] = PinnedConnection()
-            if not add_close_hook(protocol, lambda: self._client_closed(pinned)):
-                # No hook on this server protocol: fall back to the protocol's collection.
-                weakref.finalize(protocol, self._client_closed, pinned)
+            if not self.supported(request) or getattr(protocol, "transport", None) is None:
+                return None
+            pinned = self._by_protocol[protocol] = PinnedConnection(protocol)
+            add_close_hook(protocol, lambda: self._client_closed(pinned))
         return pinned
 
-    def pool_for(self, request: web.BaseRequest) -> UpstreamPool:
-        """The client connection's own upstream pool of one connection (pins it if needed)."""
+    def pool_for(self, request: web.BaseRequest) -> UpstreamPool | None:
+        """The client connection's own upstream pool of one connection (pins it if needed).
+
+        None when this server protocol cannot tell when its connection closes: the caller must then
+        use a connection of the request's own, closed afterwards (never a pooled one).
+        """
         pinned = self.pin(request)
+        if pinned is None:
+            return None
         if pinned.pool is None:
-            protocol_ref = weakref.ref(request.protocol)
             pinned.pool = PinnedPool(self._url, ssl_context=self._ssl, connect_timeout=self._connect_timeout,
-                                     idle_seconds=self._idle_seconds,
-                                     on_lost=lambda: self._upstream_closed(pinned, protocol_ref))
+                                     idle_seconds=self._idle_seconds, on_lost=lambda: self._upstream_closed(pinned))
             self.opened_total += 1
         return pinned.pool
 
@@ -168,20 +177,20 @@ class PinnedConnections:
 
     def _client_closed(self, pinned: PinnedConnection) -> None:
         pinned.closed = True
+        self._by_protocol.pop(pinned.protocol, None)
         if pinned.pool is not None:
             pinned.pool.close()
 
-    def _upstream_closed(self, pinned: PinnedConnection, protocol_ref: weakref.ref[Any]) -> None:
+    def _upstream_closed(self, pinned: PinnedConnection) -> None:
         if pinned.closed:
             return
+        # Stays in the table until the client connection closes: requests in between get 502.
         pinned.closed = True
         pinned.user = None
         if pinned.pool is not None:
             pinned.pool.close()
-        protocol = protocol_ref()
-        if protocol is not None:
-            log.debug("pinned upstream connection closed; closing the client connection")
-            close_after_response(protocol)
+        log.debug("pinned upstream connection closed; closing the client connection")
+        close_after_response(pinned.protocol)
 
     def close(self) -> None:
         """Close every pinned upstream connection (the application is shutting down)."""

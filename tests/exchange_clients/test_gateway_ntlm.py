@@ -139,3 +139,32 @@ async def test_ntlm_on_other_paths_is_pinned(make_stack: StackFactory, path: str
     pins = stack.gateway.state.forwarder.pins
     assert pins is not None
     assert pins.opened_total == 1
+
+
+async def test_without_close_hooks_nothing_is_pinned_or_pooled(make_stack: StackFactory) -> None:
+    # The gateway's application under a plain aiohttp runner: its protocol cannot report a closed
+    # connection, so connection-bound requests get an upstream connection of their own each time.
+    from aiohttp import web
+
+    from gateway.app import STATE, build_app
+
+    stack = await make_stack()
+    app = build_app(stack.gateway.settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = int(runner.addresses[0][1])
+    connection = await HttpConnection.open(port)
+    try:
+        for _ in range(2):
+            answer = await connection.request("GET", OAB, [NtlmClient("CORP\\alice").negotiate()])
+            assert answer.status == 401  # the challenge; never a 500
+        forwarder = app[STATE].forwarder
+        assert forwarder.pins is not None
+        assert forwarder.pins.opened_total == 0
+        assert not forwarder.pool._idle
+        assert len({record.connection for record in stack.sim.state.recorder.requests()}) == 2
+    finally:
+        await connection.close()
+        await runner.cleanup()
