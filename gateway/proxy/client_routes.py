@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from multidict import CIMultiDict
+from prometheus_client import Counter, Gauge
 
 from gateway.app import STATE, AppState, ContinueCheck, Handler, RequestContext, Route, forward
 from gateway.observability.audit import audit
@@ -78,9 +79,18 @@ def client_classes(settings: Settings) -> dict[RouteClass, ClientClass]:
 
 
 def install_client_routes(state: AppState) -> None:
-    """Replace the fail-closed stand-ins of the three classes with their policy-aware handlers."""
+    """Replace the fail-closed stand-ins of the three classes with their policy-aware handlers,
+    and add their metrics: decisions by class and outcome, pinned connections open."""
+    decisions = Counter("gateway_client_policy_decisions_total",
+                        "Non-browser client policy decisions, by route class and outcome.",
+                        ("route_class", "outcome"), registry=state.metrics.registry)
+    pinned = Gauge("gateway_pinned_connections",
+                   "Client connections with an upstream connection of their own (NTLM/Negotiate).",
+                   registry=state.metrics.registry)
+    pinned.set_function(lambda: state.forwarder.pins.upstream_connections if state.forwarder.pins else 0)
     for client_class in client_classes(state.settings).values():
-        state.routes[client_class.route] = Route(_handler(client_class), may_continue=_may_continue(client_class))
+        state.routes[client_class.route] = Route(_handler(client_class, decisions),
+                                                 may_continue=_may_continue(client_class))
 
 
 def _decision(request: web.Request, ctx: RequestContext, client_class: ClientClass
@@ -100,9 +110,10 @@ def _may_continue(client_class: ClientClass) -> ContinueCheck:
     return may_continue
 
 
-def _handler(client_class: ClientClass) -> Handler:
+def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
     async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
         decision, credential, connection_user = _decision(request, ctx, client_class)
+        decisions.labels(client_class.route.value, decision.outcome.value).inc()
         device = activesync_device(ctx.target.query if ctx.target else "") \
             if client_class.route is RouteClass.ACTIVESYNC else None
         _audit(request, ctx, client_class, decision, credential, connection_user, device)

@@ -33,6 +33,9 @@ async def test_exchangelib_lists_the_inbox_through_the_gateway(stack: Stack) -> 
     assert pins is not None
     assert pins.opened_total >= 1
     assert not stack.gateway.state.forwarder.pool._idle  # nothing of it went to the shared pool
+    metrics = stack.gateway.state.metrics.render().decode()
+    assert 'gateway_client_policy_decisions_total{outcome="allow",route_class="windows-auth"}' in metrics
+    assert "gateway_pinned_connections 0.0" in metrics  # exchangelib has closed its connections
 
 
 async def test_interleaved_handshakes_never_share_an_upstream_connection(stack: Stack) -> None:
