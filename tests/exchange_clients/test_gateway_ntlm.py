@@ -171,3 +171,30 @@ async def test_without_close_hooks_nothing_is_pinned_or_pooled(make_stack: Stack
     finally:
         await connection.close()
         await runner.cleanup()
+
+
+async def test_pinned_connections_use_tls_to_the_upstream(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import ssl
+
+    import trustme
+
+    from gateway.sim.owa import OwaSimConfig, running_owa_sim
+    from tests.exchange_clients.conftest import FAST, gateway_in_front
+
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    async with running_owa_sim(OwaSimConfig(exchange_clients=FAST), ssl_context=server_context) as sim, \
+            gateway_in_front(sim, gateway_upstream_ca_file=str(ca_file)) as (gateway, port):
+        connection = await HttpConnection.open(port)
+        try:
+            assert (await ntlm_login(connection, "GET", OAB, "CORP\\alice")).status == 200
+            assert (await connection.request("GET", OAB)).status == 200
+        finally:
+            await connection.close()
+        records = sim.state.recorder.requests()
+        assert {record.tls for record in records} == {True}
+        assert len({record.connection for record in records}) == 1
+        assert gateway.state.forwarder.pins is not None
