@@ -320,6 +320,7 @@ class Settings(BaseSettings):
     # --- Second factor: brute-force limits and the login form -------------------------------------
     gateway_mfa_max_failures: int = Field(5, ge=1, le=100)
     gateway_mfa_lockout_seconds: float = Field(300.0, ge=1, le=86400)
+    gateway_mfa_max_pushes: int = Field(10, ge=1, le=10000)
     gateway_login_max_body: int = Field(16384, ge=1024, le=16384)
 
     # --- Gateway pages: language and brand -----------------------------------------------------------
