@@ -87,7 +87,8 @@ class MfaFlow:
         assert public_origin is not None  # the settings accept only http(s) URLs with a host
         self.public_origin = public_origin
         self.lockout = Lockout(store, max_failures=settings.gateway_mfa_max_failures,
-                               seconds=settings.gateway_mfa_lockout_seconds, clock=clock)
+                               seconds=settings.gateway_mfa_lockout_seconds,
+                               max_pushes=settings.gateway_mfa_max_pushes, clock=clock)
         self.poller = PushPoller(store, monosign, clock=clock)
         self._methods: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
 

@@ -43,10 +43,11 @@ class FailureOutcome:
 
 
 class Lockout:
-    def __init__(self, store: SessionStore, *, max_failures: int, seconds: float,
+    def __init__(self, store: SessionStore, *, max_failures: int, seconds: float, max_pushes: int = 10,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self.max_failures = max_failures
+        self.max_pushes = max_pushes
         self.seconds = seconds
         self._clock = clock
         self._locked_at: OrderedDict[tuple[Scope, str], float] = OrderedDict()
@@ -73,9 +74,9 @@ class Lockout:
                 self._in_flight[user_id] = (lock, users - 1)
 
     async def push_allowed(self, user_id: str) -> bool:
-        """Counts a push for the user; False past `max_failures` pushes in the window (push fatigue:
+        """Counts a push for the user; False past `max_pushes` pushes in the window (push fatigue:
         someone with the password must not be able to buzz the user's phone without end)."""
-        return await self._store.hit(_PUSHES, user_id, self.seconds) <= self.max_failures
+        return await self._store.hit(_PUSHES, user_id, self.seconds) <= self.max_pushes
 
     async def wait_seconds(self, user_id: str, client_ip: str) -> float:
         """Seconds until this user at this address may try again (0: not locked)."""

@@ -215,7 +215,7 @@ async def test_a_burst_of_parallel_guesses_is_counted_one_by_one(start_env: EnvF
 
 
 async def test_pushes_per_user_are_limited(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
-    env = await start_env(gateway_mfa_max_failures=2, monosign_options={"push_ttl": 0.3})
+    env = await start_env(gateway_mfa_max_pushes=2, monosign_options={"push_ttl": 0.3})
     browser = env.browser()
     await at_mfa_page(browser, "dave")
     for _ in range(2):  # unanswered pushes are not failures, but they are counted
