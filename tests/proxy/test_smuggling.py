@@ -77,6 +77,7 @@ REFUSED = {
     "asterisk-form": f"OPTIONS * HTTP/1.1\r\n{H}\r\n",
     # Outlook Anywhere's methods pass only under /rpc/ (tests/exchange_clients); anywhere else: 400.
     "extension method": f"RPC_IN_DATA /owa/rpcproxy.dll HTTP/1.1\r\n{H}Content-Length: 0\r\n\r\n",
+    "unknown method": f"XYZZY_PLUGH {P}?secret-query HTTP/1.1\r\n{H}Content-Length: 0\r\n\r\n",
     "bad version": f"GET {P} HTTP/1.2\r\n{H}\r\n",
     "over-long header": f"GET {P} HTTP/1.1\r\n{H}X-Long: {'a' * 4096}\r\n\r\n",
     "over-long request line": f"GET {P}?{'a' * 4096} HTTP/1.1\r\n{H}\r\n",
