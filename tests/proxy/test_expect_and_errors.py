@@ -193,3 +193,24 @@ class _StaticResolver(aiohttp.abc.AbstractResolver):
 
     async def close(self) -> None:
         return None
+
+
+async def test_upstream_gets_sni_and_is_verified_by_its_own_name(ca: trustme.CA, tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = _server_context(ca, "localhost")
+    server_names: list[str | None] = []
+
+    def record_sni(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+        server_names.append(name)
+
+    context.sni_callback = record_sni  # type: ignore[assignment]
+    async with run_upstream(ssl_context=context) as (upstream, state), \
+            run_gateway(f"https://localhost:{upstream.port}", gateway_upstream_ca_file=str(ca_file)) as gateway, \
+            aiohttp.ClientSession() as client, \
+            client.get(gateway.url + "/owa/auth/echo", headers=HOST) as response:
+        assert response.status == 200
+        echoed = await response.json()
+    assert "localhost" in server_names
+    assert ["Host", PUBLIC_HOST] in echoed["headers"]  # the public Host, not the upstream's name
+    assert len(state.seen) == 1
