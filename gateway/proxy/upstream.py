@@ -13,9 +13,9 @@ gateway never uses). This keeps what matters and reuses aiohttp's own pieces for
   `Content-Length`).
 
 A connection returns to the pool only after a complete exchange that leaves it clean (whole body
-read, no `Connection: close`, request body fully sent); anything else closes it. A request without a
-streamed body that fails on a reused connection before any response byte (the upstream closed an
-idle connection as we sent) is retried once on a fresh connection.
+read, no `Connection: close`, request body fully sent); anything else closes it. An idempotent
+request without a body that fails on a reused connection before any response byte (the upstream
+closed an idle connection as we sent) is retried once on a fresh connection.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ MAX_RESPONSE_LINE = 65536
 MAX_RESPONSE_FIELD = 65536
 MAX_RESPONSE_HEADERS = 256
 READ_BUFFER = 2**16
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class ConnectFailed(Exception):
@@ -166,7 +167,8 @@ class UpstreamPool:
         `close()` the response. Raises ConnectFailed, or aiohttp's client errors once connected
         (ServerDisconnectedError, SocketTimeoutError, ClientOSError, HttpProcessingError).
         """
-        retry = not isinstance(body, StreamReader)
+        # Only a request that can safely happen twice is retried (never a login form, never a stream).
+        retry = body is None and method in IDEMPOTENT_METHODS
         while True:
             protocol, reused = await self._acquire()
             try:

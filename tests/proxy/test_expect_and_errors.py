@@ -214,3 +214,40 @@ async def test_upstream_gets_sni_and_is_verified_by_its_own_name(ca: trustme.CA,
     assert "localhost" in server_names
     assert ["Host", PUBLIC_HOST] in echoed["headers"]  # the public Host, not the upstream's name
     assert len(state.seen) == 1
+
+
+async def _one_request_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                                      connections: list[int]) -> None:
+    """Answers the first request of a connection (keep-alive), then drops it at the second."""
+    connections.append(1)
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")  # the second request: vanish without an answer
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.transport.abort()
+
+
+async def test_stale_pooled_connection_is_retried_only_when_safe() -> None:
+    connections: list[int] = []
+    server = await asyncio.start_server(lambda r, w: _one_request_per_connection(r, w, connections), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with run_gateway(f"http://127.0.0.1:{port}") as gateway, aiohttp.ClientSession() as client:
+            for _ in range(2):
+                async with client.get(gateway.url + "/owa/auth/x", headers=HOST) as response:
+                    assert response.status == 200
+                    assert await response.read() == b"ok"
+            assert len(connections) == 2  # the second GET met the dropped connection and was retried
+            # The pooled connection now drops a POST: its body is never sent a second time.
+            async with client.post(gateway.url + "/Microsoft-Server-ActiveSync", headers=HOST, data=b"1") as post:
+                assert post.status == 502
+            assert len(connections) == 2
+    finally:
+        server.close()
+        await server.wait_closed()
