@@ -217,9 +217,9 @@ async def test_upstream_gets_sni_and_is_verified_by_its_own_name(ca: trustme.CA,
 
 
 async def _one_request_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                                      connections: list[int]) -> None:
+                                      connections: list[str]) -> None:
     """Answers the first request of a connection (keep-alive), then drops it at the second."""
-    connections.append(1)
+    connections.append("opened")
     try:
         head = await reader.readuntil(b"\r\n\r\n")
         length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
@@ -228,13 +228,14 @@ async def _one_request_per_connection(reader: asyncio.StreamReader, writer: asyn
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
         await reader.readuntil(b"\r\n\r\n")  # the second request: vanish without an answer
+        connections.append("dropped")
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
     writer.transport.abort()
 
 
 async def test_stale_pooled_connection_is_retried_only_when_safe() -> None:
-    connections: list[int] = []
+    connections: list[str] = []
     server = await asyncio.start_server(lambda r, w: _one_request_per_connection(r, w, connections), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
@@ -243,11 +244,12 @@ async def test_stale_pooled_connection_is_retried_only_when_safe() -> None:
                 async with client.get(gateway.url + "/owa/auth/x", headers=HOST) as response:
                     assert response.status == 200
                     assert await response.read() == b"ok"
-            assert len(connections) == 2  # the second GET met the dropped connection and was retried
+            # The second GET met the dropped connection and was retried on a new one.
+            assert connections == ["opened", "dropped", "opened"]
             # The pooled connection now drops a POST: its body is never sent a second time.
             async with client.post(gateway.url + "/Microsoft-Server-ActiveSync", headers=HOST, data=b"1") as post:
                 assert post.status == 502
-            assert len(connections) == 2
+            assert connections == ["opened", "dropped", "opened", "dropped"]
     finally:
         server.close()
         await server.wait_closed()
