@@ -42,6 +42,7 @@ REQUEST_TIMEOUT_RESPONSE = (
     b"Content-Length: 21\r\n\r\n408 Request Timeout\r\n"
 )
 LISTEN_BACKLOG = 1024
+IDLE_KEEPALIVE_SECONDS = 120.0
 
 
 class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandler):
@@ -177,6 +178,9 @@ def main_runner_options(settings: Settings) -> dict[str, Any]:
         "max_line_size": settings.gateway_max_header_size,
         "max_field_size": settings.gateway_max_header_size,
         "max_headers": settings.gateway_max_headers,
+        # Idle keep-alive connections cost a descriptor and memory each; IIS closes them after 120 s too.
+        # (Long polls are requests in progress, not idle connections: this does not cut them.)
+        "keepalive_timeout": IDLE_KEEPALIVE_SECONDS,
     }
 
 

@@ -233,3 +233,24 @@ def _dechunk(body: bytes) -> bytes:
         out += body[:size]
         body = body[size + 2:]
     return bytes(out)
+
+
+async def test_idle_keep_alive_connections_are_closed_but_long_requests_are_not(
+    upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.server.IDLE_KEEPALIVE_SECONDS", 0.5)
+    async with run_gateway(upstream[0].url) as gateway:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        try:
+            # A response that takes longer than the idle limit is not cut...
+            writer.write(f"GET /owa/auth/drip?n=10&delay=0.1 HTTP/1.1\r\nHost: {PUBLIC_HOST}\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+            assert status_codes(head) == [200]
+            body = b""
+            while not body.endswith(b"\r\n0\r\n\r\n"):
+                body += await asyncio.wait_for(reader.read(65536), 5)
+            assert len(_dechunk(body)) == 10 * 64 * 1024
+            # ...but the idle connection afterwards is.
+            assert await asyncio.wait_for(reader.read(), 3) == b""
+        finally:
+            writer.close()
