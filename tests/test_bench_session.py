@@ -6,6 +6,7 @@ import pytest
 
 from bench.session import (
     Comparison,
+    Measured,
     calls_per_login,
     median_result,
     percentile,
@@ -23,16 +24,18 @@ def test_median_result_is_the_middle_round() -> None:
     assert median_result(rounds).requests_per_second == 1000
 
 
-@pytest.mark.parametrize(("public", "session", "errors", "within"), [
+@pytest.mark.parametrize(("with_cookies", "session", "errors", "within"), [
     (1000, 1000, 0, True),
     (1000, 905, 0, True),
     (1000, 899, 0, False),
     (1000, 1200, 0, True),
     (1000, 1000, 3, False),
 ])
-def test_comparison_goal(public: float, session: float, errors: int, within: bool) -> None:
-    comparison = Comparison(10, result(public), result(session, errors), None, None)
-    assert comparison.ratio == pytest.approx(session / public)
+def test_comparison_goal(with_cookies: float, session: float, errors: int, within: bool) -> None:
+    comparison = Comparison(10, Measured(result(2000), None), Measured(result(with_cookies), 200.0),
+                            Measured(result(session, errors), 220.0))
+    assert comparison.ratio == pytest.approx(session / with_cookies)
+    assert comparison.ratio_bare == pytest.approx(session / 2000)
     assert comparison.within_goal is within
 
 
