@@ -37,8 +37,9 @@ async def demo() -> AsyncIterator[RunningDemo]:
     from dataclasses import replace
 
     permissive_exchange = replace(demo_owa_config(), require_host_match=False)
+    # Hundreds of alice's sign-ins in a minute: lift the push-fatigue limit, which is not under test here.
     async with running_demo(DemoPorts(0, 0, 0, 0), owa_config=permissive_exchange, auto_approve=True,
-                            auto_approve_delay=0.0) as running:
+                            auto_approve_delay=0.0, settings_overrides={"gateway_mfa_max_pushes": 10_000}) as running:
         yield running
 
 
