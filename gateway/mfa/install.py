@@ -5,7 +5,8 @@
 
 replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes, adds the MFA
 pages and their static files, applies the cookie rules to every other forwarded route, adds the
-`monosign` and `store` readiness checks and the Monosign metrics, and closes it all at shutdown.
+`store` (critical) and `monosign` (informational) readiness checks and the Monosign metrics, and closes it all at
+shutdown.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gateway.mfa.pages import PageRenderer
 from gateway.mfa.static_files import STATIC_PREFIX, StaticAsset
 from gateway.monosign import MonosignClient
 from gateway.monosign.metrics import register_monosign_metrics
+from gateway.observability.readiness import CheckOutcome
 from gateway.owa import guard, login, logoff
 from gateway.owa.upstream import FlowUpstreamGuard
 from gateway.policy.routes import RouteClass
@@ -46,9 +48,9 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
         assert asset is not None
         pages.add("GET", STATIC_PREFIX + name, _static(asset))
 
-    async def monosign_ready() -> str | None:
+    async def monosign_ready() -> CheckOutcome:
         ready, reason = await monosign.readiness()
-        return None if ready else reason
+        return CheckOutcome(problem=None if ready else reason, state=monosign.breaker_state.value)
 
     async def store_ready() -> str | None:
         try:
@@ -57,7 +59,9 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
             return f"session store unavailable ({exc})"
         return None
 
-    state.readiness.add("monosign", monosign_ready)
+    # Informational: Monosign is shared by every replica, so draining this one for it would drain
+    # them all; users get the "unavailable" page (or fail-open) instead (observability.readiness).
+    state.readiness.add("monosign", monosign_ready, critical=False)
     state.readiness.add("store", store_ready)
     register_monosign_metrics(monosign, state.metrics.registry)
     state.closers.append(flow.aclose)

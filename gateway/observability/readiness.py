@@ -1,65 +1,127 @@
-"""Readiness: a registry of named dependency checks (`upstream`, later `monosign`, `store`).
+"""Readiness: a registry of named dependency checks (`upstream`, `store`, `monosign`).
 
 Liveness (`/healthz`) never runs these: a process that answers is alive, whatever its
 dependencies do. Readiness (`/readyz`) runs every check concurrently, each bounded by a timeout,
 and names the ones that fail, so an operator sees at once which dependency is missing.
-A check returns None when the dependency is usable, or a short, non-secret explanation.
+
+A check is either *critical* or *informational*, and the difference is what a load balancer does
+with the answer:
+
+- critical (the default: `upstream`, `store`): this replica cannot serve without it, and another
+  replica might (a Redis it cannot reach, an Exchange server behind a broken route). A failure
+  makes `/readyz` answer 503, so the load balancer drains this replica.
+- informational (`monosign`): every replica shares the dependency, so draining would take them all
+  out at once and users would get connection errors instead of the gateway's own "try again
+  shortly" page (and `GATEWAY_FAIL_MODE=open` could never apply). A failure is reported in the
+  body, with the dependency's state, and `/readyz` still answers 200.
+
+A check returns None when the dependency is usable, a short, non-secret explanation when it is
+not, or a `CheckOutcome` to report the dependency's state as well (e.g. a circuit breaker's).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-Check = Callable[[], Awaitable[str | None]]
-
 CHECK_TIMEOUT = 3.0
+SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """A check's answer with the dependency's state, shown in `/readyz` beside ok / error."""
+
+    problem: str | None = None  # None: usable
+    state: str | None = None  # e.g. "closed", "open", "half_open"
+
+
+Check = Callable[[], Awaitable[str | CheckOutcome | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    critical: bool
+    problem: str | None = None
+    state: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def as_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"ok": self.ok, "critical": self.critical}
+        if self.state is not None:
+            entry["state"] = self.state
+        if self.problem is not None:
+            entry["error"] = self.problem
+        return entry
+
+
+def is_ready(checks: Mapping[str, CheckResult]) -> bool:
+    """Ready unless a critical check failed: informational failures never drain the replica."""
+    return all(result.ok or not result.critical for result in checks.values())
 
 
 @dataclass(frozen=True, slots=True)
 class ReadinessReport:
-    ready: bool
-    checks: dict[str, str | None]  # name -> None (ok) or the problem
+    checks: dict[str, CheckResult]
+
+    @property
+    def ready(self) -> bool:
+        return is_ready(self.checks)
 
     def as_json(self) -> dict[str, Any]:
+        ready = self.ready
         return {
-            "status": "ready" if self.ready else "not ready",
-            "checks": {
-                name: ({"ok": True} if problem is None else {"ok": False, "error": problem})
-                for name, problem in self.checks.items()
-            },
+            "status": "ready" if ready else "not ready",
+            "ready": ready,
+            "checks": {name: result.as_json() for name, result in self.checks.items()},
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Registered:
+    check: Check
+    critical: bool
 
 
 class Readiness:
     def __init__(self, *, timeout: float = CHECK_TIMEOUT) -> None:
-        self._checks: dict[str, Check] = {}
+        self._checks: dict[str, _Registered] = {}
         self._timeout = timeout
         self.draining = False  # set on shutdown: load balancers should stop sending traffic
 
-    def add(self, name: str, check: Check) -> None:
-        if name in self._checks:
+    def add(self, name: str, check: Check, *, critical: bool = True) -> None:
+        """Register `check`; `critical=False` reports its failures without making `/readyz` 503."""
+        if name in self._checks or name == SHUTDOWN:
             raise ValueError(f"readiness check {name!r} is already registered")
-        self._checks[name] = check
+        self._checks[name] = _Registered(check, critical)
 
     @property
     def names(self) -> list[str]:
         return list(self._checks)
 
-    async def _run_one(self, check: Check) -> str | None:
+    def is_critical(self, name: str) -> bool:
+        return self._checks[name].critical
+
+    async def _run_one(self, registered: _Registered) -> CheckResult:
         try:
-            return await asyncio.wait_for(check(), self._timeout)
+            answer = await asyncio.wait_for(registered.check(), self._timeout)
         except TimeoutError:
-            return f"no answer within {self._timeout:g} s"
+            return CheckResult(registered.critical, f"no answer within {self._timeout:g} s")
         except Exception as exc:  # a broken check must not break /readyz
-            return f"check failed ({type(exc).__name__})"
+            return CheckResult(registered.critical, f"check failed ({type(exc).__name__})")
+        if isinstance(answer, CheckOutcome):
+            return CheckResult(registered.critical, answer.problem, answer.state)
+        return CheckResult(registered.critical, answer)
 
     async def report(self) -> ReadinessReport:
         names = list(self._checks)
         results = await asyncio.gather(*(self._run_one(self._checks[name]) for name in names))
-        checks: dict[str, str | None] = dict(zip(names, results, strict=True))
+        checks = dict(zip(names, results, strict=True))
         if self.draining:
-            checks["shutdown"] = "the gateway is shutting down"
-        return ReadinessReport(ready=all(problem is None for problem in checks.values()), checks=checks)
+            checks[SHUTDOWN] = CheckResult(critical=True, problem="the gateway is shutting down")
+        return ReadinessReport(checks)

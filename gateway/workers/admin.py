@@ -95,7 +95,7 @@ async def _readyz(request: web.Request) -> web.Response:
     if supervisor.draining:
         checks["shutdown"] = {"ok": False, "error": "the gateway is shutting down"}
     ready = all(check["ok"] for check in checks.values())
-    return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},
+    return web.json_response({"status": "ready" if ready else "not ready", "ready": ready, "checks": checks},
                              status=200 if ready else 503, headers={"Cache-Control": "no-store"})
 
 

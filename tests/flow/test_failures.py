@@ -64,10 +64,15 @@ async def test_circuit_open_answers_at_once(start_env: EnvFactory) -> None:
     env = await start_env(monosign_breaker_threshold=1, monosign_breaker_cooldown=60)
     await env.fault("refuse", duration=30.0)
     assert (await env.browser().password("alice")).status == 503
+    # Informational: every replica shares Monosign, so draining this one would only swap the
+    # page below for the load balancer's connection errors. Reported, with the breaker's state.
     async with env.http.get(env.admin_url + "/readyz") as response:
         report = await response.json()
-    assert response.status == 503
+    assert response.status == 200
+    assert report["ready"] is True
     assert report["checks"]["monosign"]["ok"] is False
+    assert report["checks"]["monosign"]["critical"] is False
+    assert report["checks"]["monosign"]["state"] == "open"
     assert "circuit open" in report["checks"]["monosign"]["error"]
     await env.monosign.clear_faults()  # the control API shares the closed listener: reopen in-process
     page = await env.browser().password("bob")  # Monosign is back, but the breaker waits out its cooldown
@@ -129,7 +134,10 @@ async def test_store_down_is_never_a_pass(start_env: EnvFactory) -> None:
     assert (await browser.get("/owa/")).status == 503
     async with env.http.get(env.admin_url + "/readyz") as response:
         report = await response.json()
+    assert response.status == 503  # critical: this replica cannot serve, drain it
+    assert report["ready"] is False
     assert report["checks"]["store"]["ok"] is False
+    assert report["checks"]["store"]["critical"] is True
 
 
 async def test_a_slow_monosign_does_not_hold_other_requests(start_env: EnvFactory) -> None:

@@ -75,6 +75,6 @@ async def test_readiness_lists_monosign_and_store(env: FlowEnv) -> None:
     async with env.http.get(env.admin_url + "/readyz") as response:
         report = await response.json()
     assert response.status == 200
-    assert report["checks"]["monosign"] == {"ok": True}
-    assert report["checks"]["store"] == {"ok": True}
+    assert report["checks"]["monosign"] == {"ok": True, "critical": False, "state": "closed"}
+    assert report["checks"]["store"] == {"ok": True, "critical": True}
     assert await env.monosign_calls() == []  # readiness never calls Monosign

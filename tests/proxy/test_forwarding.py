@@ -308,8 +308,10 @@ async def test_admin_and_gateway_health_endpoints(gateway: InProcessGateway, cli
         assert (await response.json())["status"] == "ok"
     async with client.get(gateway.admin_url + "/readyz") as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ready", "checks": {
-            "upstream": {"ok": True}, "monosign": {"ok": True}, "store": {"ok": True}}}
+        assert await response.json() == {"status": "ready", "ready": True, "checks": {
+            "upstream": {"ok": True, "critical": True},
+            "monosign": {"ok": True, "critical": False, "state": "closed"},
+            "store": {"ok": True, "critical": True}}}
     async with client.get(_url(gateway, "/_gateway/healthz"), headers=HOST) as response:
         assert response.status == 200
     async with client.get(_url(gateway, "/_gateway/readyz"), headers=HOST) as response:

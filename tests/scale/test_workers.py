@@ -113,12 +113,13 @@ async def test_two_workers_serve_and_the_admin_listener_speaks_for_both(
             assert health["workers"] == {"configured": 2, "running": 2}
             status, ready = await get_json(client, gateway.admin_url + "/readyz")
             assert status == 200, ready
+            assert ready["ready"] is True
             assert ready["checks"]["workers"] == {"ok": True, "running": 2, "configured": 2}
             for index in (1, 2):
                 worker = ready["checks"][f"worker-{index}"]
                 assert worker["ok"] is True
-                assert worker["checks"]["store"] == {"ok": True}
-                assert worker["checks"]["upstream"] == {"ok": True}
+                assert worker["checks"]["store"] == {"ok": True, "critical": True}
+                assert worker["checks"]["upstream"] == {"ok": True, "critical": True}
             async with client.get(gateway.admin_url + "/metrics") as response:
                 metrics = await response.text()
         assert "gateway_workers_running 2.0" in metrics
