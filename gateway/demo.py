@@ -119,6 +119,10 @@ def demo_settings(*, gateway_port: int, admin_port: int, upstream_url: str, mono
         "gateway_tls_cert_file": None,
         "gateway_tls_key_file": None,
         "gateway_session_store": "memory",
+        "gateway_redis_url": None,
+        # A key of its own each run (generated): the demo's sessions end with it.
+        "gateway_session_secret": None,
+        "gateway_session_secret_previous": None,
         "gateway_workers": 1,
         "gateway_fail_mode": "closed",
         "gateway_shutdown_grace": DEMO_SHUTDOWN_GRACE,
