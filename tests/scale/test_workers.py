@@ -131,6 +131,36 @@ async def test_two_workers_serve_and_the_admin_listener_speaks_for_both(
     assert SECRET not in "\n".join(gateway.lines) + gateway.stderr
 
 
+async def test_workers_serve_tls_on_the_inherited_socket(
+    upstream: Upstream, redis_server: RedisServer, tmp_path: Path,
+) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert(PUBLIC_HOST)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    with supervisor(upstream[0].url, redis_server.url, tmp_path, GATEWAY_TLS_CERT_FILE=str(cert),
+                    GATEWAY_TLS_KEY_FILE=str(key), GATEWAY_PUBLIC_URL=f"https://{PUBLIC_HOST}") as gateway:
+        assert gateway.url.startswith("https://")
+        connector = aiohttp.TCPConnector(ssl=client_context, force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as client:
+            for _ in range(200):  # to 127.0.0.1, verifying the certificate for the public name
+                async with client.get(gateway.url + "/owa/auth/echo", headers=HOST,
+                                      server_hostname=PUBLIC_HOST) as response:
+                    assert response.status == 200
+                served_by = {event.get("worker") for event in gateway.events()
+                             if event.get("logger") == "gateway.access"}
+                if served_by == {1, 2}:
+                    break
+        assert served_by == {1, 2}
+
+
 async def test_a_killed_worker_is_restarted_and_logged_while_requests_keep_succeeding(
     upstream: Upstream, redis_server: RedisServer, tmp_path: Path,
 ) -> None:
