@@ -17,6 +17,8 @@ from tests.scale.replicas import ReplicaEnv, replica_environment
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 CACHE_SECONDS = 2.0
+# Time for the requests themselves on a busy 2-CPU test machine, on top of the cache bound.
+REQUEST_SLACK = 1.0
 
 
 @pytest.fixture
@@ -73,10 +75,10 @@ async def test_logoff_on_one_replica_ends_the_session_on_the_other_within_the_ca
         page = await replay.get("/owa/")
         if page.status != 200:
             break
-        assert time.monotonic() - ended_at < CACHE_SECONDS + 0.5, "A still serves the session past the cache bound"
+        assert time.monotonic() - ended_at < CACHE_SECONDS + REQUEST_SLACK, "A serves it past the cache bound"
         await asyncio.sleep(0.1)
     assert page.location.startswith("/owa/auth/logon.aspx")
-    assert time.monotonic() - ended_at <= CACHE_SECONDS + 0.5
+    assert time.monotonic() - ended_at <= CACHE_SECONDS + REQUEST_SLACK
 
 
 async def test_lockout_counts_across_replicas(tmp_path: Path) -> None:
