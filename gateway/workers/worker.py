@@ -10,10 +10,12 @@ worker carries `worker: <index>` (set by the serve command's logging set-up).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvloop
 
@@ -41,6 +43,16 @@ def run_worker(settings: Settings, *, index: int, listen_fds: Sequence[int], adm
     finally:
         for sock in sockets:
             sock.close()
+        if os.getppid() != supervisor_pid:
+            _remove_runtime_files(Path(admin_socket))
+
+
+def _remove_runtime_files(admin_socket: Path) -> None:
+    """An orphan cleans up what its dead supervisor would have: its socket file, and the private
+    directory once the last worker has left it (removing a directory that is not empty fails)."""
+    with contextlib.suppress(OSError):
+        admin_socket.unlink(missing_ok=True)
+        admin_socket.parent.rmdir()
 
 
 async def _watch_supervisor(supervisor_pid: int) -> None:

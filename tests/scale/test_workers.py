@@ -265,10 +265,13 @@ async def test_workers_leave_when_the_supervisor_is_killed(
 ) -> None:
     with supervisor(upstream[0].url, redis_server.url, tmp_path) as gateway:
         pids = worker_pids(gateway.process.pid)
+        runtime = Path(events_named(gateway, "worker started")[0]["admin_listen"][0]).parent
+        assert runtime.is_dir()
         gateway.process.kill()
         await wait_for(lambda: all(not Path(f"/proc/{pid}").exists() for pid in pids), timeout=15,
                        what="orphaned workers to exit")
     assert len(events_named(gateway, "supervisor gone; shutting down this worker")) == 2
+    assert not runtime.exists()  # the last worker out removed the dead supervisor's directory
 
 
 def test_several_workers_with_the_memory_store_are_refused(tmp_path: Path) -> None:
