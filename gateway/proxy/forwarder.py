@@ -267,14 +267,30 @@ class Forwarder:
                 upstream.close()
                 exchange.status = replacement.status
                 return replacement
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=client_headers)
+        content = upstream.content
+        try:
+            # The body bytes that arrived with the head (for a small answer, all of it) go out in the
+            # same write as the head; a body that is not here yet never holds the head back.
+            first = content.read_nowait()
+        except _UPSTREAM_FAILURES as exc:
+            kind = classify_client_error(exc)
+            self._metrics.upstream_errors.labels(kind.value).inc()
+            raise UpstreamError(kind) from None  # nothing was sent yet: the client gets a 502
         exchange.status = upstream.status
+        response = RelayResponse(status=upstream.status, reason=upstream.reason, headers=client_headers,
+                                 head_with_body=bool(first) or content.at_eof())
         try:
             await response.prepare(request)
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             raise ClientGone("client disconnected before the response started") from None
-        content = upstream.content
         try:
+            if content.at_eof():  # the whole body is here: head and body in one write
+                await response.write_eof(first)
+                exchange.bytes_out += len(first)
+                return response
+            if first:
+                await response.write(first)
+                exchange.bytes_out += len(first)
             while True:
                 chunk = await content.readany()
                 if not chunk:
@@ -293,6 +309,21 @@ class Forwarder:
                         bytes_out=exchange.bytes_out)
             raise ClientGone("upstream failed mid-response; client connection cut") from None
         return response
+
+
+class RelayResponse(web.StreamResponse):
+    """A streamed response whose head can wait for the body's first bytes, to leave in one write.
+
+    `head_with_body=True` only when those bytes are already at hand (the caller writes them right
+    after `prepare`): a small answer then costs one socket write instead of two or three. Otherwise
+    the head is sent at `prepare`, as aiohttp's StreamResponse does, so a long poll or a slow body
+    still gets its head at once.
+    """
+
+    def __init__(self, *, status: int, reason: str | None, headers: CIMultiDict[str], head_with_body: bool) -> None:
+        super().__init__(status=status, reason=reason, headers=headers)
+        # aiohttp's own switch (web.Response sets it): keep the serialised head for the first write.
+        self._send_headers_immediately = not head_with_body
 
 
 def upstream_request_headers(
