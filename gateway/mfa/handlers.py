@@ -266,7 +266,11 @@ async def status(request: web.Request, ctx: RequestContext) -> web.StreamRespons
 
 
 async def complete(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    """Decide for every push status: approved → in; pending → wait; rejected / expired → choose again."""
+    """Decide for every push status: approved → in; pending → wait; rejected / expired → choose again.
+
+    The user comes here right after answering on the phone ("I have approved it", the no-script
+    refresh, the script seeing `approved`), often before the poller's next turn: so Monosign is
+    asked now (`check_now`: at most once per push per second, whatever the number of requests)."""
     flow = flow_of(request)
     pending = await _pending(request, ctx, flow)
     if not isinstance(pending, Pending):
@@ -275,7 +279,7 @@ async def complete(request: web.Request, ctx: RequestContext) -> web.StreamRespo
     if record.push_request_id is None or record.push_expires_at is None:
         return flow.redirect(MFA_PAGE, status=303)
     try:
-        push_status = await flow.poller.status(record.push_request_id, record.push_expires_at)
+        push_status = await flow.poller.check_now(record.push_request_id, record.push_expires_at)
         if push_status is PushStatus.APPROVED:
             return await finish(request, ctx, flow, pending.cookie, record, method="push")
         if push_status is PushStatus.PENDING:

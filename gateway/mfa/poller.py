@@ -9,6 +9,12 @@ Only one replica polls a given push. The right to poll is a lease in time slots:
 `n` when its `claim_once` of `push-poll:<id>:<n>` succeeded, and claims slot `n + 1` ahead of time
 while it runs. If its replica dies, nobody claims the next slot, and the next `/status` request
 anywhere claims it and starts a poller of its own.
+
+A user who presses "I have approved it" (`/_gateway/mfa/complete`) before the poller's next turn
+gets `check_now`: one Monosign call through the poller's own path, at most one per push per
+`DIRECT_CHECK_SECONDS` across replicas, so a burst of those requests is not a burst of Monosign calls.
+A final status is written by whichever of the two sees it first; the other finds it there, and the
+poller stops.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ _STATUS_COUNTERS = {status: f"push-{status.value}" for status in FINAL_STATUSES}
 STATUS_KEEP_SECONDS = 600.0
 # A push is polled this long past its announced expiry before the gateway calls it expired itself.
 EXPIRY_GRACE_SECONDS = 5.0
+# At most one direct check (`check_now`) per push in this many seconds, whatever the number of requests.
+DIRECT_CHECK_SECONDS = 1.0
 
 
 class PushPoller:
@@ -53,13 +61,27 @@ class PushPoller:
 
     async def status(self, request_id: str, expires_at: float) -> PushStatus:
         """The push's status as far as the store knows; pending until a poller wrote a final one."""
-        counts = await asyncio.gather(*(self._store.count(_STATUS_COUNTERS[s], request_id) for s in FINAL_STATUSES))
-        for status, count in zip(FINAL_STATUSES, counts, strict=True):
-            if count > 0:
-                return status
+        recorded = await self._recorded(request_id)
+        if recorded is not None:
+            return recorded
         if self._clock() > expires_at + EXPIRY_GRACE_SECONDS:
             return PushStatus.EXPIRED
         return PushStatus.PENDING
+
+    async def check_now(self, request_id: str, expires_at: float) -> PushStatus:
+        """The push's status, asking Monosign now if the store still has it as pending (the user says
+        they answered it). A final answer is recorded as the poller would record it. Only one caller
+        per push per `DIRECT_CHECK_SECONDS` (on any replica) asks; the others get the store's status.
+        A Monosign failure leaves the push pending. Raises StoreUnavailable."""
+        known = await self.status(request_id, expires_at)
+        if known is not PushStatus.PENDING:
+            return known
+        if not await self._store.claim_once(f"push-check:{request_id}", DIRECT_CHECK_SECONDS):
+            return known
+        answer = await self._poll_once(request_id)
+        if answer is None or not answer.is_final:
+            return PushStatus.PENDING
+        return await self._record(request_id, answer, expires_at)
 
     async def ensure(self, request_id: str, expires_at: float) -> None:
         """Make sure somebody polls this push: start a poller here unless one runs here or elsewhere."""
@@ -87,9 +109,22 @@ class PushPoller:
     async def _claim(self, request_id: str, slot: int) -> bool:
         return await self._store.claim_once(f"push-poll:{request_id}:{slot}", self._lease * 3)
 
-    async def _record(self, request_id: str, status: PushStatus, expires_at: float) -> None:
+    async def _recorded(self, request_id: str) -> PushStatus | None:
+        counts = await asyncio.gather(*(self._store.count(_STATUS_COUNTERS[s], request_id) for s in FINAL_STATUSES))
+        for status, count in zip(FINAL_STATUSES, counts, strict=True):
+            if count > 0:
+                return status
+        return None
+
+    async def _record(self, request_id: str, status: PushStatus, expires_at: float) -> PushStatus:
+        """Write the final status unless one is there already (the poller and a direct check may both
+        have seen it); returns the status that stands."""
+        recorded = await self._recorded(request_id)
+        if recorded is not None:
+            return recorded
         keep = max(expires_at - self._clock(), 0.0) + STATUS_KEEP_SECONDS
         await self._store.hit(_STATUS_COUNTERS[status], request_id, keep)
+        return status
 
     async def _run(self, request_id: str, expires_at: float, claimed: set[int]) -> None:
         delay = self._first_delay
@@ -110,6 +145,8 @@ class PushPoller:
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, self._max_delay)
+                if await self._recorded(request_id) is not None:
+                    return  # a direct check (check_now, on any replica) got the answer first
         except StoreUnavailable as exc:
             # The status cannot be shared; the browser's next /status (after the store is back) restarts polling.
             log.warning("push_poller_stopped", push_request_id=request_id, reason=str(exc))

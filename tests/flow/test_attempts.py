@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from gateway.mfa.poller import DIRECT_CHECK_SECONDS
 from gateway.owa.responses import live_cadata
 from tests.flow.conftest import Browser, EnvFactory, FlowEnv, events
 
@@ -201,6 +202,52 @@ async def test_complete_without_javascript(env: FlowEnv) -> None:
         await asyncio.sleep(0.1)
     assert page.location == "/owa/"
     assert (await browser.get("/owa/")).status == 200
+
+
+async def poller_has_asked(env: FlowEnv) -> None:
+    """Wait for the poller's first Monosign call: its next turn is then half a second away."""
+    for _ in range(50):
+        if await env.monosign_calls("push_status"):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the poller never asked Monosign")
+
+
+async def test_complete_right_after_the_approval_signs_in(env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+    """"I have approved it" at once: the gateway asks Monosign itself instead of waiting for its poller."""
+    browser = env.browser()
+    await at_mfa_page(browser, "dave")
+    assert (await browser.push()).status == 303
+    await poller_has_asked(env)
+    await env.approve("dave")
+    page = await browser.complete()
+    assert (page.status, page.location) == (302, "/owa/")
+    assert live_cadata(page.set_cookies)
+    assert (await browser.get("/owa/")).status == 200
+    audit = [event["event"] for event in events(captured_logs(), "gateway.audit")]
+    assert audit.count("push_approved") == 1
+
+
+async def test_a_burst_of_complete_requests_is_not_a_burst_of_monosign_calls(
+        env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+    browser = env.browser()
+    await at_mfa_page(browser, "dave")
+    await browser.push()
+    await poller_has_asked(env)
+    before = len(await env.monosign_calls("push_status"))
+    waiting = await asyncio.gather(*(browser.complete() for _ in range(20)))
+    assert {page.status for page in waiting} == {200}  # not approved yet: the waiting page
+    # One direct check for the twenty (at most one per push per second), perhaps one poller turn.
+    assert len(await env.monosign_calls("push_status")) - before <= 2
+
+    await env.approve("dave")
+    await asyncio.sleep(DIRECT_CHECK_SECONDS + 0.1)
+    pages = await asyncio.gather(*(browser.complete() for _ in range(10)))
+    signed_in = [page for page in pages if page.status == 302 and page.location == "/owa/"]
+    assert len(signed_in) == 1  # the session was rotated once; the others find it changed or gone
+    assert all(not live_cadata(page.set_cookies) for page in pages if page not in signed_in)
+    audit = [event["event"] for event in events(captured_logs(), "gateway.audit")]
+    assert audit.count("push_approved") == 1
 
 
 async def test_a_burst_of_parallel_guesses_is_counted_one_by_one(start_env: EnvFactory) -> None:

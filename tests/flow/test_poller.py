@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.mfa.poller import PushPoller
+from gateway.mfa.poller import DIRECT_CHECK_SECONDS, PushPoller
 from gateway.monosign import MonosignClient, PushStatus
 from gateway.sessions.memory import MemoryBackend
 from gateway.sessions.store import EncryptedSessionStore, random_server_key
 from gateway.sim.monosign import MonosignSimulator
-from gateway.sim.monosign_state import MonosignSimState
+from gateway.sim.monosign_state import FaultMode, MonosignSimState
 from gateway.sim.monosign_users import demo_users
 from tests.flow.conftest import API_KEY, API_SECRET
 
@@ -134,3 +134,51 @@ def test_timings_are_checked() -> None:
     with pytest.raises(ValueError, match="lease"):
         PushPoller(EncryptedSessionStore(MemoryBackend(), random_server_key()), None, lease_seconds=1.0,  # type: ignore[arg-type]
                    max_delay=2.0)
+
+
+async def test_check_now_asks_monosign_once_per_push_per_second(sim: MonosignSimulator, client: MonosignClient,
+                                                                store: EncryptedSessionStore) -> None:
+    poller = PushPoller(store, client, **FAST)
+    request_id, expires_at = await start_push(sim, client)
+    answers = await asyncio.gather(*(poller.check_now(request_id, expires_at) for _ in range(20)))
+    assert set(answers) == {PushStatus.PENDING}
+    assert status_calls(sim) == 1  # twenty callers, one Monosign call
+    sim.state.answer_latest_push("alice", approve=True)
+    assert await poller.check_now(request_id, expires_at) is PushStatus.PENDING  # the second is not over yet
+    assert status_calls(sim) == 1
+    await asyncio.sleep(DIRECT_CHECK_SECONDS + 0.1)
+    assert await poller.check_now(request_id, expires_at) is PushStatus.APPROVED
+    assert status_calls(sim) == 2
+    # Once recorded, the answer comes from the store: no further Monosign call.
+    assert await poller.check_now(request_id, expires_at) is PushStatus.APPROVED
+    assert await poller.status(request_id, expires_at) is PushStatus.APPROVED
+    assert status_calls(sim) == 2
+
+
+async def test_a_direct_check_and_the_poller_record_the_answer_once(sim: MonosignSimulator, client: MonosignClient,
+                                                                    store: EncryptedSessionStore) -> None:
+    poller = PushPoller(store, client, first_delay=0.3, max_delay=0.3, lease_seconds=2.0)
+    request_id, expires_at = await start_push(sim, client)
+    try:
+        await poller.ensure(request_id, expires_at)
+        await asyncio.sleep(0.05)  # the poller's first call is made; its next turn is 0.3 s away
+        sim.state.answer_latest_push("alice", approve=True)
+        assert await poller.check_now(request_id, expires_at) is PushStatus.APPROVED
+        calls = status_calls(sim)
+        await asyncio.sleep(0.5)
+        assert poller.running == 0  # the poller found the answer in the store and stopped
+        assert status_calls(sim) == calls  # without asking Monosign again
+        assert await store.count("push-approved", request_id) == 1
+    finally:
+        await poller.aclose()
+
+
+async def test_check_now_leaves_the_push_pending_when_monosign_fails(sim: MonosignSimulator,
+                                                                     client: MonosignClient,
+                                                                     store: EncryptedSessionStore) -> None:
+    poller = PushPoller(store, client, **FAST)
+    request_id, expires_at = await start_push(sim, client)
+    sim.state.answer_latest_push("alice", approve=True)
+    await sim.set_faults(FaultMode.HTML_502)
+    assert await poller.check_now(request_id, expires_at) is PushStatus.PENDING
+    assert await poller.status(request_id, expires_at) is PushStatus.PENDING
