@@ -29,12 +29,13 @@ from aiohttp.http_parser import HttpRequestParser
 from multidict import CIMultiDict
 
 from gateway import __version__
+from gateway.mfa.pages import PageRenderer
 from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
-from gateway.pages import error_response, wants_html
+from gateway.pages import error_response, static_routes
 from gateway.policy.edge import allowed_host_set, check_edge, new_request_id, valid_request_id
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, Target, canonicalize
@@ -150,6 +151,7 @@ class AppState:
     readiness: Readiness
     routes: dict[RouteClass, Route]
     pages: GatewayPages
+    renderer: PageRenderer  # every page the gateway answers itself, errors included
     allowed_hosts: frozenset[str]
     public_scheme: str
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
@@ -228,10 +230,12 @@ def _context(request: web.Request) -> RequestContext:
 # --- Default route handlers -------------------------------------------------------------------------
 
 
-def _error(request: web.Request, ctx: RequestContext, status: int, *, title: str | None = None,
-           message: str | None = None) -> web.Response:
-    return error_response(status, request_id=ctx.request_id, html=wants_html(request.headers),
-                          title=title, message=message)
+def error_page(request: web.Request, ctx: RequestContext, status: int, *, kind: str | None = None,
+               reason: str | None = None) -> web.Response:
+    """The gateway's own error answer: a branded page for browsers, plain text otherwise (only
+    ever built on errors, so successful requests never pay for it)."""
+    return error_response(request.app[STATE].renderer, request.headers, status, request_id=ctx.request_id,
+                          kind=kind, reason=reason)
 
 
 async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: float | None = None,
@@ -256,7 +260,7 @@ async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: fl
             inspect=_chain(guard_inspect, inspect), read_timeout=read_timeout, pin=pin,
         )
     except UpstreamError as exc:
-        return _error(request, ctx, exc.kind.status)
+        return error_page(request, ctx, exc.kind.status)
 
 
 def _chain(first: ResponseInspector | None, second: ResponseInspector | None) -> ResponseInspector | None:
@@ -271,11 +275,11 @@ def _chain(first: ResponseInspector | None, second: ResponseInspector | None) ->
 
 
 async def deny(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    return _error(request, ctx, 403)
+    return error_page(request, ctx, 403)
 
 
 async def not_found(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    return _error(request, ctx, 404)
+    return error_page(request, ctx, 404)
 
 
 async def redirect_to_owa(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
@@ -286,16 +290,15 @@ async def redirect_to_owa(request: web.Request, ctx: RequestContext) -> web.Stre
 async def refuse_without_mfa(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     """Stand-in for the MFA flow: fail closed. Navigations get a page, everything else 440."""
     if wants_navigation(request.method, request.headers):
-        return _error(request, ctx, 403, title="Second factor not configured yet",
-                      message="This gateway cannot verify a second factor yet, so it does not let anyone in.")
-    return _error(request, ctx, 440)
+        return error_page(request, ctx, 403, kind="mfa-not-configured")
+    return error_page(request, ctx, 440)
 
 
 async def gateway_page(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     assert ctx.target is not None
     found = request.app[STATE].pages.find(request.method, ctx.target.lower_path)
     if isinstance(found, int):
-        return _error(request, ctx, found)
+        return error_page(request, ctx, found)
     return await found(request, ctx)
 
 
@@ -362,11 +365,11 @@ async def _entry(request: web.Request) -> web.StreamResponse:
     status = 500
     try:
         if ctx.rejection is not None:
-            code, _reason = ctx.rejection
-            response: web.StreamResponse = _error(request, ctx, code)
+            code, reason = ctx.rejection
+            response: web.StreamResponse = error_page(request, ctx, code, reason=reason)
             response.force_close()  # after a framing or host problem, do not read another request
         elif _ecp_denied(state, ctx):
-            response = _error(request, ctx, 403)
+            response = error_page(request, ctx, 403)
         else:
             assert ctx.route is not None
             response = await state.routes[ctx.route].handle(request, ctx)
@@ -434,6 +437,9 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
     pages.add("GET", "/_gateway/readyz", readyz)
+    renderer = PageRenderer.from_settings(settings)
+    for path, handler in static_routes(renderer).items():
+        pages.add("GET", path, handler)
     state = AppState(
         settings=settings,
         metrics=metrics,
@@ -441,6 +447,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
         readiness=readiness,
         routes=default_routes(settings),
         pages=pages,
+        renderer=renderer,
         allowed_hosts=allowed_host_set(settings.allowed_hosts, scheme=scheme),
         public_scheme=scheme,
         trusted_networks=networks,

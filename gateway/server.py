@@ -28,9 +28,11 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gateway import __version__
-from gateway.app import AppState, build_admin_app, build_app, build_state
+from gateway.app import STATE, AppState, build_admin_app, build_app, build_state
+from gateway.mfa.pages import PageRenderer
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
+from gateway.policy.edge import new_request_id
 from gateway.proxy.client_connection import CloseHooksMixin
 from gateway.proxy.extension_methods import ExtensionMethodsMixin, restoring_extension_methods
 from gateway.settings import Settings
@@ -48,9 +50,11 @@ IDLE_KEEPALIVE_SECONDS = 120.0
 class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandler):
     """aiohttp's connection protocol, plus a deadline for each request's head."""
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, *, header_timeout: float, renderer: PageRenderer,
+                 **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
+        self._renderer = renderer
         self._header_deadline: asyncio.TimerHandle | None = None
         self._answered_any = False
 
@@ -103,12 +107,17 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
         if request.writer.output_size > 0 or isinstance(exc, ConnectionError):
             # The response already started (or the client is gone): all we can do is close.
             raise ConnectionError("response already started; closing the connection")
+        # The request never reached the pipeline: give it an id here, for the log and the answer.
+        request_id = new_request_id()
         if status >= 500:
-            log.error("unhandled error while serving a request", exc_info=exc)
+            log.error("unhandled error while serving a request", exc_info=exc, request_id=request_id)
         else:
             log.info("malformed request refused", status=status, error=type(exc).__name__ if exc else None,
-                     peer=_peer(self.peername))
-        response = error_response(status, request_id=None, html=False)
+                     peer=_peer(self.peername), request_id=request_id)
+        # No request headers are trusted here (they may be what was malformed): plain text, in the
+        # configured (or default) language.
+        response = error_response(self._renderer, {}, status, request_id=request_id)
+        response.headers["X-Request-Id"] = request_id
         response.force_close()
         return response
 
@@ -122,25 +131,28 @@ def _peer(peername: Any) -> str | None:
 class GatewayServer(web.Server):
     """The protocol factory: aiohttp's `web.Server`, handing out `GatewayRequestHandler`s."""
 
-    def __init__(self, handler: Any, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, *, header_timeout: float, renderer: PageRenderer, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         # Requests of RPC_IN_DATA/RPC_OUT_DATA connections get their real method back (extension_methods).
         self.request_factory = restoring_extension_methods(self.request_factory)
         self._header_timeout = header_timeout
+        self._renderer = renderer
 
     @classmethod
-    def wrapping(cls, server: web.Server, *, header_timeout: float) -> GatewayServer:
+    def wrapping(cls, server: web.Server, *, header_timeout: float, renderer: PageRenderer) -> GatewayServer:
         return cls(
             server.request_handler,
             request_factory=server.request_factory,
             handler_cancellation=server.handler_cancellation,
             loop=server._loop,
             header_timeout=header_timeout,
+            renderer=renderer,
             **server._kwargs,
         )
 
     def __call__(self) -> RequestHandler:
-        return GatewayRequestHandler(self, loop=self._loop, header_timeout=self._header_timeout, **self._kwargs)
+        return GatewayRequestHandler(self, loop=self._loop, header_timeout=self._header_timeout,
+                                     renderer=self._renderer, **self._kwargs)
 
 
 class GatewayRunner(web.AppRunner):
@@ -152,7 +164,8 @@ class GatewayRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        return GatewayServer.wrapping(server, header_timeout=self._header_timeout)
+        return GatewayServer.wrapping(server, header_timeout=self._header_timeout,
+                                      renderer=self.app[STATE].renderer)
 
 
 def listener_ssl_context(settings: Settings) -> ssl.SSLContext | None:

@@ -69,14 +69,14 @@ class SessionLookup:
 
 class MfaFlow:
     def __init__(self, state: AppState, *, monosign: MonosignClient, store: SessionStore,
-                 renderer: PageRenderer, clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         settings = state.settings
         self.state = state
         self.settings: Settings = settings
         self.metrics: Metrics = state.metrics
         self.monosign = monosign
         self.store = store
-        self.renderer = renderer
+        self.renderer: PageRenderer = state.renderer  # the application's one renderer
         self.clock = clock
         self.cookie = SessionCookie.from_settings(settings)
         self.timeouts = SessionTimeouts(idle=settings.gateway_session_idle_timeout,

@@ -1,23 +1,18 @@
 """Wire the OWA second-factor flow into an application's state, in one place.
 
-    install_mfa(state, monosign=MonosignClient.from_settings(settings),
-                store=build_store(settings), renderer=PageRenderer.from_settings(settings))
+    install_mfa(state, monosign=MonosignClient.from_settings(settings), store=build_store(settings))
 
 replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes, adds the MFA
-pages and their static files, applies the cookie rules to every other forwarded route, adds the
-`store` (critical) and `monosign` (informational) readiness checks and the Monosign metrics, and closes it all at
-shutdown.
+pages (rendered by the application's own `state.renderer`, whose static files `build_state` already
+serves), applies the cookie rules to every other forwarded route, adds the `store` (critical) and
+`monosign` (informational) readiness checks and the Monosign metrics, and closes it all at shutdown.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
-
-from gateway.app import AppState, Handler, RequestContext, Route
+from gateway.app import AppState, Route
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
-from gateway.mfa.pages import PageRenderer
-from gateway.mfa.static_files import STATIC_PREFIX, StaticAsset
 from gateway.monosign import MonosignClient
 from gateway.monosign.metrics import register_monosign_metrics
 from gateway.observability.readiness import CheckOutcome
@@ -27,10 +22,9 @@ from gateway.policy.routes import RouteClass
 from gateway.sessions.base import SessionStore, StoreUnavailable
 
 
-def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStore,
-                renderer: PageRenderer) -> MfaFlow:
+def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStore) -> MfaFlow:
     """Install the flow; the returned object is also kept in `state.extra["mfa_flow"]`."""
-    flow = MfaFlow(state, monosign=monosign, store=store, renderer=renderer)
+    flow = MfaFlow(state, monosign=monosign, store=store)
     state.extra[FLOW] = flow
     state.routes[RouteClass.OWA_LOGIN] = Route(login.handle, may_continue=login.may_continue)
     state.routes[RouteClass.OWA_LOGOFF] = Route(logoff.handle, may_continue=logoff.may_continue)
@@ -43,10 +37,6 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
     pages.add("POST", "/_gateway/mfa/push", handlers.push)
     pages.add("GET", "/_gateway/mfa/status", handlers.status)
     pages.add("GET", "/_gateway/mfa/complete", handlers.complete)
-    for name in sorted(renderer.static.names):
-        asset = renderer.static.get(name)
-        assert asset is not None
-        pages.add("GET", STATIC_PREFIX + name, _static(asset))
 
     async def monosign_ready() -> CheckOutcome:
         ready, reason = await monosign.readiness()
@@ -69,16 +59,8 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
 
 
 def install_mfa_from_settings(state: AppState) -> MfaFlow:
-    """`install_mfa` with the Monosign client, store and renderer the settings describe."""
+    """`install_mfa` with the Monosign client and store the settings describe."""
     from gateway.sessions.factory import build_store
 
     settings = state.settings
-    return install_mfa(state, monosign=MonosignClient.from_settings(settings), store=build_store(settings),
-                       renderer=PageRenderer.from_settings(settings))
-
-
-def _static(asset: StaticAsset) -> Handler:
-    async def serve(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-        return web.Response(body=asset.body, headers=asset.headers)
-
-    return serve
+    return install_mfa(state, monosign=MonosignClient.from_settings(settings), store=build_store(settings))

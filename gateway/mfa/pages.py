@@ -1,6 +1,8 @@
-"""Render the MFA page and the gateway's outcome pages: translated, branded, escaped, locked down.
+"""Render every page the gateway answers itself: translated, branded, escaped, locked down.
 
-The handlers call one renderer, built once at start-up:
+The MFA page, its outcome pages and the gateway's error answers (400, 403, 404, ... 502, 504, from
+the edge, the route handlers and the forwarder) all come from one renderer, built once at start-up
+by `gateway.app.build_state` and kept on `AppState.renderer` (the MFA flow reuses it):
 
     renderer = PageRenderer.from_settings(settings)
     lang = renderer.pick_language(request.headers.get("Accept-Language"))
@@ -13,6 +15,11 @@ key is a TypeError at once, not a blank on the user's screen. Templates run with
 `StrictUndefined`; every string comes from the translation files; the only script is a static file
 (the CSP allows `script-src 'self'`, no inline code). `GATEWAY_TEMPLATES_DIR` overrides templates by
 file name; an override can extend the original as `builtin/<name>`.
+
+Error answers: `render_error(status, lang=..., request_id=..., html=...)` gives the `error` page
+with the status's own title and message (`error.<status>.title` / `.body`, or a `kind` for the few
+refusals that need other words), or the same words as plain text for clients that did not ask for
+HTML (`gateway.pages.error_response` makes the aiohttp response and chooses between the two).
 
 What the MFA page expects from the handlers (the contract in DESIGN.md):
 - `POST /_gateway/mfa/push` (`csrf_token`) starts a push; the page is then shown with
@@ -39,6 +46,7 @@ import jinja2
 from gateway.mfa.brand import Brand
 from gateway.mfa.i18n import SUPPORTED_LANGUAGES, Translator, load_translations, negotiate_language
 from gateway.mfa.static_files import StaticFiles
+from gateway.policy.edge import EdgeRejection
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -84,6 +92,25 @@ NO_SCRIPT_REFRESH_SECONDS = 5
 # With JavaScript, the page asks for the push status this often (backing off after failures).
 POLL_INTERVAL_MS = 2000
 
+# Statuses whose error page has its own title and message (`error.<status>.title` / `.body`). Any
+# other status, 500 among them, shows the generic `error.title` / `error.body` ("something went wrong").
+ERROR_STATUSES = frozenset({400, 403, 404, 405, 408, 413, 417, 440, 502, 503, 504})
+# Refusals that need other words than their status's own: `error.<kind>.title` / `.body`.
+ERROR_KINDS = frozenset({
+    "mfa-not-configured",  # the MFA flow is not installed: nobody gets in
+    "sign-in-again",  # an Exchange session appeared without MFA: held back, sign in again
+})
+# Why the edge refused a request (400, 417), as shown to the user: fixed strings of
+# gateway.policy.edge and gateway.policy.paths that name the problem and never echo the request.
+# A reason not listed here is not shown (the access log has it).
+SHOWN_REASONS = frozenset({
+    *(rejection.value for rejection in EdgeRejection),
+    "too long", "fragment", "whitespace", "control character", "non-ASCII", "not origin-form",
+    "double slash", "backslash", "bad UTF-8", "%u encoding", "bad percent-encoding", "encoded slash",
+    "encoded backslash", "double encoding", "disallowed character", "dot segment", "trailing dot or space",
+    "unsupported expectation",
+})
+
 
 @dataclass(frozen=True, slots=True)
 class PageSpec:
@@ -104,7 +131,7 @@ PAGES: Mapping[str, PageSpec] = {
     "locked": PageSpec(429, required=frozenset({"retry_after_seconds"})),
     "unavailable": PageSpec(503, optional={"retry_after_seconds": None}),  # unreachable, slow, breaker open
     "config-error": PageSpec(503),  # e.g. code 12: the detail is for the log only
-    "error": PageSpec(500),
+    "error": PageSpec(500, optional={"kind": None, "reason": None}),  # every error answer; see render_error
     "bad-request": PageSpec(400),  # e.g. a CSRF failure: the form expired
 }
 
@@ -182,14 +209,17 @@ class PageRenderer:
         unknown = context.keys() - spec.required - spec.optional.keys()
         if missing or unknown:
             raise TypeError(f"page {page!r}: missing {sorted(missing)}, unknown {sorted(unknown)}")
+        shown_status = spec.status if status is None else status
         values = {**spec.optional, **context}
-        values.update(_page_values(page, values))
+        values.update(_page_values(page, values, shown_status))
+        title_key, body_key = _text_keys(page, values)
         template = self._environment.get_template(f"{page}.html")
         body = template.render(
             values,
             page=page,
             lang=lang,
-            title_key=f"{page}.title",
+            title_key=title_key,
+            body_key=body_key,
             request_id=request_id,
             brand=self.brand,
             urls=URLS,
@@ -204,11 +234,57 @@ class PageRenderer:
         retry_after = values.get("retry_after_seconds")
         if retry_after is not None:
             headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-        return RenderedPage(status=spec.status if status is None else status, body=body.encode(), headers=headers)
+        return RenderedPage(status=shown_status, body=body.encode(), headers=headers)
+
+    def render_error(
+        self,
+        status: int,
+        *,
+        lang: str,
+        request_id: str,
+        html: bool = True,
+        kind: str | None = None,
+        reason: str | None = None,
+    ) -> RenderedPage:
+        """The gateway's answer for an error `status`: the `error` page, or its words as plain text.
+
+        `kind` (one of ERROR_KINDS) replaces the status's wording; `reason` is shown only when it is
+        one of the edge's fixed SHOWN_REASONS.
+        """
+        if html:
+            return self.render("error", lang=lang, request_id=request_id, status=status, kind=kind, reason=reason)
+        if lang not in self._translators:
+            raise ValueError(f"unsupported language {lang!r}")
+        values = _page_values("error", {"kind": kind, "reason": reason}, status)
+        title_key, body_key = _text_keys("error", values)
+        t = self._translators[lang]
+        lines = [f"{status} {t(title_key)}", t(body_key)]
+        if values["reason"] is not None:
+            lines.append(t("error.reason", reason=values["reason"]))
+        lines.append(f"{t('common.reference')} {request_id}")
+        headers = {**SECURITY_HEADERS, "Content-Type": "text/plain; charset=utf-8", "Content-Language": lang}
+        return RenderedPage(status=status, body=("\n".join(lines) + "\n").encode(), headers=headers)
 
 
-def _page_values(page: str, values: Mapping[str, Any]) -> dict[str, Any]:
+def _text_keys(page: str, values: dict[str, Any]) -> tuple[str, str]:
+    """The translation keys of the page's title and message (the error page picks its own)."""
+    return values.pop("title_key", f"{page}.title"), values.pop("body_key", f"{page}.body")
+
+
+def _page_values(page: str, values: Mapping[str, Any], status: int) -> dict[str, Any]:
     """Check a page's context and derive what its template shows from it."""
+    if page == "error":
+        kind = values["kind"]
+        if kind is not None and kind not in ERROR_KINDS:
+            raise ValueError(f"unknown error kind {kind!r}")
+        topic = f"error.{kind}" if kind is not None else f"error.{status}" if status in ERROR_STATUSES else "error"
+        reason = values["reason"]
+        return {
+            "title_key": f"{topic}.title",
+            "body_key": f"{topic}.body",
+            # Fail closed: a reason we do not know to be a fixed, non-echoing string is not shown.
+            "reason": reason if reason in SHOWN_REASONS else None,
+        }
     if page == "mfa":
         methods = offered_methods(values["methods"])
         if not methods:

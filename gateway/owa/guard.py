@@ -15,12 +15,11 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.app import RequestContext
+from gateway.app import RequestContext, error_page
 from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.owa.responses import LogonReason, is_exchange_timeout, request_binding
 from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream
-from gateway.pages import error_response, wants_html
 from gateway.policy.routes import is_background, wants_navigation
 from gateway.sessions.base import SessionRecord, StoreUnavailable
 
@@ -73,7 +72,7 @@ def refuse(request: web.Request, ctx: RequestContext, flow: MfaFlow, access: Acc
     """Navigations are redirected, everything else gets 440 (what OWA's scripts expect)."""
     assert ctx.target is not None
     if not wants_navigation(request.method, request.headers):
-        return error_response(440, request_id=ctx.request_id, html=wants_html(request.headers))
+        return error_page(request, ctx, 440)
     if access is Access.PENDING:
         return flow.redirect(MFA_PAGE)
     reason = LogonReason.TIMEOUT if access in _TIMEOUT_ACCESS else LogonReason.NONE

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.app import STATE, RequestContext
+from gateway.app import STATE, RequestContext, error_page
 from gateway.mfa.session_cookie import cookies_to_strip, strip_request_cookies
 from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie
-from gateway.pages import error_response, wants_html
 from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
 from gateway.sessions.base import StoreUnavailable
 
@@ -59,9 +58,7 @@ def hold_back_cadata(client_headers: CIMultiDict[str], *, now: float | None = No
 
 def refusal(request: web.Request, ctx: RequestContext) -> web.Response:
     """What the browser gets instead of a response that would have handed it an Exchange session."""
-    return error_response(403, request_id=ctx.request_id, html=wants_html(request.headers),
-                          title="Sign-in required",
-                          message="Sign in again on the Outlook sign-in page to continue.")
+    return error_page(request, ctx, 403, kind="sign-in-again")
 
 
 def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, session_passed: bool | None
@@ -115,7 +112,7 @@ async def forward_upstream(request: web.Request, ctx: RequestContext, *, session
             body=body, long_poll=long_poll, inspect=inspect,
         )
     except UpstreamError as exc:
-        return error_response(exc.kind.status, request_id=ctx.request_id, html=wants_html(request.headers))
+        return error_page(request, ctx, exc.kind.status)
 
 
 class FlowUpstreamGuard:

@@ -1,54 +1,28 @@
-"""The gateway's own error answers: a small branded HTML page for browsers, plain text otherwise.
+"""The gateway's error answers as aiohttp responses: the adapter between handlers and the renderer.
 
-They carry the request id (so a user can quote it to the help desk) and never an internal detail:
-no upstream address, no exception text. The MFA pages have their own templates in `gateway/mfa/`.
+The words, markup, languages and security headers all come from the one page renderer
+(`gateway.mfa.pages.PageRenderer.render_error`, kept on `AppState.renderer`); this module only
+decides HTML or plain text from the request's headers and builds the response. Answers carry the
+request id (a user can quote it to the help desk) and never an internal detail: no upstream
+address, no exception text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from aiohttp import web
 
+from gateway.mfa.static_files import STATIC_PREFIX, StaticAsset
 
-@dataclass(frozen=True, slots=True)
-class Wording:
-    reason: str
-    title: str
-    message: str
+if TYPE_CHECKING:
+    from gateway.mfa.pages import PageRenderer
 
+StaticHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
-# What the user reads, per status. The reason phrase is the status line's; 440 is Exchange's.
-WORDING: dict[int, Wording] = {
-    400: Wording("Bad Request", "Bad request", "The request could not be understood."),
-    403: Wording("Forbidden", "Access denied", "This address is not available through the gateway."),
-    404: Wording("Not Found", "Not found", "There is nothing at this address."),
-    408: Wording("Request Timeout", "Request timeout", "The request took too long to arrive."),
-    413: Wording("Payload Too Large", "Request too large", "The request is larger than the gateway accepts."),
-    417: Wording("Expectation Failed", "Expectation failed", "The request's Expect header is not supported."),
-    440: Wording("Login Timeout", "Sign-in required", "Your session has ended. Sign in again."),
-    500: Wording("Internal Server Error", "Something went wrong",
-                 "The gateway could not complete the request. Try again in a moment."),
-    502: Wording("Bad Gateway", "Mail server unreachable",
-                 "The mail server cannot be reached right now. Try again in a moment."),
-    503: Wording("Service Unavailable", "Service unavailable",
-                 "The gateway cannot serve this request right now. Try again in a moment."),
-    504: Wording("Gateway Timeout", "Mail server not answering",
-                 "The mail server took too long to answer. Try again in a moment."),
-}
-
-
-@cache
-def _template() -> jinja2.Template:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("gateway", "pages"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return environment.get_template("error.html")
+# Status lines aiohttp has no phrase for. 440 is Exchange's own, and what OWA's scripts expect.
+REASON_PHRASES: Mapping[int, str] = {440: "Login Timeout"}
 
 
 def wants_html(headers: Mapping[str, str]) -> bool:
@@ -57,26 +31,44 @@ def wants_html(headers: Mapping[str, str]) -> bool:
 
 
 def error_response(
+    renderer: PageRenderer,
+    headers: Mapping[str, str],
     status: int,
     *,
-    request_id: str | None,
-    html: bool,
-    title: str | None = None,
-    message: str | None = None,
+    request_id: str,
+    kind: str | None = None,
+    reason: str | None = None,
 ) -> web.Response:
-    """A complete error response; `title`/`message` override the default wording (no internals!)."""
-    wording = WORDING.get(status) or Wording("Error", "Error", "The request could not be completed.")
-    shown_title = title or wording.title
-    shown_message = message or wording.message
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    if html:
-        # The page loads nothing and runs nothing; its only style sheet is inline.
-        headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
-        body = _template().render(title=shown_title, message=shown_message, request_id=request_id, status=status)
-        return web.Response(status=status, reason=wording.reason, text=body, content_type="text/html",
-                            headers=headers)
-    lines = [f"{status} {shown_title}", shown_message]
-    if request_id:
-        lines.append(f"Reference: {request_id}")
-    return web.Response(status=status, reason=wording.reason, text="\n".join(lines) + "\n",
-                        content_type="text/plain", headers=headers)
+    """A complete error response for a request with these `headers`, in the language they ask for.
+
+    `kind` picks other words than the status's (gateway.mfa.pages.ERROR_KINDS); `reason` is the
+    edge's short reason, shown only when it is one of the fixed, non-echoing ones.
+    """
+    page = renderer.render_error(
+        status,
+        lang=renderer.pick_language(headers.get("Accept-Language")),
+        request_id=request_id,
+        html=wants_html(headers),
+        kind=kind,
+        reason=reason,
+    )
+    return web.Response(status=page.status, reason=REASON_PHRASES.get(status), body=page.body,
+                        headers=dict(page.headers))
+
+
+def static_routes(renderer: PageRenderer) -> dict[str, StaticHandler]:
+    """The pages' style sheets, script and logo, by path under `/_gateway/static/`: every page needs
+    them (error pages too, with or without the MFA flow), and the CSP allows no inline style."""
+    routes: dict[str, StaticHandler] = {}
+    for name in sorted(renderer.static.names):
+        asset = renderer.static.get(name)
+        assert asset is not None
+        routes[STATIC_PREFIX + name] = _serve(asset)
+    return routes
+
+
+def _serve(asset: StaticAsset) -> StaticHandler:
+    async def serve(request: web.Request, ctx: Any) -> web.StreamResponse:
+        return web.Response(body=asset.body, headers=asset.headers)
+
+    return serve

@@ -18,9 +18,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import Counter, Gauge
 
-from gateway.app import STATE, AppState, ContinueCheck, Handler, RequestContext, Route, forward
+from gateway.app import STATE, AppState, ContinueCheck, Handler, RequestContext, Route, error_page, forward
 from gateway.observability.audit import audit
-from gateway.pages import error_response, wants_html
 from gateway.policy.clients import (
     ActiveSyncDevice,
     AuthScheme,
@@ -131,7 +130,7 @@ def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
 
 
 def _refusal(request: web.Request, ctx: RequestContext) -> web.Response:
-    return error_response(403, request_id=ctx.request_id, html=wants_html(request.headers))
+    return error_page(request, ctx, 403)
 
 
 def _challenge_only(request: web.Request, ctx: RequestContext) -> ResponseInspector:

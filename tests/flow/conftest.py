@@ -32,7 +32,6 @@ from multidict import CIMultiDictProxy
 
 from gateway.app import build_state
 from gateway.mfa.install import install_mfa
-from gateway.mfa.pages import PageRenderer
 from gateway.monosign import MonosignClient
 from gateway.observability.logging import configure_logging
 from gateway.owa.responses import parse_set_cookie
@@ -266,8 +265,7 @@ async def flow_environment(*, owa: OwaSimConfig | None = None, monosign_options:
         state = None
         if store is not None:
             state = build_state(settings, mfa=False)
-            install_mfa(state, monosign=MonosignClient.from_settings(settings), store=store,
-                        renderer=PageRenderer.from_settings(settings))
+            install_mfa(state, monosign=MonosignClient.from_settings(settings), store=store)
         gateway = Gateway(settings, state=state)
         await gateway.start()
         stack.push_async_callback(gateway.stop)

@@ -99,7 +99,8 @@ async def test_unreachable_upstream_gives_502_page_with_request_id() -> None:
             body = await response.text()
             request_id = response.headers["X-Request-Id"]
         assert request_id in body
-        assert "Monosign Gateway" in body
+        assert "Mail server unreachable" in body  # the renderer's branded error page
+        assert "Outlook on the web" in body
         assert "127.0.0.1" not in body
         assert dead_url.rsplit(":", 1)[1] not in body
         async with client.get(gateway.url + "/Microsoft-Server-ActiveSync", headers=HOST) as response:

@@ -259,7 +259,7 @@ async def test_route_classes_without_a_session_fail_closed(
             assert response.headers["X-Request-Id"] in body
             if headers.get("Accept") == "text/html":
                 assert response.content_type == "text/html"
-                assert "Monosign Gateway" in body
+                assert "Outlook on the web" in body  # the branded page of the one renderer
     assert upstream[1].seen == []
 
 
