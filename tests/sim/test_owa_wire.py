@@ -173,6 +173,11 @@ def test_object_moved_body_escapes_location() -> None:
     ("/OWA/Auth/Logon.ASPX", Page.LOGON_PAGE, None),
     ("/owa/auth.owa", Page.AUTH_POST, None),
     ("/owa/auth/owaauth.dll", Page.AUTH_POST, None),
+    # FbaModule looks at the last segment only, in /owa and /ecp alike.
+    ("/ecp/auth.owa", Page.AUTH_POST, None),
+    ("/owa/x/auth.owa", Page.AUTH_POST, None),
+    ("/OWA/auth/x/OWAAUTH.DLL", Page.AUTH_POST, None),
+    ("/owa/auth.owa/x", Page.APP_NOT_FOUND, None),
     ("/owa/auth/15.1.2507/themes/resources/favicon.ico", Page.AUTH_RESOURCE, None),
     ("/owa/auth/errorFE.aspx", Page.ERROR_FE, None),
     ("/owa/auth/logoff.aspx", Page.SIGNED_OUT_PAGE, None),

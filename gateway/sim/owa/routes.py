@@ -76,6 +76,8 @@ _OWA_PAGES: dict[str, Page] = {
     "lang.owa": Page.LANGUAGE_POST,
 }
 
+_CREDENTIAL_POST_SEGMENTS = frozenset({"auth.owa", "owaauth.dll"})
+
 _RESOURCE = re.compile(r"^\d+\.\d+\.\d+(?:\.\d+)?/themes/resources/([a-z0-9._-]+)$")
 
 
@@ -107,6 +109,10 @@ def resolve(path: str) -> Resolved:
     rest = "/".join(segments[2:])
     if vdir in _HEALTHCHECK_VDIRS and rest == "healthcheck.htm":
         return Resolved(Page.HEALTHCHECK, vdir)
+    if vdir in ("owa", "ecp") and segments[-1] in _CREDENTIAL_POST_SEGMENTS:
+        # FbaModule.HandleFbaAuthFormPost compares only the *last* segment (Url.Segments[^1]), in
+        # either vdir: /ecp/auth.owa and /owa/x/owaauth.dll sign in just like /owa/auth.owa.
+        return Resolved(Page.AUTH_POST, vdir)
     if vdir == "owa":
         return _resolve_owa(rest, path)
     if vdir == "ecp":
