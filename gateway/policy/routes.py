@@ -38,14 +38,17 @@ _ACTIVESYNC_APP = "microsoft-server-activesync"
 _HEALTHCHECK_APPS = _OWA_APPS | _WINDOWS_AUTH_APPS | {_ACTIVESYNC_APP}
 _HEALTHCHECK_PAGE = "healthcheck.htm"
 _LOGIN_PATHS = frozenset({"/owa/auth.owa", "/owa/auth/owaauth.dll"})
+_CREDENTIAL_POST_PAGES = frozenset({"auth.owa", "owaauth.dll"})
 _LOGOFF_PATHS = frozenset({"/owa/logoff.owa", "/owa/auth/logoff.aspx", "/ecp/logoff.aspx"})
 
 
 def classify(method: str, target: Target) -> RouteClass:
     """Return the route class of a canonical request (see the design's route table).
 
-    Only POST to the two credential endpoints is ``owa-login``; any other method on them is
-    ``owa-app`` (protected), so a GET can never log in past the gateway unobserved. ``owa-public`` is
+    Only POST to a credential endpoint (``/owa/auth.owa``, ``/owa/auth/owaauth.dll``, and any other
+    ``/owa`` or ``/ecp`` path whose last segment is ``auth.owa`` or ``owaauth.dll``, as Exchange
+    decides) is ``owa-login``; any other method on them is ``owa-app`` (protected), so a GET can
+    never log in past the gateway unobserved. ``owa-public`` is
     only GET/HEAD under ``/owa/auth/`` and ``/ecp/auth/``, ``/<vdir>/healthcheck.htm`` and
     ``/favicon.ico``; other methods there fall into the protected class of their app (or ``other``).
     """
@@ -79,6 +82,11 @@ def _classify_owa(method: str, path: str, segments: list[str], is_read: bool) ->
         return RouteClass.OWA_LOGOFF
     if path in _LOGIN_PATHS:
         return RouteClass.OWA_LOGIN if method == "POST" else RouteClass.OWA_APP
+    # Exchange's FbaModule signs in any POST whose *last* segment is one of these, anywhere in /owa
+    # or /ecp (`/ecp/auth.owa`, `/owa/x/owaauth.dll`): each is a login to observe, never owa-app,
+    # whose passed sessions' answers are not searched for a new Exchange session.
+    if method == "POST" and segments[-1] in _CREDENTIAL_POST_PAGES:
+        return RouteClass.OWA_LOGIN
     # Exchange's anonymous "auth" folder: /owa/auth/<something> and /ecp/auth/<something>.
     if is_read and len(segments) >= 3 and segments[1] == "auth":
         return RouteClass.OWA_PUBLIC

@@ -63,8 +63,15 @@ CASES: list[tuple[str, str, RouteClass]] = [
     ("GET", "/owa/auth.owa", APP),
     ("PUT", "/owa/auth.owa", APP),
     ("GET", "/owa/auth/owaauth.dll", APP),
-    ("POST", "/ecp/auth.owa", APP),
+    # Exchange's FbaModule signs in a POST by its last segment alone, in /owa and /ecp.
+    ("POST", "/ecp/auth.owa", LOGIN),
+    ("POST", "/owa/x/auth.owa", LOGIN),
+    ("POST", "/owa/alice@corp.example/AUTH.OWA", LOGIN),
+    ("POST", "/ecp/auth/owaauth.dll", LOGIN),
+    ("GET", "/ecp/auth.owa", APP),
     ("POST", "/owa/auth.owa/x", APP),
+    ("POST", "/owa/auth.owa;x", APP),
+    ("POST", "/ews/auth.owa", WIN),
     # owa-logoff, any method
     ("GET", "/owa/logoff.owa", LOGOFF),
     ("GET", "/owa/logoff.owa?ChgPwd=1", LOGOFF),
