@@ -20,6 +20,7 @@ from gateway.demo import DemoPorts, running_demo
 from tests.attacks.kit import GATEWAY_COOKIE, Breach, Kit, cookie_header, set_cookies
 from tests.attacks.raw_http import RawResponse, exchange, request
 from tests.e2e.owa_client import PASSWORDS, logon_form
+from tests.flow.conftest import captured_logs, events  # noqa: F401 (captured_logs: a fixture)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -409,3 +410,50 @@ async def test_the_attackers_tools_work(kit: Kit) -> None:
     reached = Breach()
     reached.check_upstream(kit.upstream_since(mark))
     assert reached.problems, "the upstream check recognises a protected request that carried Exchange cookies"
+
+
+# --- Push fatigue: buzzing alice's phone until she approves out of habit --------------------------------------
+
+PUSH_LIMIT = 3
+EXTRA_SIGN_INS = 3
+
+
+async def test_push_fatigue_is_stopped_by_the_push_limit(captured_logs) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """With alice's password the attacker signs in again and again (one push is pending per session,
+    so each new session may send one) and presses "Send request" twice on each. The gateway sends
+    at most GATEWAY_MFA_MAX_PUSHES pushes per user, then answers "Too many attempts" (429) and writes
+    an audit event. A stack of its own: alice's push count in the shared one stays untouched."""
+    async with running_demo(DemoPorts(0, 0, 0, 0), settings_overrides={"gateway_mfa_max_pushes": PUSH_LIMIT}) as demo:
+        kit = Kit(demo)
+        mark = kit.mark()
+        presses: list[list[RawResponse]] = []
+        jar: dict[str, str] = {}
+        for _ in range(PUSH_LIMIT + EXTRA_SIGN_INS):
+            jar, token = await kit.pending_with_token("alice")
+            headers = [*FORM, ("Origin", f"http://{kit.host}"), ("Cookie", cookie_header(jar))]
+            presses.append([])
+            for _ in range(2):
+                presses[-1] += await exchange(kit.port, request("POST", "/_gateway/mfa/push", host=kit.host,
+                                                                headers=headers, body=f"csrf_token={token}".encode()),
+                                              ["POST"])
+        statuses = [[answer.status for answer in session] for session in presses]
+        assert statuses == [[303, 303]] * PUSH_LIMIT + [[429, 429]] * EXTRA_SIGN_INS, statuses
+        refused = [answer for session in presses[PUSH_LIMIT:] for answer in session]
+        assert all("Too many attempts" in answer.text for answer in refused)
+        assert all(int(answer.header("Retry-After") or 0) > 0 for answer in refused)
+        sent = [call for call in demo.monosign.state.calls if call["operation"] == "start_push"]
+        assert len(sent) == PUSH_LIMIT  # the phone buzzed no more than the limit allows
+
+        audit = events(captured_logs(), "gateway.audit")
+        assert len([event for event in audit if event["event"] == "push_sent"]) == PUSH_LIMIT
+        too_many = [event for event in audit if event.get("reason") == "too_many_pushes"]
+        assert len(too_many) == len(refused)
+        assert {event["user"] for event in too_many} == {"alice"}
+
+        breach = Breach()
+        for answer in (answer for session in presses for answer in session):
+            breach.check_response(f"push fatigue [{answer.status}]", answer)
+        for answer in await try_the_mailbox(kit, jar):
+            breach.check_response(f"push fatigue [then GET /owa/ or FindItem: {answer.status}]", answer)
+        breach.check_upstream(kit.upstream_since(mark))
+        assert not breach.problems, "\n".join(breach.problems)
