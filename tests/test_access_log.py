@@ -6,11 +6,15 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.observability.access import AccessLog
+from gateway.observability.access import AccessLog, UtcStamp
 from gateway.observability.logging import configure_logging, get_logger
 
 FIELDS = {"client_ip": "192.0.2.1", "method": "GET", "path": "/owa/auth/x", "query_names": ["a"],
@@ -86,3 +90,57 @@ def test_nothing_below_the_level() -> None:
     logging.getLogger().setLevel(logging.WARNING)
     AccessLog().write("req-4", FIELDS)
     assert stream.getvalue() == ""
+
+
+REQUEST_LINE = {"client_ip": "2001:db8::1", "method": "GET", "path": "/owa/auth/x%22y",
+                "query_names": ['a"b', "c\\d", "é", "\x7f"], "route_class": "owa-public", "status": 200,
+                "reason": None, "bytes_in": 0, "bytes_out": 1024, "duration_ms": 1.5, "upstream_ms": None}
+
+
+def _chain_line(handler: logging.Handler, line: str) -> str:
+    """What the handler's own formatter writes for the same event (same timestamp)."""
+    written = json.loads(line)
+    event = {"event": "request", **{key: written[key] for key in REQUEST_LINE}, "request_id": written["request_id"],
+             "level": "info", "logger": "gateway.access", "timestamp": written["timestamp"]}
+    # A record as structlog's wrap_for_formatter makes one.
+    record = logging.makeLogRecord({"name": "gateway.access", "levelno": logging.INFO, "levelname": "INFO",
+                                    "msg": event, "_logger": logging.getLogger("gateway.access"), "_name": "info"})
+    return handler.format(record)
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("process_fields", [None, {"worker": 3}])
+@pytest.mark.parametrize("upstream_ms", [None, 0.25])
+def test_the_request_line_template_writes_what_the_chain_writes(
+        tmp_path: Path, process_fields: dict[str, int] | None, upstream_ms: float | None) -> None:
+    configure_logging(log_dir=tmp_path, process_fields=process_fields)
+    stream = io.StringIO()
+    _stdout_handler().setStream(stream)
+    AccessLog().write("req-5", {**REQUEST_LINE, "upstream_ms": upstream_ms})
+    line = stream.getvalue().rstrip("\n")
+    assert line == _chain_line(_stdout_handler(), line)
+    assert json.loads(line)["upstream_ms"] == upstream_ms
+    if process_fields:
+        assert json.loads(line)["worker"] == 3
+    file_line = next(tmp_path.iterdir()).read_text().rstrip("\n")
+    assert file_line == line
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_values_the_template_does_not_write_go_through_the_chain() -> None:
+    configure_logging()
+    stream = io.StringIO()
+    _stdout_handler().setStream(stream)
+    AccessLog().write("req-6", {**REQUEST_LINE, "status": True, "query_names": [1, 2]})
+    line = json.loads(stream.getvalue())
+    assert line["status"] is True
+    assert line["query_names"] == [1, 2]
+
+
+@given(st.integers(min_value=0, max_value=2**62))
+def test_utc_stamp_is_isoformat_with_z(nanoseconds: int) -> None:
+    stamp = UtcStamp()
+    expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanoseconds // 1000))
+    with patch("gateway.observability.access.time.time_ns", return_value=nanoseconds):
+        assert stamp() == expected.isoformat().replace("+00:00", "Z")
+        assert stamp() == expected.isoformat().replace("+00:00", "Z")  # the second from the cache
