@@ -16,7 +16,7 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.app import RequestContext
+from gateway.app import RequestContext, error_page
 from gateway.mfa.csrf import new_csrf_token
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.mfa.pages import offered_methods
@@ -60,7 +60,7 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     body = await read_bounded(request, flow.settings.gateway_login_max_body)
     if body is None:
         flow.audit("refused", ctx, reason="login_form_too_large")
-        response = flow.page(request, ctx, "bad-request", status=413)
+        response = error_page(request, ctx, 413)
         response.force_close()  # the rest of the body is never read
         return response
     try:
@@ -68,7 +68,7 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     except LoginFormRefused as exc:
         flow.audit("refused", ctx, reason=f"login_form_{exc.reason.value}", field=exc.field)
         status = 413 if exc.reason is RefusalReason.TOO_LARGE else 400
-        return flow.page(request, ctx, "bad-request", status=status)
+        return error_page(request, ctx, status)
     return await forward_upstream(request, ctx, session_passed=False, body=body,
                                   inspect=_login_watch(request, ctx, flow, form))
 
