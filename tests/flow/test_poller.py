@@ -6,17 +6,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from gateway.mfa.poller import DIRECT_CHECK_SECONDS, PushPoller
 from gateway.monosign import MonosignClient, PushStatus
 from gateway.sessions.memory import MemoryBackend
+from gateway.sessions.redis_backend import connect
 from gateway.sessions.store import EncryptedSessionStore, random_server_key
 from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import FaultMode, MonosignSimState
 from gateway.sim.monosign_users import demo_users
 from tests.flow.conftest import API_KEY, API_SECRET
+from tests.redis_server import RedisServer
 
 FAST = {"first_delay": 0.05, "max_delay": 0.2, "lease_seconds": 0.5}
 
@@ -182,3 +185,27 @@ async def test_check_now_leaves_the_push_pending_when_monosign_fails(sim: Monosi
     await sim.set_faults(FaultMode.HTML_502)
     assert await poller.check_now(request_id, expires_at) is PushStatus.PENDING
     assert await poller.status(request_id, expires_at) is PushStatus.PENDING
+
+
+@pytest.mark.redis
+async def test_direct_checks_are_bounded_across_replicas_on_redis(sim: MonosignSimulator, client: MonosignClient,
+                                                                  tmp_path: Path) -> None:
+    """Two replicas (two stores on one redis-server), a burst of direct checks on each: one Monosign call."""
+    with RedisServer.running(tmp_path / "redis") as server:
+        key = random_server_key()
+        stores = [EncryptedSessionStore(connect(server.url, timeout=2.0), key) for _ in range(2)]
+        try:
+            replicas = [PushPoller(store, client, **FAST) for store in stores]
+            request_id, expires_at = await start_push(sim, client)
+            answers = await asyncio.gather(*(poller.check_now(request_id, expires_at)
+                                             for poller in replicas for _ in range(10)))
+            assert set(answers) == {PushStatus.PENDING}
+            assert status_calls(sim) == 1
+            sim.state.answer_latest_push("alice", approve=True)
+            await asyncio.sleep(DIRECT_CHECK_SECONDS + 0.1)
+            assert await replicas[1].check_now(request_id, expires_at) is PushStatus.APPROVED
+            assert await replicas[0].status(request_id, expires_at) is PushStatus.APPROVED  # shared
+            assert status_calls(sim) == 2
+        finally:
+            for store in stores:
+                await store.aclose()
