@@ -18,8 +18,8 @@ from multidict import CIMultiDict
 from gateway.app import RequestContext, error_page
 from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
-from gateway.owa.responses import LogonReason, is_exchange_timeout, request_binding
-from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream
+from gateway.owa.responses import LogonReason, is_exchange_timeout, request_binding, sets_foreign_session
+from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream, hold_back_cadata, refusal
 from gateway.policy.routes import is_background, wants_navigation
 from gateway.sessions.base import SessionRecord, StoreUnavailable
 
@@ -58,7 +58,7 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
             except StoreUnavailable as exc:
                 return flow.store_unavailable(request, ctx, exc)
         return await forward_upstream(request, ctx, session_passed=True, long_poll=background,
-                                      inspect=_exchange_timeout_watch(flow, ctx, found.cookie, record))
+                                      inspect=_exchange_timeout_watch(request, flow, ctx, found.cookie, record))
     if access.ends_session and found.cookie is not None:
         await flow.end_session(ctx, found.cookie, found.record, access.value)
     response = refuse(request, ctx, flow, access)
@@ -85,12 +85,20 @@ async def _touch(flow: MfaFlow, cookie: str, record: SessionRecord, now: float) 
     await flow.store.save(cookie, record, flow.ttl(record))
 
 
-def _exchange_timeout_watch(flow: MfaFlow, ctx: RequestContext, cookie: str, record: SessionRecord
-                            ) -> AnswerInspector:
+def _exchange_timeout_watch(request: web.Request, flow: MfaFlow, ctx: RequestContext, cookie: str,
+                            record: SessionRecord) -> AnswerInspector:
     """Exchange's own timeout (440, or a redirect to the logon page with reason=3) ends the gateway
-    session too: the next login is a new Exchange session and needs a new second factor."""
+    session too: the next login is a new Exchange session and needs a new second factor.
+
+    A passed session's answers never carry another Exchange session either: Exchange signs in
+    wherever a credential post lands, and whoever posted it has not passed that user's second factor.
+    """
 
     async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+        if sets_foreign_session(client_headers.getall("Set-Cookie", []), record.cadata_hash):
+            hold_back_cadata(client_headers)
+            flow.audit("refused", ctx, record, reason="foreign_exchange_session", upstream_status=upstream.status)
+            return refusal(request, ctx)
         if is_exchange_timeout(upstream.status, upstream.headers.get("Location")):
             await flow.end_session(ctx, cookie, record, "exchange_timeout")
             client_headers.add("Set-Cookie", flow.cookie.expire_header())

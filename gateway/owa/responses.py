@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import hmac
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -194,6 +195,21 @@ def binding_hash(set_cookie_values: Iterable[str], *, now: float | None = None) 
     """The binding hash of the session a login response sets up, or None without live cadata + cadataKey."""
     live = live_cadata(set_cookie_values, now=now)
     return _hash_binding(live.get("cadata"), live.get("cadatakey"))
+
+
+def sets_foreign_session(set_cookie_values: Iterable[str], bound_hash: str | None, *,
+                         now: float | None = None) -> bool:
+    """Whether a response sets up an Exchange session other than the one a gateway session is bound to.
+
+    True when it sets a live `cadata` or `cadataKey` and the pair it sets does not hash to
+    `bound_hash` (or there is no bound session). A lone `cadataTTL` is Exchange re-issuing the
+    expiry of the current session on activity, never a new one.
+    """
+    live = live_cadata(set_cookie_values, now=now)
+    if not any(name in live for name in BINDING_COOKIE_NAMES):
+        return False
+    binding = _hash_binding(live.get("cadata"), live.get("cadatakey"))
+    return bound_hash is None or binding is None or not hmac.compare_digest(binding, bound_hash)
 
 
 def request_binding(cookie_header: str | Sequence[str] | None) -> str | None:

@@ -19,7 +19,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import STATE, RequestContext, error_page
 from gateway.mfa.session_cookie import cookies_to_strip, strip_request_cookies
-from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie
+from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
+from gateway.policy.routes import RouteClass
 from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
 from gateway.sessions.base import StoreUnavailable
 
@@ -78,7 +79,10 @@ def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, se
                 found = await flow.lookup(request)
             except StoreUnavailable:
                 found = None
-            passed = found is not None and found.record is not None and found.record.passed
+            # Only the Exchange session this gateway session is bound to passes: another one is
+            # a sign-in that has not passed the second factor.
+            passed = found is not None and found.record is not None and found.record.passed and not (
+                sets_foreign_session(client_headers.getall("Set-Cookie", []), found.record.cadata_hash))
         if passed:
             return None
         hold_back_cadata(client_headers)
@@ -96,6 +100,11 @@ def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passe
         host=request.headers.get("Host", ""), request_id=ctx.request_id,
     )
     strip_request_cookies(headers, cookies_to_strip(session_passed=session_passed))
+    # On Exchange's forms vdirs the Exchange session is the bound cadata and nothing else. FbaModule
+    # leaves a client's own `Authorization` in place whenever it cannot decrypt the cookies (drop
+    # cadataTTL and it gives up), and IIS's Basic authentication on /owa and /ecp then signs in
+    # whoever the header names: a passed session of one's own plus another user's password.
+    headers.popall("Authorization", None)
     return headers
 
 
@@ -123,6 +132,11 @@ class FlowUpstreamGuard:
         self._flow = flow
 
     def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]) -> AnswerInspector:
-        strip_request_cookies(headers, cookies_to_strip(session_passed=False))
+        # Exchange's session cookies go only where their binding is checked (owa-app) or where they
+        # are ended (logoff): the anonymous pages need none, and ActiveSync and the Windows-
+        # authentication endpoints must authenticate on their own, never ride on a forms session.
+        strip_request_cookies(headers, cookies_to_strip(session_passed=False) | CADATA_COOKIE_NAMES)
+        if ctx.route is RouteClass.OWA_PUBLIC:
+            headers.popall("Authorization", None)  # /owa and /ecp: see upstream_headers
         return cadata_guard(request, ctx, self._flow, session_passed=None)
 

@@ -7,6 +7,8 @@ their binding.
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from tests.flow.conftest import CADATA_NAMES, PASSWORDS, FlowEnv, flow_environment
@@ -53,3 +55,63 @@ async def test_credential_post_at_another_path_never_hands_out_alices_exchange_s
         assert answer.location == "/_gateway/mfa"
         mailbox = await attacker.get("/owa/")
         assert "Alice Archer" not in mailbox.text
+
+
+def basic(user: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
+
+
+async def test_basic_authorization_never_reaches_exchanges_forms_vdirs() -> None:
+    """Exchange's FbaModule replaces `Authorization` only when it can decrypt the cadata cookies;
+    otherwise the request's own header stays, and IIS's Basic authentication on the owa and ecp
+    vdirs signs in whoever it names. So an attacker who keeps the binding cookies (cadata,
+    cadataKey) of their own passed session but drops cadataTTL, and adds alice's Basic header,
+    would read alice's mailbox: the header must never reach Exchange on those vdirs."""
+    async with flow_environment() as env:
+        attacker = env.browser()
+        await attacker.sign_in("bob")
+        broken = {name: value for name, value in attacker.cookies.items() if name.lower() != "cadatattl"}
+        recorder = env.owa.state.recorder
+        mark = recorder.requests()[-1].id
+        alice = {"Authorization": basic("alice")}
+        # The simulator does not model Basic on /owa: its 440 ends the gateway session, so that one comes last.
+        for method, target, navigate in [("GET", "/owa/", True), ("GET", "/ecp/", True),
+                                         ("GET", "/owa/auth/logon.aspx", True), ("GET", "/owa/healthcheck.htm", False),
+                                         ("POST", "/owa/service.svc?action=GetFolder", False),
+                                         ("GET", "/owa/logoff.owa", True)]:
+            attacker.cookies = dict(broken)  # Exchange's answer may expire them; the attacker keeps them
+            await attacker.request(method, target, headers=alice, navigate=navigate)
+        attacker.cookies = dict(broken)
+        await attacker.request("POST", "/owa/auth.owa", headers=alice, data=alice_form(env))
+        forwarded = [record for record in recorder.requests() if record.id > mark]
+        assert {record.target.split("?")[0] for record in forwarded} >= {
+            "/owa/", "/owa/service.svc", "/ecp/", "/owa/auth/logon.aspx", "/owa/logoff.owa", "/owa/auth.owa"}
+        assert [(record.method, record.target, record.authorization) for record in forwarded
+                if record.authorization is not None] == []
+
+
+@pytest.mark.parametrize(("method", "target", "headers"), [
+    ("GET", "/owa/auth/logon.aspx", {}),
+    ("GET", "/owa/healthcheck.htm", {}),
+    ("POST", "/EWS/Exchange.asmx", {"Content-Type": "text/xml"}),
+    ("GET", "/Autodiscover/Autodiscover.xml", {}),
+    ("OPTIONS", "/Microsoft-Server-ActiveSync", {}),
+])
+async def test_exchange_cookies_reach_exchange_only_where_their_binding_is_checked(
+        method: str, target: str, headers: dict[str, str]) -> None:
+    """Stolen (or another login's) cadata cookies sent to a route that checks no gateway session
+    must not reach Exchange: only FBA's vdirs read them today, but nothing there needs them, and an
+    endpoint that honoured them would be a way around the second factor."""
+    async with flow_environment() as env:
+        victim = env.browser()
+        await victim.sign_in("bob")
+        stolen = {name: value for name, value in victim.cookies.items() if name.lower() in CADATA_NAMES}
+        assert len(stolen) == len(CADATA_NAMES)
+        attacker = env.browser()
+        attacker.cookies = {**stolen, "X-BackEndCookie": "kept"}
+        recorder = env.owa.state.recorder
+        mark = recorder.requests()[-1].id
+        await attacker.request(method, target, headers=headers, navigate=False)
+        forwarded = [record for record in recorder.requests() if record.id > mark]
+        assert len(forwarded) == 1
+        assert forwarded[0].cookie_names == ["X-BackEndCookie"]

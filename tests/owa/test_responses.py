@@ -18,6 +18,7 @@ from gateway.owa.responses import (
     other_cookies,
     parse_set_cookie,
     request_binding,
+    sets_foreign_session,
 )
 
 NOW = 1_800_000_000.0  # 2027-01-15
@@ -220,3 +221,24 @@ def test_binding_never_collides_across_the_separator() -> None:
 )
 def test_cookie_date(text: str, epoch: float | None) -> None:
     assert cookie_date(text) == epoch
+
+
+# --- sets_foreign_session -------------------------------------------------------------------------------
+
+_BOUND = binding_hash(["cadata=A; path=/", "cadataKey=K; path=/"])
+_GONE = "Thu, 01-Jan-1970 00:00:00 GMT"
+
+
+@pytest.mark.parametrize(("set_cookies", "bound", "foreign"), [
+    ([], _BOUND, False),
+    (["cadataTTL=T2; path=/; HttpOnly"], _BOUND, False),  # Exchange re-issuing the expiry: same session
+    (["X-OWA-CANARY=c; path=/"], _BOUND, False),
+    ([f"cadata=; expires={_GONE}; path=/", f"cadataKey=; expires={_GONE}; path=/"], _BOUND, False),  # a logoff
+    (["cadata=A; path=/", "cadataKey=K; path=/"], _BOUND, False),  # the bound session itself
+    (["cadata=B; path=/", "cadataKey=K2; path=/", "cadataTTL=T; path=/"], _BOUND, True),  # another sign-in
+    (["cadata=B; path=/"], _BOUND, True),  # half a session is not the bound one either
+    (["CADATAKEY=K2; path=/"], _BOUND, True),
+    (["cadata=A; path=/", "cadataKey=K; path=/"], None, True),  # nothing bound: any session is foreign
+])
+def test_sets_foreign_session(set_cookies: list[str], bound: str | None, foreign: bool) -> None:
+    assert sets_foreign_session(set_cookies, bound) is foreign
