@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = ["MAX_TARGET_LENGTH", "BadTarget", "Target", "canonicalize"]
 
@@ -52,11 +53,11 @@ class Target:
 
     path: str
     query: str
+    # The path lower-cased, for IIS's case-insensitive matching (computed once: every decision reads it).
+    lower_path: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def lower_path(self) -> str:
-        """The path lower-cased, for IIS's case-insensitive matching."""
-        return self.path.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lower_path", self.path.lower())
 
     @property
     def forward(self) -> str:
@@ -96,10 +97,29 @@ def canonicalize(raw_target: str) -> Target:
     if not raw_target.startswith("/") or raw_target.startswith("//"):
         raise BadTarget("not origin-form")
     path, _, query = raw_target.partition("?")
+    if len(path) > CACHED_PATH_LENGTH:
+        return Target(_canonical_path(path), query)
+    without_query = _cached_path_target(path)
+    return Target(without_query.path, query) if query else without_query
+
+
+# A browser asks for the same few hundred paths again and again, and the same raw path always has
+# the same canonical form (or the same rejection, which is not cached): remember recent ones. Keyed
+# by the exact raw path; bounded in entries and in key length, so varied paths only evict.
+CACHED_PATH_LENGTH = 256
+CACHED_PATHS = 4096
+
+
+@lru_cache(maxsize=CACHED_PATHS)
+def _cached_path_target(path: str) -> Target:
+    return Target(_canonical_path(path), "")
+
+
+def _canonical_path(path: str) -> str:
     if "//" in path:
         raise BadTarget("double slash")
     segments = path[1:].split("/")
-    return Target("/" + "/".join(_canonical_segment(segment) for segment in segments), query)
+    return "/" + "/".join(_canonical_segment(segment) for segment in segments)
 
 
 def _raw_reason(char: str) -> str:

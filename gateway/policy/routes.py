@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import lru_cache
 
 from gateway.policy.paths import Target
 
@@ -53,6 +54,22 @@ def classify(method: str, target: Target) -> RouteClass:
     ``/favicon.ico``; other methods there fall into the protected class of their app (or ``other``).
     """
     path = target.lower_path
+    if len(path) <= _CACHED_PATH_LENGTH:
+        return _cached_classify(method, path)
+    return _classify(method, path)
+
+
+# Recent answers, keyed by the method and the canonical lower-case path: the same pair always has the
+# same class. Bounded in entries and in key length.
+_CACHED_PATH_LENGTH = 256
+
+
+@lru_cache(maxsize=4096)
+def _cached_classify(method: str, path: str) -> RouteClass:
+    return _classify(method, path)
+
+
+def _classify(method: str, path: str) -> RouteClass:
     if path == "/":
         return RouteClass.ROOT
     segments = path[1:].split("/")

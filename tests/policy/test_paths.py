@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.policy.paths import MAX_TARGET_LENGTH, BadTarget, Target, canonicalize
+from gateway.policy.paths import CACHED_PATH_LENGTH, MAX_TARGET_LENGTH, BadTarget, Target, canonicalize
 
 HOSTILE: list[tuple[str, str]] = [
     # dot segments, literal and encoded, every case and mix
@@ -259,3 +259,22 @@ def test_canonical_path_has_no_ambiguity(raw: str) -> None:
     lowered = path.lower()
     for forbidden in ("%2f", "%5c", "%25", "%00", "%2e"):
         assert forbidden not in lowered
+
+
+@given(_TARGETS)
+def test_a_repeated_target_gets_the_same_answer(raw: str) -> None:
+    # The second call may be answered from the cache of recent paths: same target, same rejection.
+    first, second = _canonical_or_none(raw), _canonical_or_none(raw)
+    assert first == second
+    if first is not None:
+        assert second is not None
+        assert (first.lower_path, first.forward) == (second.lower_path, second.forward)
+
+
+@pytest.mark.parametrize("length", [CACHED_PATH_LENGTH - 10, CACHED_PATH_LENGTH + 10])
+def test_paths_on_both_sides_of_the_cache_bound(length: int) -> None:
+    prefix = "/owa/" + "a" * (length - len("/owa/"))
+    for _ in range(2):
+        assert canonicalize(prefix + "/%41b?x=1") == Target(prefix + "/Ab", "x=1")
+        with pytest.raises(BadTarget, match="dot segment"):
+            canonicalize(prefix + "/%2e%2e/secret")
