@@ -15,11 +15,10 @@ from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.monosign import MonosignClient
 from gateway.monosign.metrics import register_monosign_metrics
-from gateway.observability.readiness import CheckOutcome
 from gateway.owa import guard, login, logoff
 from gateway.owa.upstream import FlowUpstreamGuard
 from gateway.policy.routes import RouteClass
-from gateway.sessions.base import SessionStore, StoreUnavailable
+from gateway.sessions.base import SessionStore
 
 
 def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStore) -> MfaFlow:
@@ -38,21 +37,10 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
     pages.add("GET", "/_gateway/mfa/status", handlers.status)
     pages.add("GET", "/_gateway/mfa/complete", handlers.complete)
 
-    async def monosign_ready() -> CheckOutcome:
-        ready, reason = await monosign.readiness()
-        return CheckOutcome(problem=None if ready else reason, state=monosign.breaker_state.value)
-
-    async def store_ready() -> str | None:
-        try:
-            await store.ping()
-        except StoreUnavailable as exc:
-            return f"session store unavailable ({exc})"
-        return None
-
     # Informational: Monosign is shared by every replica, so draining this one for it would drain
     # them all; users get the "unavailable" page (or fail-open) instead (observability.readiness).
-    state.readiness.add("monosign", monosign_ready, critical=False)
-    state.readiness.add("store", store_ready)
+    state.readiness.add("monosign", monosign.readiness_check, critical=False)
+    state.readiness.add("store", store.readiness_problem)
     register_monosign_metrics(monosign, state.metrics.registry)
     state.closers.append(flow.aclose)
     return flow

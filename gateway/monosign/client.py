@@ -46,6 +46,7 @@ from gateway.monosign.errors import (
 )
 from gateway.monosign.models import MonosignUser, PushRequest, PushStatus
 from gateway.observability.logging import get_logger, request_id_var
+from gateway.observability.readiness import CheckOutcome
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -217,10 +218,10 @@ class MonosignClient:
             return True, "monosign circuit half-open: a probe call is in flight"
         return True, "monosign circuit closed"
 
-    async def readiness_problem(self) -> str | None:
-        """`readiness()` in the shape of gateway.observability.readiness checks: None when ready."""
+    async def readiness_check(self) -> CheckOutcome:
+        """`readiness()` as a gateway.observability.readiness check, with the breaker's state."""
         ready, reason = await self.readiness()
-        return None if ready else reason
+        return CheckOutcome(problem=None if ready else reason, state=self.breaker.state.value)
 
     # --- Operations --------------------------------------------------------------------------------
     async def lookup_user(self, username: str) -> MonosignUser:

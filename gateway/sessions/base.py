@@ -147,6 +147,10 @@ class SessionStore(Protocol):
         """Readiness: return when the backend answers, raise StoreUnavailable otherwise."""
         ...
 
+    async def readiness_problem(self) -> str | None:
+        """`ping` as a readiness check (gateway.observability.readiness): None when the store answers."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections. The store is not used afterwards."""
         ...

@@ -23,6 +23,7 @@ from gateway.monosign import (
     UserNotFound,
 )
 from gateway.monosign.client import MonosignClient
+from gateway.observability.readiness import CheckOutcome
 from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import FaultMode
 from tests.monosign.conftest import API_KEY, ClientFactory
@@ -229,7 +230,7 @@ async def test_breaker_opens_fails_fast_probes_and_closes(make_client: ClientFac
     ready, reason = await client.readiness()
     assert not ready
     assert "circuit open" in reason
-    assert await client.readiness_problem() == reason
+    assert await client.readiness_check() == CheckOutcome(problem=reason, state="open")
     calls_before = len(api_calls(sim))
     await sim.clear_faults()
     started = time.monotonic()
@@ -243,7 +244,7 @@ async def test_breaker_opens_fails_fast_probes_and_closes(make_client: ClientFac
     assert (await client.lookup_user("alice")).user_name == "alice"  # the probe
     assert client.breaker_state is BreakerState.CLOSED
     assert await client.readiness() == (True, "monosign circuit closed")
-    assert await client.readiness_problem() is None
+    assert await client.readiness_check() == CheckOutcome(problem=None, state="closed")
 
 
 async def test_failed_probe_reopens(make_client: ClientFactory, sim: MonosignSimulator) -> None:
