@@ -60,14 +60,3 @@ class ResultCodes:
             push_unknown=settings.monosign_code_push_unknown,
         )
 
-
-# The HTTP status the simulator sends with each code [ours]; the client never decides on it.
-HTTP_STATUS_FOR_CODE: dict[str, int] = {
-    "success": 200,
-    "invalid_application_key": 401,
-    "user_not_found": 404,
-    "user_not_assigned": 403,
-    "invalid_code": 200,
-    "locked": 429,
-    "push_unknown": 404,
-}
