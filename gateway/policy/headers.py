@@ -11,11 +11,12 @@ the gateway classified. Pure functions, no I/O.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TypeAlias
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "ALWAYS_DROPPED",
@@ -87,18 +88,25 @@ def request_headers_for_upstream(
     ``X-Forwarded-*``; and the extra names in ``drop`` (case-insensitive). ``Host`` is kept (the caller
     decides what the upstream sees). Duplicates and order are preserved.
     """
-    removed = HOP_BY_HOP | ALWAYS_DROPPED | _connection_tokens(headers) | {name.lower() for name in drop}
-    if not peer_trusted:
-        removed |= UNTRUSTED_DROPPED
-    result: CIMultiDict[str] = CIMultiDict()
+    removed = _request_removed(peer_trusted, tuple(drop))
+    tokens = _connection_tokens(headers)
+    if tokens:
+        removed = removed | tokens
+    kept: list[tuple[str, str]] = []
     for name, value in headers.items():
         lowered = name.lower()
         if lowered in removed or "_" in lowered:
             continue
         if not peer_trusted and lowered.startswith(_FORWARDED_PREFIX):
             continue
-        result.add(name, value)
-    return result
+        kept.append((name, value))
+    return CIMultiDict(kept)
+
+
+@lru_cache(maxsize=64)  # a handful of (trust, drop) combinations, asked on every request
+def _request_removed(peer_trusted: bool, drop: tuple[str, ...]) -> frozenset[str]:
+    removed = HOP_BY_HOP | ALWAYS_DROPPED | {name.lower() for name in drop}
+    return removed if peer_trusted else removed | UNTRUSTED_DROPPED
 
 
 def response_headers_for_client(headers: Headers) -> CIMultiDict[str]:
@@ -107,21 +115,27 @@ def response_headers_for_client(headers: Headers) -> CIMultiDict[str]:
     Everything else passes in order, duplicates included (``Set-Cookie``, ``WWW-Authenticate``), as do
     ``Content-Length`` and ``Content-Encoding`` (bodies are forwarded untouched).
     """
-    removed = HOP_BY_HOP | _connection_tokens(headers)
-    result: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        if name.lower() not in removed:
-            result.add(name, value)
-    return result
+    tokens = _connection_tokens(headers)
+    removed = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
+    return CIMultiDict([(name, value) for name, value in headers.items() if name.lower() not in removed])
 
 
 def _connection_tokens(headers: Headers) -> frozenset[str]:
-    tokens: set[str] = set()
-    for name, value in headers.items():
-        if name.lower() == "connection":
-            tokens.update(token.strip().lower() for token in value.split(","))
-    tokens.discard("")
-    return frozenset(tokens)
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        values: Iterable[str] = headers.getall("Connection", ())  # case-insensitive, without a loop here
+    else:
+        values = _header_values(headers, "connection")
+    tokens: frozenset[str] = frozenset()
+    for value in values:
+        tokens = tokens | _listed_names(value) if tokens else _listed_names(value)
+    return tokens
+
+
+@lru_cache(maxsize=256)  # clients send a few values ("keep-alive", "close", "Upgrade"), on every request
+def _listed_names(connection_value: str) -> frozenset[str]:
+    """The header names one `Connection` value lists, lower-cased, except the hop-by-hop ones
+    (removed anyway)."""
+    return frozenset(token.strip().lower() for token in connection_value.split(",")) - HOP_BY_HOP - {""}
 
 
 def forwarding_headers(
@@ -145,21 +159,30 @@ def forwarding_headers(
     prior_for = existing.popall("X-Forwarded-For", []) if peer_trusted else []
     prior_forwarded = existing.popall("Forwarded", []) if peer_trusted else []
     # Whatever is left (an untrusted peer's claims, underscore spellings) never reaches the upstream.
-    for name in list(existing.keys()):
-        if name.lower().replace("_", "-") in _SET_BY_GATEWAY:
+    for name in _SET_BY_GATEWAY:
+        existing.popall(name, None)
+    if any("_" in name for name in existing):
+        for name in [name for name in existing if name.lower().replace("_", "-") in _SET_BY_GATEWAY]:
             existing.popall(name, None)
     chain = [entry.strip() for value in prior_for for entry in value.split(",") if entry.strip()]
-    existing["X-Forwarded-For"] = ", ".join([*chain, client_ip])
-    existing["X-Forwarded-Proto"] = proto
-    existing["X-Forwarded-Host"] = host
-    element = f"for={_forwarded_node(client_ip)};proto={proto};host={_forwarded_value(host)}"
-    existing["Forwarded"] = ", ".join([*(value.strip() for value in prior_forwarded if value.strip()), element])
+    element = _forwarded_element(client_ip, proto, host)
+    # All four were removed above: adding them sets each exactly once.
+    existing.extend((
+        ("X-Forwarded-For", ", ".join([*chain, client_ip])),
+        ("X-Forwarded-Proto", proto),
+        ("X-Forwarded-Host", host),
+        ("Forwarded", ", ".join([*(value.strip() for value in prior_forwarded if value.strip()), element])),
+    ))
 
 
 _SET_BY_GATEWAY = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})
 
 
-@lru_cache(maxsize=1024)  # called for every forwarded request, with few distinct peers
+@lru_cache(maxsize=1024)  # called for every forwarded request, with few distinct peers and hosts
+def _forwarded_element(client_ip: str, proto: str, host: str) -> str:
+    return f"for={_forwarded_node(client_ip)};proto={proto};host={_forwarded_value(host)}"
+
+
 def _forwarded_node(address: str) -> str:
     # RFC 7239 §6: an IPv6 node is bracketed and, since ':' is not a token character, quoted.
     try:
@@ -171,11 +194,12 @@ def _forwarded_node(address: str) -> str:
     return str(parsed)
 
 
-_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# RFC 9110 token characters: such a value needs no quotes.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def _forwarded_value(value: str) -> str:
-    if value and all(char in _TOKEN_CHARS for char in value):
+    if _TOKEN.fullmatch(value):
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
