@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from gateway import __version__
 
@@ -30,13 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Monosign second factor for Outlook on the web, as a reverse proxy.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
+    add_command_parsers(parser.add_subparsers(dest="command", metavar="COMMAND", required=True), COMMANDS)
+    return parser
+
+
+def add_command_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                        registry: Mapping[str, tuple[str, str]]) -> None:
+    """One sub-parser per registry entry (name -> (module, help)); its module's `run` is kept as `_run`."""
+    for name, (module_name, help_text) in registry.items():
         module = importlib.import_module(module_name)
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.configure(command_parser)
         command_parser.set_defaults(_run=module.run)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

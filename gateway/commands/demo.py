@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gateway.commands.arguments import positive_seconds
+
 DEFAULT_PORTS = {"gateway": 8080, "owa": 8081, "monosign": 8082, "admin": 9090}
 
 
@@ -16,13 +18,6 @@ def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("expected a port between 0 and 65535 (0 picks a free one)")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
     return value
 
 
@@ -40,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--auto-approve", action="store_true",
                         help="approve every push automatically after --auto-approve-delay seconds")
     parser.add_argument("--auto-approve-delay", type=float, default=2.0, metavar="SECONDS")
-    parser.add_argument("--exit-after", type=_seconds, default=None, metavar="SECONDS",
+    parser.add_argument("--exit-after", type=positive_seconds, default=None, metavar="SECONDS",
                         help="stop by itself after this many seconds (for scripts and tests)")
     parser.add_argument("--quiet", action="store_true", help="log only warnings and errors")
 

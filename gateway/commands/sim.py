@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from gateway.cli import add_command_parsers
 
 # name -> module offering configure(parser) and run(args) -> int
 SIMULATORS: dict[str, tuple[str, str]] = {
@@ -13,12 +14,7 @@ SIMULATORS: dict[str, tuple[str, str]] = {
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="simulator", metavar="SIMULATOR", required=True)
-    for name, (module_name, help_text) in SIMULATORS.items():
-        module = importlib.import_module(module_name)
-        sim_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(sim_parser)
-        sim_parser.set_defaults(_run=module.run)
+    add_command_parsers(parser.add_subparsers(dest="simulator", metavar="SIMULATOR", required=True), SIMULATORS)
 
 
 def run(args: argparse.Namespace) -> int:  # pragma: no cover - replaced by the simulator's run

@@ -7,12 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
-    return value
+from gateway.commands.arguments import positive_seconds
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +21,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="expected MonoSign-AppKey (default: $MONOSIGN_API_SECRET, else demo-app-key)")
     parser.add_argument("--auto-approve", action="store_true", help="approve every push after --auto-approve-delay")
     parser.add_argument("--auto-approve-delay", type=float, default=2.0, metavar="SECONDS")
-    parser.add_argument("--push-ttl", type=_positive, default=60.0, metavar="SECONDS",
+    parser.add_argument("--push-ttl", type=positive_seconds, default=60.0, metavar="SECONDS",
                         help="seconds a push stays pending before it expires (ExpiresInSeconds, default 60)")
     parser.add_argument("--lock-after", type=int, default=5, metavar="N", help="wrong codes before a lockout")
-    parser.add_argument("--lock-seconds", type=_positive, default=300.0, metavar="SECONDS")
+    parser.add_argument("--lock-seconds", type=positive_seconds, default=300.0, metavar="SECONDS")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,15 +10,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.commands.arguments import positive_seconds
+
 if TYPE_CHECKING:
     from gateway.sim.owa.config import OwaSimConfig
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("expected a number of seconds > 0")
-    return value
 
 
 def _status(text: str) -> int:
@@ -44,13 +39,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=Path, metavar="FILE",
                         help="users as JSON (see docs/simulators.md); default: the demo users alice, bob, carol, dave")
     parser.add_argument("--build", default=None, metavar="VERSION", help="Exchange build shown (default 15.1.2507.6)")
-    parser.add_argument("--public-timeout", type=_seconds, default=900.0, metavar="SECONDS",
+    parser.add_argument("--public-timeout", type=positive_seconds, default=900.0, metavar="SECONDS",
                         help="session timeout on a public computer (Exchange: 900)")
-    parser.add_argument("--private-timeout", type=_seconds, default=28800.0, metavar="SECONDS",
+    parser.add_argument("--private-timeout", type=positive_seconds, default=28800.0, metavar="SECONDS",
                         help="session timeout on a private computer, flags & 4 (Exchange: 28800)")
-    parser.add_argument("--notification-interval", type=_seconds, default=5.0, metavar="SECONDS",
+    parser.add_argument("--notification-interval", type=positive_seconds, default=5.0, metavar="SECONDS",
                         help="ev.owa2 sends a chunk this often (default 5)")
-    parser.add_argument("--notification-hold", type=_seconds, default=60.0, metavar="SECONDS",
+    parser.add_argument("--notification-hold", type=positive_seconds, default=60.0, metavar="SECONDS",
                         help="ev.owa2 keeps the response open this long (default 60)")
     parser.add_argument("--attachment-size", type=int, default=50 * 1024 * 1024, metavar="BYTES",
                         help="size of GetFileAttachment downloads without ?size= (default 50 MiB)")
@@ -73,13 +68,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="service.svc and downloads answer 302 to errorFE.aspx?httpCode=500")
     parser.add_argument("--no-control", action="store_true", help="disable /_sim/requests, /_sim/counters, /_sim/reset")
     clients = parser.add_argument_group("non-browser endpoints (EWS, MAPI, RPC, OAB, Autodiscover, ActiveSync)")
-    clients.add_argument("--activesync-max-heartbeat", type=_seconds, default=3540.0, metavar="SECONDS",
+    clients.add_argument("--activesync-max-heartbeat", type=positive_seconds, default=3540.0, metavar="SECONDS",
                          help="longest a Ping is held (Exchange: 3540)")
     clients.add_argument("--activesync-449", action="store_true",
                          help="answer every ActiveSync command but Provision with 449 (provision first)")
-    clients.add_argument("--mapi-pending-period", type=_seconds, default=30.0, metavar="SECONDS",
+    clients.add_argument("--mapi-pending-period", type=positive_seconds, default=30.0, metavar="SECONDS",
                          help="a MAPI PENDING keep-alive this often (Exchange: 30)")
-    clients.add_argument("--mapi-notification-hold", type=_seconds, default=300.0, metavar="SECONDS",
+    clients.add_argument("--mapi-notification-hold", type=positive_seconds, default=300.0, metavar="SECONDS",
                          help="how long a MAPI NotificationWait is held (default 300)")
     clients.add_argument("--basic-vdirs", default="rpc,autodiscover", metavar="LIST",
                          help="virtual directories that offer Basic next to NTLM (default rpc,autodiscover)")
