@@ -8,6 +8,7 @@ that is not 6 to 8 digits is refused without asking Monosign (and still counts).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -123,7 +124,15 @@ async def _checked_post(request: web.Request, ctx: RequestContext, flow: MfaFlow
     pending = await _pending(request, ctx, flow)
     if not isinstance(pending, Pending):
         return pending
-    form = await _read_form(request)
+    try:
+        # As long as the request head had: a trickled form must not hold the connection open.
+        async with asyncio.timeout(flow.settings.gateway_header_timeout):
+            form = await _read_form(request)
+    except TimeoutError:
+        flow.audit("refused", ctx, pending.record, reason="form_too_slow")
+        response = flow.page(request, ctx, "bad-request", status=408)
+        response.force_close()
+        return response
     problem = cross_site_problem(request.headers, flow.public_origin)
     if problem is None and form is None:
         problem = "unreadable_form"

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -57,7 +59,16 @@ async def read_bounded(request: web.Request, limit: int) -> bytes | None:
 async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     flow = flow_of(request)
     assert ctx.target is not None
-    body = await read_bounded(request, flow.settings.gateway_login_max_body)
+    try:
+        # The head had GATEWAY_HEADER_TIMEOUT; the small form read before anything else gets as long,
+        # or a client trickling it would hold its connection for as long as it likes.
+        async with asyncio.timeout(flow.settings.gateway_header_timeout):
+            body = await read_bounded(request, flow.settings.gateway_login_max_body)
+    except TimeoutError:
+        flow.audit("refused", ctx, reason="login_form_too_slow")
+        response = flow.page(request, ctx, "bad-request", status=408)
+        response.force_close()
+        return response
     if body is None:
         flow.audit("refused", ctx, reason="login_form_too_large")
         response = error_page(request, ctx, 413)
