@@ -1,3 +1,3 @@
 """Fixtures shared by every test directory."""
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.logs"]

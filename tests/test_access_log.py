@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from gateway.observability.access import AccessLog, UtcStamp
 from gateway.observability.logging import configure_logging, get_logger
+from tests.logs import root_logging_restored
 
 FIELDS = {"client_ip": "192.0.2.1", "method": "GET", "path": "/owa/auth/x", "query_names": ["a"],
           "route_class": "owa-public", "status": 200, "bytes_out": 12}
@@ -23,16 +24,8 @@ FIELDS = {"client_ip": "192.0.2.1", "method": "GET", "path": "/owa/auth/x", "que
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        if handler not in handlers:
-            handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)
+    with root_logging_restored():
+        yield
 
 
 def _stdout_handler() -> logging.StreamHandler[io.StringIO]:

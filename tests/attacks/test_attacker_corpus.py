@@ -20,7 +20,7 @@ from gateway.demo import DemoPorts, running_demo
 from tests.attacks.kit import GATEWAY_COOKIE, Breach, Kit, cookie_header, set_cookies
 from tests.attacks.raw_http import RawResponse, exchange, request
 from tests.e2e.owa_client import PASSWORDS, logon_form
-from tests.flow.conftest import captured_logs, events  # noqa: F401 (captured_logs: a fixture)
+from tests.logs import CapturedLogs, events
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -418,7 +418,7 @@ PUSH_LIMIT = 3
 EXTRA_SIGN_INS = 3
 
 
-async def test_push_fatigue_is_stopped_by_the_push_limit(captured_logs) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_push_fatigue_is_stopped_by_the_push_limit(captured_logs: CapturedLogs) -> None:
     """With alice's password the attacker signs in again and again (one push is pending per session,
     so each new session may send one) and presses "Send request" twice on each. The gateway sends
     at most GATEWAY_MFA_MAX_PUSHES pushes per user, then answers "Too many attempts" (429) and writes

@@ -15,12 +15,10 @@ or the `env` fixture (defaults) and `start_env` (a factory taking the same keywo
 from __future__ import annotations
 
 import datetime
-import io
 import json
-import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +31,6 @@ from multidict import CIMultiDictProxy
 from gateway.app import build_state
 from gateway.mfa.install import install_mfa
 from gateway.monosign import MonosignClient
-from gateway.observability.logging import configure_logging
 from gateway.owa.responses import parse_set_cookie
 from gateway.server import Gateway
 from gateway.sessions.base import SessionStore
@@ -292,36 +289,3 @@ async def start_env() -> AsyncIterator[EnvFactory]:
 
         yield start
 
-
-@pytest.fixture
-def captured_logs() -> Iterator[Callable[[], list[str]]]:
-    """Every log line the product writes (JSON, debug level), as text."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    configure_logging(debug=True, fmt="json")
-    buffer = io.StringIO()
-    for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(buffer)
-
-    def read() -> list[str]:
-        return [line for line in buffer.getvalue().splitlines() if line.strip()]
-
-    yield read
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-    for handler in saved_handlers:
-        root.addHandler(handler)
-    root.setLevel(saved_level)
-
-
-def events(lines: list[str], logger: str | None = None) -> list[dict[str, Any]]:
-    parsed = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if logger is None or event.get("logger") == logger:
-            parsed.append(event)
-    return parsed

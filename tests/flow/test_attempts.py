@@ -9,7 +9,8 @@ import pytest
 
 from gateway.mfa.poller import DIRECT_CHECK_SECONDS
 from gateway.owa.responses import live_cadata
-from tests.flow.conftest import Browser, EnvFactory, FlowEnv, events
+from tests.flow.conftest import Browser, EnvFactory, FlowEnv
+from tests.logs import CapturedLogs, events
 
 # The gateway trusts 127.0.0.1 as a proxy in these tests, so X-Forwarded-For names the client address.
 PROXIED = {"gateway_trusted_proxies": "127.0.0.1/32", "gateway_mfa_max_failures": 3}
@@ -46,7 +47,8 @@ async def test_wrong_and_malformed_codes(env: FlowEnv) -> None:
     assert "gateway_authn_login_duration_seconds_count 1.0" in metrics
 
 
-async def test_lockout_per_user_across_addresses_and_sessions(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_lockout_per_user_across_addresses_and_sessions(start_env: EnvFactory,
+                                                              captured_logs: CapturedLogs) -> None:
     env = await start_env(**PROXIED)
     first, second = from_address(env, "10.0.0.1"), from_address(env, "10.0.0.2")
     await at_mfa_page(first, "CORP\\alice")
@@ -152,7 +154,7 @@ async def wait_status(browser: Browser, wanted: str) -> None:
     raise AssertionError(f"push status never became {wanted}")
 
 
-async def test_rejected_push_goes_back_to_the_choice(env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_rejected_push_goes_back_to_the_choice(env: FlowEnv, captured_logs: CapturedLogs) -> None:
     browser = env.browser()
     await at_mfa_page(browser, "alice")
     await browser.push()
@@ -213,7 +215,7 @@ async def poller_has_asked(env: FlowEnv) -> None:
     raise AssertionError("the poller never asked Monosign")
 
 
-async def test_complete_right_after_the_approval_signs_in(env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_complete_right_after_the_approval_signs_in(env: FlowEnv, captured_logs: CapturedLogs) -> None:
     """"I have approved it" at once: the gateway asks Monosign itself instead of waiting for its poller."""
     browser = env.browser()
     await at_mfa_page(browser, "dave")
@@ -229,7 +231,7 @@ async def test_complete_right_after_the_approval_signs_in(env: FlowEnv, captured
 
 
 async def test_a_burst_of_complete_requests_is_not_a_burst_of_monosign_calls(
-        env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+        env: FlowEnv, captured_logs: CapturedLogs) -> None:
     browser = env.browser()
     await at_mfa_page(browser, "dave")
     await browser.push()
@@ -261,7 +263,7 @@ async def test_a_burst_of_parallel_guesses_is_counted_one_by_one(start_env: EnvF
     assert sum(page.status == 429 for page in pages) == len(pages) - 2
 
 
-async def test_pushes_per_user_are_limited(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_pushes_per_user_are_limited(start_env: EnvFactory, captured_logs: CapturedLogs) -> None:
     env = await start_env(gateway_mfa_max_pushes=2, monosign_options={"push_ttl": 0.3})
     browser = env.browser()
     await at_mfa_page(browser, "dave")

@@ -9,7 +9,8 @@ import asyncio
 import pytest
 
 from gateway.owa.responses import live_cadata
-from tests.flow.conftest import CADATA_NAMES, EnvFactory, FlowEnv, events
+from tests.flow.conftest import CADATA_NAMES, EnvFactory, FlowEnv
+from tests.logs import CapturedLogs, events
 
 
 def assert_no_exchange_session(set_cookies: list[str]) -> None:
@@ -20,7 +21,7 @@ def assert_no_exchange_session(set_cookies: list[str]) -> None:
     ("carol", 403, "not assigned to this application", "monosign_user_not_assigned"),  # code 22
     ("erin", 403, "Account not found", "monosign_user_not_found"),  # code 21
 ])
-async def test_monosign_refuses_the_user(env: FlowEnv, captured_logs, user: str, status: int, text: str,  # type: ignore[no-untyped-def]
+async def test_monosign_refuses_the_user(env: FlowEnv, captured_logs: CapturedLogs, user: str, status: int, text: str,
                                          audit_reason: str) -> None:
     browser = env.browser()
     page = await browser.password(user)
@@ -34,7 +35,8 @@ async def test_monosign_refuses_the_user(env: FlowEnv, captured_logs, user: str,
     assert audit_reason in reasons
 
 
-async def test_configuration_error_is_loud_and_always_closed(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_configuration_error_is_loud_and_always_closed(start_env: EnvFactory,
+                                                             captured_logs: CapturedLogs) -> None:
     env = await start_env(gateway_fail_mode="open")
     await env.fault("code12")
     page = await env.browser().password("alice")
@@ -81,7 +83,7 @@ async def test_circuit_open_answers_at_once(start_env: EnvFactory) -> None:
     assert_no_exchange_session(page.set_cookies)
 
 
-async def test_fail_open_lets_users_in_loudly(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_fail_open_lets_users_in_loudly(start_env: EnvFactory, captured_logs: CapturedLogs) -> None:
     env = await start_env(gateway_fail_mode="open")
     await env.fault("refuse", duration=30.0)
     browser = env.browser()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.flow.conftest import EnvFactory, FlowEnv, events
+from tests.flow.conftest import EnvFactory, FlowEnv
+from tests.logs import CapturedLogs, events
 
 
 @pytest.mark.parametrize("typed", ["CORP\\alice", "corp\\ALICE", "alice@corp.example", "ALICE"])
@@ -24,7 +25,8 @@ async def test_every_form_is_one_monosign_user(env: FlowEnv, typed: str) -> None
     # A down-level entry names that domain's account: it matches when the domain is typed.
     ("CORP\\alice", "CORP\\alice"), ("CORP\\alice", "corp\\ALICE"),
 ])
-async def test_exceptions_match_every_form(start_env: EnvFactory, captured_logs, entry: str, typed: str) -> None:  # type: ignore[no-untyped-def]
+async def test_exceptions_match_every_form(start_env: EnvFactory,
+                                           captured_logs: CapturedLogs, entry: str, typed: str) -> None:
     env = await start_env(monosign_user_exceptions=f"someone-else, {entry}")
     browser = env.browser()
     page = await browser.password(typed)
@@ -55,7 +57,7 @@ async def test_exception_needs_no_monosign(start_env: EnvFactory) -> None:
     assert browser.has_exchange_session()
 
 
-async def test_system_mailbox_skips_monosign(env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_system_mailbox_skips_monosign(env: FlowEnv, captured_logs: CapturedLogs) -> None:
     browser = env.browser()
     page = await browser.password("HealthMailbox0123abcd")
     assert page.status == 302

@@ -12,10 +12,11 @@ from gateway.owa.responses import live_cadata
 from gateway.sessions.base import Stored
 from gateway.sessions.memory import MemoryBackend
 from gateway.sessions.store import EncryptedSessionStore, random_server_key
-from tests.flow.conftest import HOST, Browser, EnvFactory, FlowEnv, events, owa_config
+from tests.flow.conftest import HOST, Browser, EnvFactory, FlowEnv, owa_config
+from tests.logs import CapturedLogs, events
 
 
-async def test_idle_timeout_ends_the_session(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_idle_timeout_ends_the_session(start_env: EnvFactory, captured_logs: CapturedLogs) -> None:
     env = await start_env(gateway_session_idle_timeout=2.0, gateway_session_absolute_timeout=60.0,
                           gateway_session_cache_seconds=0)
     browser = env.browser()
@@ -82,7 +83,7 @@ async def test_logoff_without_a_session_is_harmless(env: FlowEnv) -> None:
     assert not live_cadata(page.set_cookies)
 
 
-async def test_exchange_timeout_ends_the_gateway_session(start_env: EnvFactory, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_exchange_timeout_ends_the_gateway_session(start_env: EnvFactory, captured_logs: CapturedLogs) -> None:
     env = await start_env(owa=owa_config(private_timeout_s=1.0))
     browser = env.browser()
     await browser.sign_in("alice")
@@ -111,7 +112,7 @@ async def test_a_new_exchange_login_needs_a_new_second_factor(env: FlowEnv) -> N
     assert (await old.get("/owa/")).location.startswith("/owa/auth/logon.aspx")  # the old session ended
 
 
-async def test_foreign_cadata_ends_a_complete_session(env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_foreign_cadata_ends_a_complete_session(env: FlowEnv, captured_logs: CapturedLogs) -> None:
     victim = env.browser()
     await victim.sign_in("alice")
     # Another Exchange session, obtained straight from Exchange (never through the gateway).
@@ -228,7 +229,7 @@ async def test_login_form_limits(start_env: EnvFactory) -> None:
     assert await env.owa_requests() == []
 
 
-async def test_wrong_password_passes_through_and_is_counted(env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_wrong_password_passes_through_and_is_counted(env: FlowEnv, captured_logs: CapturedLogs) -> None:
     browser = env.browser()
     page = await browser.password("alice", "wrong-password")
     assert page.status == 302

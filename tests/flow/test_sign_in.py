@@ -6,7 +6,8 @@ import asyncio
 import re
 
 from gateway.owa.responses import live_cadata
-from tests.flow.conftest import API_SECRET, CADATA_NAMES, PASSWORDS, FlowEnv, events
+from tests.flow.conftest import API_SECRET, CADATA_NAMES, PASSWORDS, FlowEnv
+from tests.logs import CapturedLogs, events
 
 
 async def test_code_sign_in_holds_exchange_session_until_the_second_factor(env: FlowEnv) -> None:
@@ -76,7 +77,7 @@ async def test_push_sign_in_polls_monosign_once_per_push(env: FlowEnv) -> None:
     assert len(await env.monosign_calls("push_status")) <= 8
 
 
-async def test_no_secret_reaches_a_log_line(env: FlowEnv, captured_logs) -> None:  # type: ignore[no-untyped-def]
+async def test_no_secret_reaches_a_log_line(env: FlowEnv, captured_logs: CapturedLogs) -> None:
     browser = env.browser()
     first = await browser.password("bob")
     pending_cookie = browser.gateway_cookie

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from gateway.monosign import CircuitBreaker, MonosignClient
-from gateway.observability.logging import configure_logging
 from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import MonosignSimState
 from gateway.sim.monosign_users import demo_users
+from tests.logs import capturing_logs
 
 API_KEY = "test-app-id-4f1d"
 API_SECRET = "test-app-secret-9c2b7e0a-never-logged"
@@ -57,21 +55,6 @@ def client(make_client: ClientFactory) -> MonosignClient:
 
 @pytest.fixture
 def json_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The product's own logging (JSON, debug level, every library included), captured line by line."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    configure_logging(debug=True, fmt="json")
-    buffer = io.StringIO()
-    for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(buffer)
-
-    def read() -> list[dict[str, Any]]:
-        return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
-
-    yield read
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-    for handler in saved_handlers:
-        root.addHandler(handler)
-    root.setLevel(saved_level)
+    """The product's own logging (JSON, debug level, every library included), parsed line by line."""
+    with capturing_logs() as read:
+        yield lambda: [json.loads(line) for line in read()]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import socket
 import sys
 import textwrap
@@ -20,7 +19,7 @@ import pytest
 from gateway.settings import Settings, load_settings
 from gateway.workers.backoff import RestartPolicy
 from gateway.workers.supervisor import Supervisor, WorkerSlot, bind_listeners, describe_exit
-from tests.flow.conftest import captured_logs  # noqa: F401 (a fixture)
+from tests.logs import CapturedLogs, events
 
 FAKE_WORKER = textwrap.dedent('''
     """A stand-in worker: answers /healthz on its admin socket, then does what argv[3] says."""
@@ -86,18 +85,10 @@ def script(tmp_path: Path) -> Path:
 
 
 def log_events(lines: list[str], name: str) -> list[dict[str, Any]]:
-    found = []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == name:
-            found.append(event)
-    return found
+    return [event for event in events(lines) if event.get("event") == name]
 
 
-async def test_a_worker_failing_at_start_stops_the_start(script: Path, captured_logs) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_a_worker_failing_at_start_stops_the_start(script: Path, captured_logs: CapturedLogs) -> None:
     supervisor = ScriptedSupervisor(settings(), script, lambda index: "exit-at-start" if index == 2 else "serve")
     code = await asyncio.wait_for(supervisor.run(), 30)
     assert code == 1
@@ -110,7 +101,8 @@ async def test_a_worker_failing_at_start_stops_the_start(script: Path, captured_
 
 
 @pytest.mark.slow
-async def test_a_crash_loop_backs_off_and_a_steady_worker_is_left_alone(script: Path, captured_logs) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_a_crash_loop_backs_off_and_a_steady_worker_is_left_alone(script: Path,
+                                                                        captured_logs: CapturedLogs) -> None:
     policy = RestartPolicy(stable_after=5.0, first_delay=0.2, max_delay=0.8)
     supervisor = ScriptedSupervisor(settings(), script, lambda index: "crash-after:0.1" if index == 1 else "serve",
                                     policy=policy)
@@ -138,7 +130,8 @@ async def test_a_crash_loop_backs_off_and_a_steady_worker_is_left_alone(script: 
     assert [index for index, _ in supervisor.spawned].count(2) == 1
 
 
-async def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace(script: Path, captured_logs) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace(script: Path,
+                                                                       captured_logs: CapturedLogs) -> None:
     supervisor = ScriptedSupervisor(settings(gateway_shutdown_grace=0.2), script,
                                     lambda index: "ignore-sigterm" if index == 1 else "serve", kill_after_grace=0.3)
     task = asyncio.create_task(supervisor.run())
