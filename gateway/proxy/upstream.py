@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import ClientOSError, ServerDisconnectedError
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_writer import StreamWriter
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -212,6 +213,10 @@ class UpstreamPool:
         try:
             while True:
                 message, payload = await protocol.read()
+                if message.code == 101:
+                    # Never asked for (Upgrade is hop-by-hop and dropped): what follows is no HTTP,
+                    # so fail now rather than wait for an answer that never comes.
+                    raise HttpProcessingError(message="unrequested protocol switch")
                 # Interim answers (100 Continue, 102) are between the gateway and the upstream.
                 if not 100 <= message.code < 200:
                     break
