@@ -23,6 +23,7 @@ from gateway.mfa.pages import URLS, offered_methods
 from gateway.monosign import InvalidCode, MonosignError, PushStatus
 from gateway.owa.login_form import is_form_content_type
 from gateway.owa.responses import LogonReason
+from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -98,15 +99,11 @@ async def _read_form(request: web.Request) -> dict[str, str] | None:
     """A small url-encoded form with each field at most once, else None."""
     if not is_form_content_type(request.headers.get("Content-Type")):
         return None
-    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+    body = await read_bounded(request, MAX_FORM_BYTES)
+    if body is None:
         return None
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(MAX_FORM_BYTES):
-        body.extend(chunk)
-        if len(body) > MAX_FORM_BYTES:
-            return None
     try:
-        pairs = parse_qsl(bytes(body).decode("ascii"), keep_blank_values=True, strict_parsing=False,
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=False,
                           encoding="utf-8", errors="strict", max_num_fields=8)
     except (UnicodeDecodeError, ValueError):
         return None

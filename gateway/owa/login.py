@@ -30,11 +30,10 @@ from gateway.owa.responses import LoginOutcome, binding_hash, cadata_cookies, lo
 from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream, hold_back_cadata, refusal
 from gateway.policy.redirects import safe_destination
 from gateway.policy.users import parse_username
+from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
 log = get_logger("gateway.owa.login")
-
-_READ_CHUNK = 8192
 
 
 async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
@@ -42,18 +41,6 @@ async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
     length = request.content_length
     limit = flow_of(request).settings.gateway_login_max_body
     return length is not None and length <= limit and is_form_content_type(request.headers.get("Content-Type"))
-
-
-async def read_bounded(request: web.Request, limit: int) -> bytes | None:
-    """The request body, or None when it is (or announces to be) longer than `limit`."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.content.iter_chunked(_READ_CHUNK):
-        body.extend(chunk)
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
