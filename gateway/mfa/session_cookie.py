@@ -83,18 +83,19 @@ def _pairs(header: str) -> Iterable[tuple[str, str]]:
 
 
 def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str]) -> None:
-    """Remove the cookies called `lower_names` (compared lower-cased) from every `Cookie` header, in place.
+    """Remove the cookies called `lower_names` (compared lower-cased) from the `Cookie` headers, in place.
 
-    A `Cookie` header left empty is dropped; the other pairs keep their order and bytes.
+    What is left goes upstream as one `Cookie` header (none when nothing is left), the pairs in their
+    order and bytes. One header, because the gateway reads several as one list of pairs, and how a
+    server joins repeated headers (`,` is one way, and ASP.NET's cookie parser does not split on it)
+    is nothing to rely on: Exchange must see the very cookies the binding check saw.
     """
-    values = headers.popall("Cookie", [])
-    for value in values:
-        kept = [
-            pair.strip() for pair in value.split(";")
-            if pair.strip() and pair.partition("=")[0].strip().lower() not in lower_names
-        ]
-        if kept:
-            headers.add("Cookie", "; ".join(kept))
+    kept = [
+        pair.strip() for value in headers.popall("Cookie", []) for pair in value.split(";")
+        if pair.strip() and pair.partition("=")[0].strip().lower() not in lower_names
+    ]
+    if kept:
+        headers.add("Cookie", "; ".join(kept))
 
 
 def cookies_to_strip(*, session_passed: bool) -> frozenset[str]:

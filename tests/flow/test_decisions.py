@@ -143,6 +143,12 @@ def test_cookies_stripped_before_the_upstream(passed: bool, cookie: str, expecte
     assert headers["Accept"] == "*/*"
 
 
+def test_several_cookie_headers_go_upstream_as_one() -> None:
+    headers: CIMultiDict[str] = CIMultiDict([("Cookie", "a=1; msgw=T"), ("Accept", "*/*"), ("Cookie", "cadata=A; b=2")])
+    strip_request_cookies(headers, cookies_to_strip(session_passed=True))
+    assert headers.getall("Cookie") == ["a=1; cadata=A; b=2"]
+
+
 def test_strip_sets() -> None:
     assert cookies_to_strip(session_passed=True) == GATEWAY_COOKIE_NAMES
     assert cookies_to_strip(session_passed=False) == GATEWAY_COOKIE_NAMES | ROUTING_HINT_COOKIES
