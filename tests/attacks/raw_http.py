@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
+from tests.proxy.support import read_until_quiet
+
 READ_TIMEOUT = 10.0
 NO_BODY_STATUSES = frozenset({204, 304})
 
@@ -117,25 +119,19 @@ async def exchange(port: int, payload: bytes, methods: list[str], *, host: str =
     """Send `payload` on a fresh connection and read until the server closes it (the last request
     says `Connection: close`), or until it stays quiet for READ_TIMEOUT seconds."""
     reader, writer = await asyncio.open_connection(host, port)
-    received = bytearray()
+    received = b""
     try:
         writer.write(payload)
         await writer.drain()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(reader.read(65536), timeout=READ_TIMEOUT)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            received.extend(chunk)
+        # The server may refuse and reset: whatever arrived before is still checked.
+        received = await read_until_quiet(reader, READ_TIMEOUT, reset_ends=True)
     except ConnectionResetError:
-        pass  # the server refused and reset: whatever arrived before is still checked
+        pass  # reset while the payload was still being written: nothing arrived
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await writer.wait_closed()
-    return parse_responses(bytes(received), methods)
+    return parse_responses(received, methods)
 
 
 def request(method: str, target: str, *, host: str, headers: list[tuple[str, str]] | None = None,

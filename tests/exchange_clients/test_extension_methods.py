@@ -4,7 +4,6 @@ aiohttp server that uses the mechanism. Everything the framer does not accept mu
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from contextlib import suppress
 
@@ -17,6 +16,7 @@ from gateway.proxy.extension_methods import (
     ExtensionMethodsRunner,
     first_bytes_decision,
 )
+from tests.proxy.support import read_until_quiet, status_codes
 
 IN_HEAD = (b"RPC_IN_DATA /rpc/rpcproxy.dll?SIMCAS01:6001 HTTP/1.1\r\nHost: mail\r\n"
            b"Content-Length: 1073741824\r\nUser-Agent: MSRPC\r\n\r\n")
@@ -135,24 +135,11 @@ async def exchange(port: int, data: bytes, *, then: bytes = b"", timeout: float 
             writer.write(piece)
             await writer.drain()
             await asyncio.sleep(0.05)
-        received = b""
-        while True:
-            try:
-                chunk = await asyncio.wait_for(reader.read(65536), timeout)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            received += chunk
-        return received
+        return await read_until_quiet(reader, timeout)
     finally:
         writer.close()
         with suppress(ConnectionError):
             await writer.wait_closed()
-
-
-def statuses(response: bytes) -> list[int]:
-    return [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) ", response)]
 
 
 async def test_extension_methods_reach_the_application(echo_port: int) -> None:
@@ -160,7 +147,7 @@ async def test_extension_methods_reach_the_application(echo_port: int) -> None:
                               b"Content-Length: 5\r\n\r\nhello"
                               b"RPC_IN_DATA /RPC/rpcproxy.dll HTTP/1.1\r\nHost: a\r\nContent-Length: 1073741824\r\n"
                               b"\r\nfirst")
-    assert statuses(response) == [200, 200]
+    assert status_codes(response) == [200, 200]
     assert b"RPC_OUT_DATA /rpc/rpcproxy.dll 'hello'" in response
     assert b"RPC_IN_DATA /RPC/rpcproxy.dll 'first'" in response
 
@@ -168,7 +155,7 @@ async def test_extension_methods_reach_the_application(echo_port: int) -> None:
 async def test_plain_connections_keep_the_strict_parser(echo_port: int) -> None:
     response = await exchange(echo_port, b"GET /rpc/x HTTP/1.1\r\nHost: a\r\n\r\n",
                               then=b"RPC_IN_DATA /rpc/x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
-    assert statuses(response) == [200, 400]
+    assert status_codes(response) == [200, 400]
     response = await exchange(echo_port, b"MKACTIVITY /rpc/x HTTP/1.1\r\nHost: a\r\n\r\n")
     assert b"MKACTIVITY /rpc/x" in response  # a plain connection's placeholder is just that method
 
@@ -177,17 +164,17 @@ async def test_plain_connections_keep_the_strict_parser(echo_port: int) -> None:
                                                                "lower-case token"}))
 async def test_refused_heads_get_400(echo_port: int, name: str) -> None:
     response = await exchange(echo_port, REFUSED_HEADS[name])
-    assert statuses(response) == [400], response
+    assert status_codes(response) == [400], response
 
 
 @pytest.mark.parametrize("method", [b"FOO", b"RPC_IN_DATAX", b"RPC_OUT", b"rpc_out_data", b"RPC_IN_DATA\t"])
 async def test_other_odd_methods_get_400(echo_port: int, method: bytes) -> None:
     response = await exchange(echo_port, method + b" /rpc/x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
-    assert statuses(response) == [400], response
+    assert status_codes(response) == [400], response
 
 
 async def test_a_refused_request_is_answered_after_the_ones_before_it(echo_port: int) -> None:
     response = await exchange(echo_port, b"RPC_OUT_DATA /rpc/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok"
                               b"GET /owa/ HTTP/1.1\r\nHost: a\r\n\r\n")
-    assert statuses(response) == [200, 400]
+    assert status_codes(response) == [200, 400]
     assert b"RPC_OUT_DATA /rpc/x 'ok'" in response

@@ -198,6 +198,27 @@ async def run_gateway(upstream_url: str, **overrides: Any) -> AsyncIterator[InPr
 # --- Raw sockets -----------------------------------------------------------------------------------------
 
 
+async def read_until_quiet(reader: asyncio.StreamReader, timeout: float, *, reset_ends: bool = False) -> bytes:
+    """What the server sends until it closes the connection or stays silent for `timeout` seconds.
+
+    With `reset_ends`, a connection reset ends the reading too, and what arrived before it is kept.
+    """
+    received = bytearray()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(reader.read(65536), timeout)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            if not reset_ends:
+                raise
+            break
+        if not chunk:
+            break
+        received.extend(chunk)
+    return bytes(received)
+
+
 async def raw_exchange(port: int, data: bytes, *, timeout: float = 2.0, ssl_context: ssl.SSLContext | None = None
                        ) -> bytes:
     """Send bytes on a fresh connection; read until the server closes or goes quiet."""
@@ -206,16 +227,7 @@ async def raw_exchange(port: int, data: bytes, *, timeout: float = 2.0, ssl_cont
     try:
         writer.write(data)
         await writer.drain()
-        received = b""
-        while True:
-            try:
-                chunk = await asyncio.wait_for(reader.read(65536), timeout)
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            received += chunk
-        return received
+        return await read_until_quiet(reader, timeout)
     finally:
         writer.close()
         with suppress(ConnectionError, ssl.SSLError):

@@ -146,7 +146,7 @@ async def test_sigterm_drains_a_slow_download_then_exits_0(upstream: Upstream, t
         # No new connections once shutdown started.
         with pytest.raises(ConnectionRefusedError):
             await asyncio.wait_for(asyncio.open_connection("127.0.0.1", gateway.port), 2)
-        rest = await asyncio.wait_for(_read_to_eof(reader), 15)
+        rest = await asyncio.wait_for(reader.read(), 15)
         writer.close()
         code = await asyncio.to_thread(gateway.wait, 20)
     assert code == 0
@@ -214,13 +214,6 @@ async def test_keep_alive_connection_gets_a_fresh_header_deadline(upstream: Upst
                 await reader.readexactly(length)
         finally:
             writer.close()
-
-
-async def _read_to_eof(reader: asyncio.StreamReader) -> bytes:
-    chunks = []
-    while chunk := await reader.read(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _dechunk(body: bytes) -> bytes:
