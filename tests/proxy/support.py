@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.app import build_state
 from gateway.server import Gateway
 from gateway.settings import Settings, load_settings
 
@@ -185,8 +186,10 @@ class InProcessGateway:
 
 
 @asynccontextmanager
-async def run_gateway(upstream_url: str, **overrides: Any) -> AsyncIterator[InProcessGateway]:
-    gateway = Gateway(gateway_settings(upstream_url, **overrides))
+async def run_gateway(upstream_url: str, *, mfa: bool = True, **overrides: Any) -> AsyncIterator[InProcessGateway]:
+    """The gateway in this process; `mfa=False` is the proxy without the MFA flow (its error pages still render)."""
+    settings = gateway_settings(upstream_url, **overrides)
+    gateway = Gateway(settings, state=None if mfa else build_state(settings, mfa=False))
     await gateway.start()
     try:
         url = gateway.main_addresses[0]

@@ -5,48 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import aiohttp
 import pytest
 
-from gateway.app import build_state
 from gateway.mfa.i18n import load_translations
 from gateway.mfa.pages import CONTENT_SECURITY_POLICY
-from gateway.server import Gateway
 from tests.proxy.support import (
     PUBLIC_HOST,
-    InProcessGateway,
     Upstream,
-    gateway_settings,
     raw_exchange,
-    run_upstream,
+    run_gateway,
     status_codes,
 )
 
 HOST = {"Host": PUBLIC_HOST}
 BROWSER = {**HOST, "Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
 TEXTS = load_translations()
-
-
-@asynccontextmanager
-async def bare_gateway(upstream_url: str, **overrides: Any) -> AsyncIterator[InProcessGateway]:
-    """The proxy without the MFA flow (`build_state(mfa=False)`): its error pages still render."""
-    settings = gateway_settings(upstream_url, **overrides)
-    gateway = Gateway(settings, state=build_state(settings, mfa=False))
-    await gateway.start()
-    try:
-        url = gateway.main_addresses[0]
-        yield InProcessGateway(gateway, url, gateway.admin_addresses[0], int(url.rsplit(":", 1)[1]))
-    finally:
-        await gateway.stop()
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    async with run_upstream() as running:
-        yield running
 
 
 @pytest.fixture
@@ -58,7 +33,7 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
 async def test_pages_are_branded_translated_and_locked_down_without_the_mfa_flow(
     upstream: Upstream, client: aiohttp.ClientSession
 ) -> None:
-    async with bare_gateway(upstream[0].url) as gateway:
+    async with run_gateway(upstream[0].url, mfa=False) as gateway:
         async with client.get(gateway.url + "/nowhere", headers={**BROWSER, "Accept-Language": "tr-TR,tr;q=0.9"}
                               ) as response:
             assert response.status == 404
@@ -95,7 +70,7 @@ async def test_pages_are_branded_translated_and_locked_down_without_the_mfa_flow
 async def test_plain_text_for_clients_that_do_not_ask_for_html_in_the_configured_language(
     upstream: Upstream, client: aiohttp.ClientSession
 ) -> None:
-    async with bare_gateway(upstream[0].url, gateway_language="tr") as gateway:
+    async with run_gateway(upstream[0].url, mfa=False, gateway_language="tr") as gateway:
         async with client.get(gateway.url + "/nowhere", headers={**HOST, "Accept-Language": "en"}) as response:
             assert response.status == 404
             assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
@@ -117,7 +92,7 @@ async def test_plain_text_for_clients_that_do_not_ask_for_html_in_the_configured
     ],
 )
 async def test_edge_rejections_name_their_fixed_reason(upstream: Upstream, target: str, host: str, shown: str) -> None:
-    async with bare_gateway(upstream[0].url) as gateway:
+    async with run_gateway(upstream[0].url, mfa=False) as gateway:
         request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n\r\n".encode()
         answer = await raw_exchange(gateway.port, request, timeout=1.0)
     assert status_codes(answer) == [400]
@@ -131,7 +106,7 @@ async def test_edge_rejections_name_their_fixed_reason(upstream: Upstream, targe
 
 
 async def test_requests_the_parser_refuses_get_plain_text_with_a_reference(upstream: Upstream) -> None:
-    async with bare_gateway(upstream[0].url) as gateway:
+    async with run_gateway(upstream[0].url, mfa=False) as gateway:
         request = b"GET /owa/ HTTP/1.1\r\nHost: " + PUBLIC_HOST.encode() + b"\r\nX-Secret\x01Header: s3cr3t\r\n\r\n"
         answer = await raw_exchange(gateway.port, request, timeout=1.0)
     assert status_codes(answer) == [400]

@@ -25,12 +25,6 @@ HOST = {"Host": PUBLIC_HOST}
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    async with run_upstream() as running:
-        yield running
-
-
-@pytest.fixture
 async def gateway(upstream: Upstream) -> AsyncIterator[InProcessGateway]:
     async with run_gateway(upstream[0].url, gateway_upstream_read_timeout=1.0) as running:
         yield running

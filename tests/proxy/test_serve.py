@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -21,18 +20,11 @@ from tests.proxy.support import (
     gateway_process,
     raw_exchange,
     run_gateway,
-    run_upstream,
     status_codes,
     subprocess_settings,
 )
 
 HOST = {"Host": PUBLIC_HOST}
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    async with run_upstream() as running:
-        yield running
 
 
 def _serve(environment: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -19,19 +19,12 @@ from tests.proxy.support import (
     Upstream,
     raw_exchange,
     run_gateway,
-    run_upstream,
     status_codes,
 )
 
 P = "/Microsoft-Server-ActiveSync/echo"  # forwarded for any method
 H = f"Host: {PUBLIC_HOST}\r\n"
 SMUGGLED = f"GET {P}?smuggled=1 HTTP/1.1\r\n{H}\r\n"
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    async with run_upstream() as running:
-        yield running
 
 
 @pytest.fixture
