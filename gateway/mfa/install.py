@@ -2,10 +2,11 @@
 
     install_mfa(state, monosign=MonosignClient.from_settings(settings), store=build_store(settings))
 
-replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes, adds the MFA
-pages (rendered by the application's own `state.renderer`, whose static files `build_state` already
-serves), applies the cookie rules to every other forwarded route, adds the `store` (critical) and
-`monosign` (informational) readiness checks and the Monosign metrics, and closes it all at shutdown.
+replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes and the plain
+forwarding of owa-public (gateway.owa.public), adds the MFA pages (rendered by the application's own
+`state.renderer`, whose static files `build_state` already serves), applies the cookie rules to
+every other forwarded route, adds the `store` (critical) and `monosign` (informational) readiness
+checks and the Monosign metrics, and closes it all at shutdown.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.monosign import MonosignClient
 from gateway.monosign.metrics import register_monosign_metrics
-from gateway.owa import guard, login, logoff
+from gateway.owa import guard, login, logoff, public
 from gateway.owa.upstream import FlowUpstreamGuard
 from gateway.policy.routes import RouteClass
 from gateway.sessions.base import SessionStore
@@ -28,6 +29,7 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
     state.routes[RouteClass.OWA_LOGIN] = Route(login.handle, may_continue=login.may_continue)
     state.routes[RouteClass.OWA_LOGOFF] = Route(logoff.handle, may_continue=logoff.may_continue)
     state.routes[RouteClass.OWA_APP] = Route(guard.handle, may_continue=guard.may_continue)
+    state.routes[RouteClass.OWA_PUBLIC] = Route(public.handle, may_continue=public.may_continue)
     state.upstream_guard = FlowUpstreamGuard(flow)
 
     pages = state.pages

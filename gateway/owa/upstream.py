@@ -20,7 +20,6 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.app import STATE, RequestContext, error_page
 from gateway.mfa.session_cookie import cookies_to_strip, strip_request_cookies
 from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
-from gateway.policy.routes import RouteClass
 from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
 from gateway.sessions.base import StoreUnavailable
 
@@ -93,13 +92,16 @@ def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, se
     return inspect
 
 
-def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passed: bool) -> CIMultiDict[str]:
+def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passed: bool,
+                     exchange_cookies: bool = True) -> CIMultiDict[str]:
+    """The client's headers for Exchange's forms vdirs; `exchange_cookies=False` also drops `cadata*`."""
     state = request.app[STATE]
     headers = upstream_request_headers(
         request.headers, peer_ip=ctx.peer_ip, peer_trusted=ctx.peer_trusted, proto=state.public_scheme,
         host=request.headers.get("Host", ""), request_id=ctx.request_id,
     )
-    strip_request_cookies(headers, cookies_to_strip(session_passed=session_passed))
+    strip = cookies_to_strip(session_passed=session_passed)
+    strip_request_cookies(headers, strip if exchange_cookies else strip | CADATA_COOKIE_NAMES)
     # On Exchange's forms vdirs the Exchange session is the bound cadata and nothing else. FbaModule
     # leaves a client's own `Authorization` in place whenever it cannot decrypt the cookies (drop
     # cadataTTL and it gives up), and IIS's Basic authentication on /owa and /ecp then signs in
@@ -110,33 +112,35 @@ def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passe
 
 async def forward_upstream(request: web.Request, ctx: RequestContext, *, session_passed: bool,
                            inspect: AnswerInspector, body: bytes | None = None,
-                           long_poll: bool = False) -> web.StreamResponse:
-    """Forward with the cookie rules applied; an upstream failure becomes the gateway's error page."""
+                           long_poll: bool = False, exchange_cookies: bool = True) -> web.StreamResponse:
+    """Forward with the cookie rules applied; an upstream failure becomes the gateway's error page.
+
+    Never over a client connection's NTLM-authenticated upstream connection: IIS would take the
+    request as that connection's user wherever Windows authentication is enabled on the vdir.
+    """
     assert ctx.target is not None
     state = request.app[STATE]
-    headers = upstream_headers(request, ctx, session_passed=session_passed)
+    headers = upstream_headers(request, ctx, session_passed=session_passed, exchange_cookies=exchange_cookies)
     try:
         return await state.forwarder.forward(
             request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
-            body=body, long_poll=long_poll, inspect=inspect,
+            body=body, long_poll=long_poll, inspect=inspect, connection_auth=False,
         )
     except UpstreamError as exc:
         return error_page(request, ctx, exc.kind.status)
 
 
 class FlowUpstreamGuard:
-    """The cookie rules for the routes the MFA flow does not own (owa-public, ActiveSync, Windows
-    authentication): `gateway.app` calls `prepare` on every request it forwards."""
+    """The cookie rules for the routes the MFA flow does not own (ActiveSync, Windows authentication,
+    PowerShell): `gateway.app` calls `prepare` on every request it forwards."""
 
     def __init__(self, flow: MfaFlow) -> None:
         self._flow = flow
 
     def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]) -> AnswerInspector:
         # Exchange's session cookies go only where their binding is checked (owa-app) or where they
-        # are ended (logoff): the anonymous pages need none, and ActiveSync and the Windows-
-        # authentication endpoints must authenticate on their own, never ride on a forms session.
+        # are ended (logoff): ActiveSync and the Windows-authentication endpoints must authenticate
+        # on their own, never ride on a forms session.
         strip_request_cookies(headers, cookies_to_strip(session_passed=False) | CADATA_COOKIE_NAMES)
-        if ctx.route is RouteClass.OWA_PUBLIC:
-            headers.popall("Authorization", None)  # /owa and /ecp: see upstream_headers
         return cadata_guard(request, ctx, self._flow, session_passed=None)
 

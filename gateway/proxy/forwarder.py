@@ -204,6 +204,7 @@ class Forwarder:
         inspect: ResponseInspector | None = None,
         read_timeout: float | None = None,
         pin: bool = False,
+        connection_auth: bool = True,
     ) -> web.StreamResponse:
         """Send `headers` (already built for the upstream) and the body; stream the answer back.
 
@@ -212,14 +213,16 @@ class Forwarder:
         `reuse_connection=False` closes the upstream connection afterwards instead of pooling it.
         `read_timeout` (the route class's setting) overrides `long_poll`. The request goes over the
         client connection's pinned upstream connection when `pin` is set, when it carries NTLM or
-        Negotiate, or when the connection is already pinned (gateway.proxy.pinned).
+        Negotiate, or when the connection is already pinned (gateway.proxy.pinned), unless
+        `connection_auth=False`: then never (OWA and ECP, whose session is the cookies alone, must not
+        ride on a connection that NTLM authenticated as somebody).
         The client's response carries `X-Request-Id: request_id`. Raises UpstreamError before the
         response starts, and ClientGone when the connection to the client had to be cut.
         """
         data: bytes | StreamReader | None = body if body is not None else (
             request.content if request.body_exists else None)
         pins = self.pins
-        pinned = pins is not None and (pin or pins.wants(request))
+        pinned = pins is not None and connection_auth and (pin or pins.wants(request))
         pool = (pins.pool_for(request) or self._unpooled) if pins is not None and pinned else (
             self._pool if reuse_connection else self._unpooled)
         assert pool is not None, "Forwarder.start() has not run"

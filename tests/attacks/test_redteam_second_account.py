@@ -11,7 +11,8 @@ import base64
 
 import pytest
 
-from tests.flow.conftest import CADATA_NAMES, PASSWORDS, FlowEnv, flow_environment
+from tests.exchange_clients.support import HttpConnection, ntlm_login
+from tests.flow.conftest import CADATA_NAMES, HOST, PASSWORDS, FlowEnv, flow_environment
 
 ALICE_FORM_FIELDS = {"flags": "4", "forcedownlevel": "0", "username": "alice", "password": PASSWORDS["alice"],
                      "passwordText": "", "isUtf8": "1"}
@@ -115,3 +116,27 @@ async def test_exchange_cookies_reach_exchange_only_where_their_binding_is_check
         forwarded = [record for record in recorder.requests() if record.id > mark]
         assert len(forwarded) == 1
         assert forwarded[0].cookie_names == ["X-BackEndCookie"]
+
+
+async def test_a_connection_authenticated_by_ntlm_never_carries_owa_requests() -> None:
+    """NTLM authenticates the TCP connection: after alice's handshake on an allowed Windows-
+    authentication endpoint (password alone), the gateway keeps an upstream connection on which IIS
+    treats every request as alice's. OWA and ECP requests on the same client connection must not
+    travel on it: where Windows authentication is enabled on those vdirs (intranet single sign-on),
+    a request whose Exchange cookies do not decrypt would be served as alice."""
+    async with flow_environment() as env:
+        attacker = env.browser()
+        await attacker.sign_in("bob")
+        cookies = "; ".join(f"{name}={value}" for name, value in attacker.cookies.items())
+        connection = await HttpConnection.open(env.port, host=HOST)
+        try:
+            assert (await ntlm_login(connection, "GET", "/OAB/1234/oab.xml", "CORP\\alice")).status == 200
+            for target in ("/owa/", "/owa/auth/logon.aspx", "/ecp/"):
+                await connection.request("GET", target, [("Cookie", cookies)])
+        finally:
+            await connection.close()
+        records = env.owa.state.recorder.requests()
+        ntlm = {record.connection for record in records if record.target.startswith("/OAB/")}
+        owa = {record.connection for record in records if record.target.startswith(("/owa/", "/ecp/"))}
+        assert len(ntlm) == 1
+        assert not ntlm & owa
