@@ -11,8 +11,9 @@ import pytest
 from gateway.sim.exchange_clients.activesync import PING_NO_CHANGES, ping_request
 from tests.exchange_clients.conftest import Stack
 from tests.exchange_clients.support import HttpConnection, NtlmClient, basic
-from tests.exchange_clients.test_extension_methods import REFUSED_HEADS, statuses
+from tests.exchange_clients.test_extension_methods import REFUSED_HEADS
 from tests.exchange_clients.test_sim_endpoints import conn_packet
+from tests.proxy.support import status_codes
 
 RPC = "/rpc/rpcproxy.dll?SIMCAS01:6001"
 
@@ -148,6 +149,6 @@ async def test_refused_extension_requests_never_reach_the_upstream(stack: Stack,
         response = await asyncio.wait_for(reader.read(65536), 3)
     finally:
         writer.close()
-    assert statuses(response) == [400], response
+    assert status_codes(response) == [400], response
     assert b"RPC_" not in response  # the refusal does not echo the request
     assert stack.sim.state.recorder.requests() == []
