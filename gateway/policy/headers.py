@@ -50,6 +50,8 @@ HOP_BY_HOP: frozenset[str] = frozenset(
 
 # Dropped from every request, trusted peer or not: a load balancer has no reason to send them, and
 # IIS/ASP.NET (URL Rewrite, method override) would act on them. `Expect` is answered by the gateway.
+# `X-CommonAccessToken` and `X-IsFromCafe` carry what Exchange's front end tells its back end about
+# an authenticated user (ProxyShell forged such a token): from a client they are always a lie.
 ALWAYS_DROPPED: frozenset[str] = frozenset(
     {
         "expect",
@@ -58,6 +60,8 @@ ALWAYS_DROPPED: frozenset[str] = frozenset(
         "x-http-method-override",
         "x-http-method",
         "x-method-override",
+        "x-commonaccesstoken",
+        "x-isfromcafe",
     }
 )
 

@@ -67,6 +67,8 @@ def test_reference_hop_by_hop_vector_does_not_reach_upstream() -> None:
         "X-HTTP-Method-Override",
         "X-HTTP-Method",
         "X-Method-Override",
+        "X-CommonAccessToken",
+        "X-IsFromCafe",
         "X_Custom",
         "x_forwarded_for",
         "X-Forwarded_For",
