@@ -19,7 +19,8 @@ import pytest_asyncio
 from gateway.demo import DemoPorts, running_demo
 from tests.attacks.kit import GATEWAY_COOKIE, Breach, Kit, cookie_header, set_cookies
 from tests.attacks.raw_http import RawResponse, exchange, request
-from tests.e2e.owa_client import PASSWORDS, logon_form
+from tests.demo_users import PASSWORDS
+from tests.e2e.owa_client import logon_form
 from tests.logs import CapturedLogs, events
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 
 import httpx
 
+from tests.demo_users import PASSWORDS
+
 MFA_PAGE = "/_gateway/mfa"
 CSRF_INPUT = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 # Texts only the OWA simulator's mailbox pages contain (never a logon, MFA or error page).
 MAILBOX_MARKERS = ("Quarterly report (draft)", "Fire drill on Wednesday", "Weekly sync moved to room")
 CADATA_COOKIES = ("cadata", "cadataTTL", "cadataKey", "cadataIV", "cadataSig")
-PASSWORDS = {"alice": "AlicePass1!", "bob": "BobPass1!", "carol": "CarolPass1!", "dave": "DavePass1!"}
 
 
 @dataclass(frozen=True, slots=True)

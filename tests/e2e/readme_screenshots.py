@@ -15,7 +15,7 @@ from playwright.async_api import expect
 
 from gateway.demo import DemoPorts, running_demo
 from tests.browser import launch_chromium
-from tests.e2e.owa_client import PASSWORDS
+from tests.demo_users import PASSWORDS
 
 IMAGES = Path(__file__).resolve().parent.parent.parent / "docs" / "images"
 VIEWPORT = {"width": 960, "height": 880}

@@ -17,7 +17,8 @@ from gateway.demo import DemoPorts, RunningDemo, running_demo
 from gateway.mfa import pages
 from gateway.sim.monosign_state import FaultMode
 from tests.browser import artifact_path
-from tests.e2e.owa_client import MAILBOX_MARKERS, PASSWORDS, approve_latest_push
+from tests.demo_users import PASSWORDS
+from tests.e2e.owa_client import MAILBOX_MARKERS, approve_latest_push
 
 pytestmark = pytest.mark.browser
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import h11
 import spnego
 
-PASSWORDS = {"alice": "AlicePass1!", "bob": "BobPass1!", "carol": "CarolPass1!", "dave": "DavePass1!"}
+from tests.demo_users import demo_password
 
 
 def basic(user: str, password: str | None = None) -> str:
-    secret = password if password is not None else PASSWORDS[user.split("\\")[-1].split("@")[0].lower()]
+    secret = password if password is not None else demo_password(user)
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
@@ -143,7 +143,7 @@ class NtlmClient:
     """The three legs of NTLM, driven step by step so a test can put each leg where it likes."""
 
     def __init__(self, user: str, password: str | None = None, *, scheme: str = "NTLM") -> None:
-        secret = password if password is not None else PASSWORDS[user.split("\\")[-1].split("@")[0].lower()]
+        secret = password if password is not None else demo_password(user)
         self.scheme = scheme
         self.context = spnego.client(user, secret, protocol="negotiate" if scheme == "Negotiate" else "ntlm",
                                      hostname="mail.corp.example")

@@ -39,13 +39,13 @@ from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import MonosignSimState
 from gateway.sim.monosign_users import demo_users as monosign_demo_users
 from gateway.sim.owa import OwaSimConfig, RunningOwaSim, SimUser, demo_users, running_owa_sim
+from tests.demo_users import PASSWORDS as DEMO_PASSWORDS
 
 HOST = "mail.corp.example"
 PUBLIC_URL = f"http://{HOST}"
 API_KEY = "flow-test-app-id"
 API_SECRET = "flow-test-secret-7c1e-never-logged"
-PASSWORDS = {"alice": "AlicePass1!", "bob": "BobPass1!", "carol": "CarolPass1!", "dave": "DavePass1!",
-             "erin": "ErinPass1!", "healthmailbox0123abcd": "HealthPass1!"}
+PASSWORDS = {**DEMO_PASSWORDS, "erin": "ErinPass1!", "healthmailbox0123abcd": "HealthPass1!"}
 CADATA_NAMES = frozenset({"cadata", "cadatakey", "cadataiv", "cadatasig", "cadatattl"})
 # Mailboxes the OWA simulator knows beyond the demo users: one Monosign has never heard of, and a
 # Managed Availability probe account.

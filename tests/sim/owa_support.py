@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 
 from gateway.sim.owa import OwaSimConfig, RunningOwaSim, running_owa_sim
+from tests.demo_users import demo_password
 
 HOST = "mail.corp.example"
-PASSWORDS = {"alice": "AlicePass1!", "bob": "BobPass1!", "carol": "CarolPass1!", "dave": "DavePass1!"}
 CADATA = ("cadata", "cadataTTL", "cadataKey", "cadataIV", "cadataSig")
 
 
@@ -36,7 +36,7 @@ class OwaClient:
     async def login(self, username: str = "alice", password: str | None = None, *, flags: str = "4",
                     destination: str = f"https://{HOST}/owa/") -> dict[str, str]:
         """Post the logon form; return the five cadata cookies (asserting success)."""
-        password = password if password is not None else PASSWORDS[username.split("\\")[-1].split("@")[0].lower()]
+        password = password if password is not None else demo_password(username)
         response = await self.request("POST", "/owa/auth.owa", data={
             "destination": destination, "flags": flags, "forcedownlevel": "0",
             "username": username, "password": password, "passwordText": "", "isUtf8": "1",

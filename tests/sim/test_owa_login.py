@@ -10,7 +10,8 @@ import pytest
 import trustme
 
 from gateway.sim.owa import OwaSimConfig
-from tests.sim.owa_support import CADATA, HOST, PASSWORDS, owa_client, set_cookie_headers, set_cookie_values
+from tests.demo_users import PASSWORDS
+from tests.sim.owa_support import CADATA, HOST, owa_client, set_cookie_headers, set_cookie_values
 
 FIRST_HOP = f"https://{HOST}/owa/auth/logon.aspx?url=https%3a%2f%2f{HOST}%2fowa%2f&reason=0"
 EXCHANGE_HEADERS = {"Server": "Microsoft-IIS/10.0", "X-Powered-By": "ASP.NET", "X-FEServer": "SIMCAS01"}
