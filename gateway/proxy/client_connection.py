@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from aiohttp.web_protocol import RequestHandler
+
 from gateway.observability.logging import get_logger
 
 __all__ = ["CloseHooksMixin", "add_close_hook", "close_after_response"]
@@ -17,8 +19,9 @@ __all__ = ["CloseHooksMixin", "add_close_hook", "close_after_response"]
 log = get_logger("gateway.client_connection")
 
 
-class CloseHooksMixin:
-    """Put before aiohttp's `RequestHandler` in a protocol class's bases."""
+class CloseHooksMixin(RequestHandler):
+    """Put before aiohttp's `RequestHandler` in a protocol class's bases (its own base, so the
+    calls to it type-check)."""
 
     _close_hooks: list[Callable[[], None]] | None = None
 
@@ -28,7 +31,7 @@ class CloseHooksMixin:
         self._close_hooks.append(hook)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        super().connection_lost(exc)  # type: ignore[misc]
+        super().connection_lost(exc)
         hooks, self._close_hooks = self._close_hooks, None
         for hook in hooks or ():
             try:

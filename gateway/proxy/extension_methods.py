@@ -181,7 +181,7 @@ class ExtensionFramer:
 _UNDECIDED, _PLAIN, _EXTENSION = 0, 1, 2
 
 
-class ExtensionMethodsMixin:
+class ExtensionMethodsMixin(RequestHandler):
     """Put before aiohttp's `RequestHandler` in a protocol class's bases (see the module docstring).
 
     Pair it with `restoring_extension_methods` around the server's request factory.
@@ -195,7 +195,7 @@ class ExtensionMethodsMixin:
     def data_received(self, data: bytes) -> None:
         mode = self._ext_mode
         if mode == _PLAIN or not data:
-            super().data_received(data)  # type: ignore[misc]
+            super().data_received(data)
             return
         if mode == _UNDECIDED:
             data = self._ext_pending + data
@@ -206,7 +206,7 @@ class ExtensionMethodsMixin:
             self._ext_pending = b""
             if not decision:
                 self._ext_mode = _PLAIN
-                super().data_received(data)  # type: ignore[misc]
+                super().data_received(data)
                 return
             self._ext_mode = _EXTENSION
             self._ext_framer = ExtensionFramer()
@@ -216,11 +216,11 @@ class ExtensionMethodsMixin:
         out, methods, error = self._ext_framer.feed(data)
         self._ext_methods.extend(methods)
         if out:
-            super().data_received(out)  # type: ignore[misc]
+            super().data_received(out)
         if error is not None:
             log.info("extension-method request refused", reason=str(error))
             # Fed on its own: llhttp drops the requests parsed in the same call as an error.
-            super().data_received(POISON)  # type: ignore[misc]
+            super().data_received(POISON)
 
     def pop_extension_method(self) -> str | None:
         """The original method of the next request parsed on this connection (extension mode only)."""
