@@ -24,7 +24,8 @@ from gateway.migration.webconfig import (
     WebConfigError,
     parse_webconfig,
 )
-from gateway.settings import Settings, load_settings
+from gateway.settings import load_settings
+from tests.settings_env import without_settings
 
 DATA = Path(__file__).resolve().parent / "data" / "webconfig"
 ROOT = Path(__file__).resolve().parent.parent
@@ -352,10 +353,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(Settings.model_fields):
-        monkeypatch.delenv(name.upper(), raising=False)
-        monkeypatch.delenv(f"{name.upper()}_FILE", raising=False)
-    return monkeypatch
+    return without_settings(monkeypatch)
 
 
 def test_cli_output_loads_into_the_gateways_settings(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:

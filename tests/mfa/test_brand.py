@@ -7,25 +7,13 @@ from pathlib import Path
 import pytest
 
 from gateway.mfa.brand import WHITE, Brand, Logo, contrast_ratio, darken, readable_with_white, relative_luminance
-from gateway.settings import Settings, SettingsError, load_settings
-
-REQUIRED = {
-    "MONOSIGN_API_URL": "http://127.0.0.1:9001",
-    "MONOSIGN_API_KEY": "app-id",
-    "MONOSIGN_API_SECRET": "s3cr3t-value-never-shown",
-    "GATEWAY_PUBLIC_URL": "https://mail.example.com",
-    "GATEWAY_UPSTREAM_URL": "http://127.0.0.1:9002",
-}
+from gateway.settings import SettingsError, load_settings
+from tests.settings_env import with_required_settings
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(Settings.model_fields):
-        monkeypatch.delenv(name.upper(), raising=False)
-        monkeypatch.delenv(f"{name.upper()}_FILE", raising=False)
-    for key, value in REQUIRED.items():
-        monkeypatch.setenv(key, value)
-    return monkeypatch
+    return with_required_settings(monkeypatch)
 
 
 @pytest.mark.parametrize(

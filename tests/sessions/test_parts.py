@@ -13,7 +13,8 @@ from gateway.sessions.cache import PassedSessionCache
 from gateway.sessions.crypto import RecordCipher
 from gateway.sessions.lifetime import SessionTimeouts, session_ttl
 from gateway.sessions.ticket import TICKET_LENGTH, Ticket, parse_ticket
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.settings import SettingsError, load_settings
+from tests.settings_env import with_required_settings
 
 # --- tickets -----------------------------------------------------------------------------------------
 
@@ -192,15 +193,7 @@ def test_remaining(created: float, mfa: float | None, activity: float, now: floa
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-        monkeypatch.delenv(f"{name.upper()}_FILE", raising=False)
-    for key, value in {
-        "MONOSIGN_API_URL": "http://127.0.0.1:9001", "MONOSIGN_API_KEY": "id", "MONOSIGN_API_SECRET": "secret",
-        "GATEWAY_PUBLIC_URL": "https://mail.example.com", "GATEWAY_UPSTREAM_URL": "http://127.0.0.1:9002",
-    }.items():
-        monkeypatch.setenv(key, value)
-    return monkeypatch
+    return with_required_settings(monkeypatch)
 
 
 def test_store_settings_defaults(env: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from gateway.sessions.ticket import parse_ticket
 from gateway.settings import Settings
 from tests.redis_server import RedisServer, free_port, make_tls_files
 from tests.sessions.conftest import PREFIX, SERVER_KEY
+from tests.settings_env import without_settings
 
 SECRET = "a-session-secret-of-at-least-32-characters-for-tests"
 
@@ -294,9 +295,7 @@ def test_parse_sentinel_url_rejects(url: str) -> None:
 
 @pytest.fixture
 def base_settings(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-        monkeypatch.delenv(f"{name.upper()}_FILE", raising=False)
+    without_settings(monkeypatch)
     return {
         "monosign_api_url": "http://127.0.0.1:9001",
         "monosign_api_key": "app-id",
