@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from gateway.mfa import pages
 from gateway.mfa.brand import Brand
 from gateway.mfa.pages import NO_SCRIPT_REFRESH_SECONDS, PageRenderer
-from tests.tools import require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -76,17 +75,6 @@ async def site(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[str, Push
         await runner.cleanup()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = require_chromium()
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=executable, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
 async def open_page(browser: Browser, *, javascript: bool = True, locale: str = "en-US") -> tuple[Page, list[str]]:
     context = await browser.new_context(java_script_enabled=javascript, locale=locale)
     page = await context.new_page()
@@ -96,9 +84,9 @@ async def open_page(browser: Browser, *, javascript: bool = True, locale: str = 
     return page, console
 
 
-async def test_waiting_page_polls_then_completes(site: tuple[str, PushScript], browser: Browser) -> None:
+async def test_waiting_page_polls_then_completes(site: tuple[str, PushScript], chromium_browser: Browser) -> None:
     base, script = site
-    page, console = await open_page(browser)
+    page, console = await open_page(chromium_browser)
     await page.goto(f"{base}/_gateway/mfa")
     await page.wait_for_url(f"{base}/_gateway/mfa/complete", timeout=15_000)
     assert script.polls == 2
@@ -108,27 +96,28 @@ async def test_waiting_page_polls_then_completes(site: tuple[str, PushScript], b
 
 
 @pytest.mark.parametrize("final", ["rejected", "expired"])
-async def test_any_final_status_goes_to_complete(site: tuple[str, PushScript], browser: Browser, final: str) -> None:
+async def test_any_final_status_goes_to_complete(site: tuple[str, PushScript], chromium_browser: Browser,
+                                                 final: str) -> None:
     base, script = site
     script.answers = [(200, final)]
-    page, _ = await open_page(browser)
+    page, _ = await open_page(chromium_browser)
     await page.goto(f"{base}/_gateway/mfa")
     await page.wait_for_url(f"{base}/_gateway/mfa/complete", timeout=15_000)
     assert script.polls == 1
 
 
-async def test_session_gone_goes_to_complete(site: tuple[str, PushScript], browser: Browser) -> None:
+async def test_session_gone_goes_to_complete(site: tuple[str, PushScript], chromium_browser: Browser) -> None:
     base, script = site
     script.answers = [(440, "")]
-    page, _ = await open_page(browser)
+    page, _ = await open_page(chromium_browser)
     await page.goto(f"{base}/_gateway/mfa")
     await page.wait_for_url(f"{base}/_gateway/mfa/complete", timeout=15_000)
 
 
-async def test_status_failures_say_so_and_keep_trying(site: tuple[str, PushScript], browser: Browser) -> None:
+async def test_status_failures_say_so_and_keep_trying(site: tuple[str, PushScript], chromium_browser: Browser) -> None:
     base, script = site
     script.answers = [(502, ""), (502, ""), (502, ""), (200, "approved")]
-    page, _ = await open_page(browser)
+    page, _ = await open_page(chromium_browser)
     await page.goto(f"{base}/_gateway/mfa")
     status = page.locator("[data-status-message]")
     await status.filter(has_text="Checking for your approval failed").wait_for(timeout=10_000)
@@ -138,19 +127,19 @@ async def test_status_failures_say_so_and_keep_trying(site: tuple[str, PushScrip
 
 @pytest.mark.slow
 async def test_without_javascript_the_page_refreshes_to_complete(
-    site: tuple[str, PushScript], browser: Browser
+    site: tuple[str, PushScript], chromium_browser: Browser
 ) -> None:
     base, script = site
-    page, _ = await open_page(browser, javascript=False)
+    page, _ = await open_page(chromium_browser, javascript=False)
     await page.goto(f"{base}/_gateway/mfa")
     await page.wait_for_url(f"{base}/_gateway/mfa/complete", timeout=(NO_SCRIPT_REFRESH_SECONDS + 5) * 1000)
     assert script.polls == 0
     assert script.completed == 1
 
 
-async def test_without_javascript_the_button_completes(site: tuple[str, PushScript], browser: Browser) -> None:
+async def test_without_javascript_the_button_completes(site: tuple[str, PushScript], chromium_browser: Browser) -> None:
     base, script = site
-    page, _ = await open_page(browser, javascript=False, locale="tr-TR")
+    page, _ = await open_page(chromium_browser, javascript=False, locale="tr-TR")
     await page.goto(f"{base}/_gateway/mfa")
     assert await page.locator("html").get_attribute("lang") == "tr"
     await page.get_by_role("button", name="Onayladım").click()
@@ -160,11 +149,11 @@ async def test_without_javascript_the_button_completes(site: tuple[str, PushScri
 
 
 async def test_keyboard_reaches_every_control_with_a_visible_focus(
-    site: tuple[str, PushScript], browser: Browser
+    site: tuple[str, PushScript], chromium_browser: Browser
 ) -> None:
     base, script = site
     script.answers = [(200, "pending")]
-    page, _ = await open_page(browser)
+    page, _ = await open_page(chromium_browser)
     await page.goto(f"{base}/_gateway/mfa")
     reached: list[str] = []
     for _ in range(6):
