@@ -128,11 +128,6 @@ def cadata_cookies(set_cookie_values: Iterable[str]) -> list[str]:
     return [value for value in set_cookie_values if is_cadata_cookie(value)]
 
 
-def other_cookies(set_cookie_values: Iterable[str]) -> list[str]:
-    """The Set-Cookie values that may pass to the browser before MFA (the complement of cadata_cookies)."""
-    return [value for value in set_cookie_values if not is_cadata_cookie(value)]
-
-
 def live_cadata(set_cookie_values: Iterable[str], *, now: float | None = None) -> dict[str, str]:
     """Lower-cased name → value of the cadata cookies that set a session (deletions left out).
 

@@ -71,11 +71,6 @@ class ClientCredential:
     workstation: str | None = None  # NTLM Type 3 only
     ntlm_message: int | None = None  # 1, 2 or 3 when the token is (or wraps) an NTLM message
 
-    @property
-    def binds_connection(self) -> bool:
-        """NTLM and Negotiate authenticate the TCP connection, not the request."""
-        return self.scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE)
-
 
 _SCHEMES = {"basic": AuthScheme.BASIC, "ntlm": AuthScheme.NTLM, "negotiate": AuthScheme.NEGOTIATE,
             "bearer": AuthScheme.BEARER}

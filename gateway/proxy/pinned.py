@@ -100,11 +100,6 @@ class PinnedConnections:
         self.opened_total = 0
 
     @property
-    def active(self) -> int:
-        """Client connections currently pinned."""
-        return sum(1 for pinned in self._by_protocol.values() if not pinned.closed)
-
-    @property
     def upstream_connections(self) -> int:
         """Pinned upstream connections opened and not yet closed."""
         return sum(1 for pinned in self._by_protocol.values() if pinned.pool is not None and not pinned.closed)
