@@ -31,6 +31,7 @@ from gateway.policy.clients import (
     decide,
     parse_authorization,
 )
+from gateway.policy.explicit_logon import autodiscover_path_confusion
 from gateway.policy.routes import RouteClass
 from gateway.proxy.forwarder import ResponseInspector
 from gateway.proxy.upstream import UpstreamResponse
@@ -111,6 +112,13 @@ def _may_continue(client_class: ClientClass) -> ContinueCheck:
 
 def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
     async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        if ctx.target is not None and autodiscover_path_confusion(ctx.target):
+            # Exchange would serve another endpoint than the one decided on here (ProxyShell).
+            decisions.labels(client_class.route.value, PolicyOutcome.DENY.value).inc()
+            audit(AUDIT_EVENT, route_class=client_class.route.value, outcome=PolicyOutcome.DENY.value,
+                  reason="autodiscover path confusion", client_ip=ctx.client_ip, method=request.method,
+                  path=ctx.target.path)
+            return _refusal(request, ctx)
         decision, credential, connection_user = _decision(request, ctx, client_class)
         decisions.labels(client_class.route.value, decision.outcome.value).inc()
         device = activesync_device(ctx.target.query if ctx.target else "") \

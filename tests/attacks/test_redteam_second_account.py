@@ -140,3 +140,24 @@ async def test_a_connection_authenticated_by_ntlm_never_carries_owa_requests() -
         owa = {record.connection for record in records if record.target.startswith(("/owa/", "/ecp/"))}
         assert len(ntlm) == 1
         assert not ntlm & owa
+
+
+@pytest.mark.parametrize("target", [
+    "/autodiscover/autodiscover.json?@evil.example/owa/?&Email=autodiscover/autodiscover.json%3F@evil.example",
+    "/autodiscover/autodiscover.json?@evil.example/powershell/?X-Rps-CAT=x&Email=autodiscover/autodiscover.json%3F@e",
+])
+async def test_autodiscover_explicit_logon_confusion_never_reaches_exchange(target: str) -> None:
+    """ProxyNotShell needs only a password, and Autodiscover needs no second factor: the request
+    that Exchange would re-route to /owa or /powershell never leaves the gateway."""
+    async with flow_environment() as env:
+        attacker = env.browser()
+        recorder = env.owa.state.recorder
+        mark = recorder.requests()[-1].id if recorder.requests() else 0
+        refused = await attacker.request("GET", target, headers={"Authorization": basic("alice")}, navigate=False)
+        assert refused.status == 403
+        legitimate = await attacker.request(
+            "GET", "/autodiscover/autodiscover.json?Email=alice@corp.example&Protocol=ActiveSync",
+            headers={"Authorization": basic("alice")}, navigate=False)
+        assert legitimate.status != 403
+        assert [record.target for record in recorder.requests() if record.id > mark] == [
+            "/autodiscover/autodiscover.json?Email=alice@corp.example&Protocol=ActiveSync"]
