@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from aiohttp import HttpVersion11, web
 from aiohttp.http_parser import HttpRequestParser
 from multidict import CIMultiDict
+from yarl import URL
 
 from gateway import __version__
 from gateway.mfa.pages import PageRenderer
@@ -479,18 +480,42 @@ def build_app(settings: Settings, *, state: AppState | None = None) -> web.Appli
     app = web.Application(client_max_size=64 * 1024)
     app[STATE] = state or build_state(settings)
     app.cleanup_ctx.append(_forwarder_lifecycle)
-    app.router.add_route("*", "/{tail:.*}", _entry, expect_handler=_expect)
-    # Targets aiohttp's router cannot match (`*`, authority-form) still go through the pipeline.
-    app.middlewares.append(_unrouted)
+    app.router.register_resource(EveryTarget(_entry, expect_handler=_expect))
     return app
 
 
-@web.middleware
-async def _unrouted(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                    ) -> web.StreamResponse:
-    if request.match_info.http_exception is not None:
-        return await _entry(request)
-    return await handler(request)
+class EveryTarget(web.PlainResource):
+    """The main application's one resource: it matches every request whatever the form of its
+    target (origin, absolute, asterisk; authority-form with `routing_every_target`), so aiohttp's
+    router decides nothing on its own reading of the path. A resource rather than a middleware
+    catching what a route would not match: a middleware costs every request (about 3 % of the
+    gateway's CPU per request)."""
+
+    def __init__(self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]], *,
+                 expect_handler: Callable[[web.Request], Awaitable[None]]) -> None:
+        super().__init__("/")  # the router reaches "/" last, for every target that has a path
+        self._route = self.add_route("*", handler, expect_handler=expect_handler)
+
+    async def resolve(self, request: web.Request) -> tuple[web.UrlMappingMatchInfo, set[str]]:
+        return web.UrlMappingMatchInfo({}, self._route), set()
+
+
+_ROOT = URL("/")
+RequestFactory = Callable[..., web.BaseRequest]
+
+
+def routing_every_target(factory: RequestFactory) -> RequestFactory:
+    """Wrap a server's request factory so absolute- and authority-form targets (`GET http://host`,
+    `CONNECT host:443`) also reach `EveryTarget`: aiohttp routes on the URL's relative part, which
+    for them can be empty, and then its router looks nothing up. Only the URL aiohttp routes on
+    changes; `raw_path` stays as sent, and the edge refuses it (not origin-form)."""
+
+    def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+        if message.url.absolute:
+            message = message._replace(url=_ROOT)
+        return factory(message, payload, protocol, writer, task)
+
+    return make_request
 
 
 def build_admin_app(state: AppState) -> web.Application:

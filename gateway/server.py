@@ -28,7 +28,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gateway import __version__
-from gateway.app import STATE, AppState, build_admin_app, build_app, build_state
+from gateway.app import STATE, AppState, build_admin_app, build_app, build_state, routing_every_target
 from gateway.mfa.pages import PageRenderer
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
@@ -134,7 +134,7 @@ class GatewayServer(web.Server):
     def __init__(self, handler: Any, *, header_timeout: float, renderer: PageRenderer, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         # Requests of RPC_IN_DATA/RPC_OUT_DATA connections get their real method back (extension_methods).
-        self.request_factory = restoring_extension_methods(self.request_factory)
+        self.request_factory = routing_every_target(restoring_extension_methods(self.request_factory))
         self._header_timeout = header_timeout
         self._renderer = renderer
 
