@@ -14,49 +14,39 @@ import argparse
 import http.client
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
-from bench.wrk import WrkResult, parse_wrk
+from bench.common import (
+    Processes,
+    Row,
+    Target,
+    children,
+    clean_environment,
+    cpu_seconds,
+    free_port,
+    rss_kib,
+    run_wrk,
+    wait_for_port,
+    workspace,
+    write_nginx_config,
+)
 
 FILE_PATH = "/owa/auth/bench.txt"  # owa-public: the gateway forwards it without a session
 BIG_PATH = "/owa/auth/big.bin"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-NGINX_STATIC = """worker_processes 1;
-pid {dir}/static.pid;
-error_log {dir}/static-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
-    uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
-    default_type application/octet-stream;
+# The http blocks of the two nginx targets (bench.common.write_nginx_config adds the rest).
+NGINX_STATIC = """    default_type application/octet-stream;
     server {{
         listen 127.0.0.1:{port};
         root {dir}/www;
     }}
-}}
 """
 
-NGINX_PROXY = """worker_processes 1;
-pid {dir}/proxy.pid;
-error_log {dir}/proxy-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
-    uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
-    upstream up {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+NGINX_PROXY = """    upstream up {{ server 127.0.0.1:{upstream}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{port};
         location / {{
@@ -68,102 +58,7 @@ http {{
             proxy_set_header X-Forwarded-Proto $scheme;
         }}
     }}
-}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
-def children(pid: int) -> list[int]:
-    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    return [int(part) for part in text.split()]
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    cpu_pid: int | None  # the process whose CPU time per request is reported
-
-
-@dataclass
-class Row:
-    target: str
-    connections: int
-    result: WrkResult
-    cpu_us_per_request: float | None
-
-
-class Processes:
-    """Everything this bench started, stopped by process id (never by name)."""
-
-    def __init__(self) -> None:
-        self._popen: list[subprocess.Popen[bytes]] = []
-        self._nginx_configs: list[Path] = []
-
-    def nginx(self, config: Path) -> int:
-        subprocess.run(["nginx", "-c", str(config), "-e", str(config.with_suffix(".startup.log"))], check=True)
-        self._nginx_configs.append(config)
-        pid_file = config.parent / (config.stem + ".pid")
-        deadline = time.monotonic() + 10
-        while not pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return int(pid_file.read_text())
-
-    def start(self, command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(command, **kwargs)  # type: ignore[call-overload]
-        self._popen.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        for process in self._popen:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self._popen:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for config in self._nginx_configs:
-            pid_file = config.parent / (config.stem + ".pid")
-            with suppress(OSError, ValueError):
-                os.kill(int(pid_file.read_text()), signal.SIGQUIT)  # nginx: graceful stop
-            deadline = time.monotonic() + 10
-            while pid_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-
-
-def run_wrk(url: str, connections: int, duration: int, threads: int) -> WrkResult:
-    output = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
-                            capture_output=True, text=True, check=True).stdout
-    return parse_wrk(output)
 
 
 def measure(target: Target, connections: int, duration: int, threads: int) -> Row:
@@ -229,17 +124,6 @@ def print_summary(rows: list[Row], connection_counts: list[int]) -> None:
               f"over nginx-proxy {added_proxy:+.2f} ms")
 
 
-@contextmanager
-def workspace() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    try:
-        directory.chmod(0o755)  # nginx workers may run as another user
-        (directory / "tmp").mkdir()
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
@@ -270,16 +154,15 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes, connec
         with (www / "big.bin").open("wb") as big:  # sparse: no disk space, real bytes on the wire
             big.truncate(args.download_mib * 1024 * 1024)
     static_port, proxy_port, gateway_port, admin_port = (free_port() for _ in range(4))
-    static_conf, proxy_conf = directory / "static.conf", directory / "proxy.conf"
-    static_conf.write_text(NGINX_STATIC.format(dir=directory, port=static_port))
-    proxy_conf.write_text(NGINX_PROXY.format(dir=directory, port=proxy_port, upstream=static_port))
+    static_conf = write_nginx_config(directory, "static", NGINX_STATIC.format(dir=directory, port=static_port))
+    proxy_conf = write_nginx_config(directory, "proxy",
+                                    NGINX_PROXY.format(dir=directory, port=proxy_port, upstream=static_port))
     static_master = processes.nginx(static_conf)
     proxy_master = processes.nginx(proxy_conf)
     wait_for_port(static_port)
     wait_for_port(proxy_port)
 
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.upper().startswith(("GATEWAY_", "MONOSIGN_"))}
+    environment = clean_environment()
     environment.update({
         "MONOSIGN_API_URL": "http://127.0.0.1:9", "MONOSIGN_API_KEY": "bench", "MONOSIGN_API_SECRET": "bench",
         "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import spnego
 
-from bench.__main__ import Processes, free_port, rss_kib, wait_for_port, workspace
+from bench.common import Processes, clean_environment, free_port, rss_kib, wait_for_port, workspace
 
 OAB = "/OAB/00000000-0000-0000-0000-000000000000/oab.xml"
 PING = "/Microsoft-Server-ActiveSync?Cmd=Ping&User=alice&DeviceId=BENCH{index:05d}&DeviceType=Bench"
@@ -131,8 +130,7 @@ def start_stack(processes: Processes, directory: Path, name: str, *, pool: int) 
     logs = (directory / f"{name}-sim.log").open("wb")
     processes.start([sys.executable, "-m", "gateway", "sim", "owa", "--listen", f"127.0.0.1:{sim_port}",
                      "--activesync-max-heartbeat", "3540"], stdout=logs, stderr=subprocess.STDOUT)
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.upper().startswith(("GATEWAY_", "MONOSIGN_"))}
+    environment = clean_environment()
     environment.update({
         "MONOSIGN_API_URL": "http://127.0.0.1:9", "MONOSIGN_API_KEY": "bench", "MONOSIGN_API_SECRET": "bench",
         "GATEWAY_PUBLIC_URL": "http://mail.corp.example",

@@ -33,8 +33,20 @@ from pathlib import Path
 
 import pyotp
 
-from bench.__main__ import Processes, Row, Target, children, cpu_seconds, free_port, wait_for_port, workspace
-from bench.wrk import WrkResult, parse_wrk
+from bench.common import (
+    Processes,
+    Row,
+    Target,
+    children,
+    clean_environment,
+    cpu_seconds,
+    free_port,
+    run_wrk,
+    wait_for_port,
+    workspace,
+    write_nginx_config,
+)
+from bench.wrk import WrkResult
 
 FILE_PATH = "/owa/bench.txt"
 SESSION_SECRET = "bench-session-secret-0123456789abcdefghijklmn"
@@ -42,15 +54,8 @@ API_KEY, API_SECRET = "bench-app-id", "bench-app-key"
 PASSWORD = "BenchPass1!"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-NGINX_OWA = """worker_processes 1;
-pid {dir}/owa.pid;
-error_log {dir}/owa-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
-    uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
-    default_type application/octet-stream;
+# nginx's http block (bench.common.write_nginx_config adds the rest).
+NGINX_OWA = """    default_type application/octet-stream;
     server {{
         listen 127.0.0.1:{port};
         root {dir}/www;
@@ -62,7 +67,6 @@ http {{
             return 302 /owa/;
         }}
     }}
-}}
 """
 
 
@@ -138,19 +142,13 @@ def sign_in(port: int, user: str, totp_secret: str) -> str:
     return cookie_header()["Cookie"]
 
 
-def run_wrk(url: str, connections: int, duration: int, threads: int, cookie: str) -> WrkResult:
-    output = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
-                             "-H", f"Cookie: {cookie}", url], capture_output=True, text=True, check=True).stdout
-    return parse_wrk(output)
-
-
 def tree_cpu_seconds(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
 def measure(target: Target, pids: list[int], cookie: str, connections: int, duration: int, threads: int) -> Row:
     before = tree_cpu_seconds(pids)
-    result = run_wrk(target.url, connections, duration, threads, cookie)
+    result = run_wrk(target.url, connections, duration, threads, [f"Cookie: {cookie}"])
     per_request = (tree_cpu_seconds(pids) - before) / result.requests * 1e6 if result.requests else None
     return Row(target.name, connections, result, per_request)
 
@@ -202,8 +200,7 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes, connec
     www.mkdir(parents=True)
     (www / "bench.txt").write_bytes(b"x" * 1024)
     owa_port, redis_port, monosign_port = free_port(), free_port(), free_port()
-    owa_conf = directory / "owa.conf"
-    owa_conf.write_text(NGINX_OWA.format(dir=directory, port=owa_port))
+    owa_conf = write_nginx_config(directory, "owa", NGINX_OWA.format(dir=directory, port=owa_port))
     processes.nginx(owa_conf)
     processes.start(["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
                      "--appendonly", "no", "--dir", str(directory)], stdout=subprocess.DEVNULL)
@@ -213,7 +210,7 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes, connec
     users_file.write_text(json.dumps({"users": [
         {"user_name": name, "mfa_methods": ["Totp"], "totp_secret": secret} for name, secret in secrets.items()
     ]}))
-    clean = {key: value for key, value in os.environ.items() if not key.upper().startswith(("GATEWAY_", "MONOSIGN_"))}
+    clean = clean_environment()
     monosign_log = (directory / "monosign.log").open("wb")
     processes.start([sys.executable, "-m", "gateway", "sim", "monosign", "--listen", f"127.0.0.1:{monosign_port}",
                      "--users", str(users_file)],
@@ -248,7 +245,7 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes, connec
     print(f"wrk -t{args.threads} -c<N> -d{args.duration}s --latency, GET {FILE_PATH} with a signed-in session's "
           f"cookies, targets interleaved; {os.cpu_count()} CPUs shared by wrk, nginx, Redis and the gateways.\n")
     for target, _pids, cookie in targets:  # warm-up: connections, pools, caches
-        run_wrk(target.url, 10, 2, args.threads, cookie)
+        run_wrk(target.url, 10, 2, args.threads, [f"Cookie: {cookie}"])
     rows = [measure(target, pids, cookie, connections, args.duration, args.threads)
             for connections in connection_counts for target, pids, cookie in targets]
     print_table(rows)

@@ -33,8 +33,17 @@ from typing import Any
 
 import httpx
 
-from bench.__main__ import Processes, cpu_seconds, free_port, wait_for_port, workspace
-from bench.wrk import WrkResult, parse_wrk
+from bench.common import (
+    Processes,
+    clean_environment,
+    cpu_seconds,
+    free_port,
+    run_wrk,
+    wait_for_port,
+    workspace,
+    write_nginx_config,
+)
+from bench.wrk import WrkResult
 
 PUBLIC_PATH = "/owa/auth/bench.txt"  # owa-public
 SESSION_PATH = "/owa/bench.txt"  # owa-app: needs a complete session
@@ -42,15 +51,8 @@ API_KEY = "bench-app-id"
 API_SECRET = "bench-app-secret-not-a-real-one"
 GOAL_RATIO = 0.90
 
-NGINX_FRONT = """worker_processes 1;
-pid {dir}/front.pid;
-error_log {dir}/front-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
-    uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
-    default_type application/octet-stream;
+# nginx's http block (bench.common.write_nginx_config adds the rest).
+NGINX_FRONT = """    default_type application/octet-stream;
     upstream owa {{ server 127.0.0.1:{owa}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{port};
@@ -63,7 +65,6 @@ http {{
             proxy_set_header Host $http_host;
         }}
     }}
-}}
 """
 
 
@@ -158,8 +159,7 @@ def start_stack(directory: Path, processes: Processes, *, users: int, approve_de
         (www / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         (www / path.lstrip("/")).write_bytes(b"x" * 1024)
 
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.upper().startswith(("GATEWAY_", "MONOSIGN_"))}
+    environment = clean_environment()
     logs = (directory / "servers.log").open("wb")
     python = sys.executable
     processes.start([python, "-m", "gateway", "sim", "owa", "--listen", f"127.0.0.1:{owa_port}",
@@ -170,9 +170,8 @@ def start_stack(directory: Path, processes: Processes, *, users: int, approve_de
                      "--auto-approve-delay", str(approve_delay)],
                     env={**environment, "MONOSIGN_API_KEY": API_KEY, "MONOSIGN_API_SECRET": API_SECRET},
                     stdout=logs, stderr=subprocess.STDOUT)
-    front = directory / "front.conf"
-    front.write_text(NGINX_FRONT.format(dir=directory, port=front_port, owa=owa_port, public=PUBLIC_PATH,
-                                        session=SESSION_PATH))
+    front = write_nginx_config(directory, "front", NGINX_FRONT.format(
+        dir=directory, port=front_port, owa=owa_port, public=PUBLIC_PATH, session=SESSION_PATH))
     wait_for_port(owa_port)
     processes.nginx(front)
     command = [python, "-m", "gateway", "serve"]
@@ -244,14 +243,6 @@ async def session_cookies(stack: Stack) -> str:
 
 
 # --- Part 1: session vs unauthenticated ----------------------------------------------------------------------
-
-
-def run_wrk(url: str, connections: int, duration: int, threads: int, headers: list[str]) -> WrkResult:
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
-    for header in headers:
-        command += ["-H", header]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    return parse_wrk(output)
 
 
 def measure(url: str, pid: int, connections: int, duration: int, threads: int,

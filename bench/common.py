@@ -1,0 +1,152 @@
+"""What every benchmark needs: free ports, the processes it starts (stopped by process id, never by
+name), nginx configurations, wrk runs, and CPU time and memory read from /proc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.wrk import WrkResult, parse_wrk
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# The start of every nginx configuration here: one worker, its pid file and error log named after the
+# configuration, no access log, temporary files in the workspace. The caller's part closes the http block.
+NGINX_HEAD = """worker_processes 1;
+pid {dir}/{name}.pid;
+error_log {dir}/{name}-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
+"""
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    cpu_pid: int | None  # the process whose CPU time per request is reported
+
+
+@dataclass
+class Row:
+    target: str
+    connections: int
+    result: WrkResult
+    cpu_us_per_request: float | None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(part) for part in text.split()]
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any gateway setting (each bench sets its own)."""
+    return {key: value for key, value in os.environ.items() if not key.upper().startswith(("GATEWAY_", "MONOSIGN_"))}
+
+
+def write_nginx_config(directory: Path, name: str, http_body: str) -> Path:
+    """`directory/name.conf`: NGINX_HEAD, then `http_body` (the rest of the http block, indented)."""
+    config = directory / f"{name}.conf"
+    config.write_text(NGINX_HEAD.format(dir=directory, name=name) + http_body + "}\n")
+    return config
+
+
+def run_wrk(url: str, connections: int, duration: int, threads: int, headers: Sequence[str] = ()) -> WrkResult:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for header in headers:
+        command += ["-H", header]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output)
+
+
+@contextmanager
+def workspace() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    try:
+        directory.chmod(0o755)  # nginx workers may run as another user
+        (directory / "tmp").mkdir()
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class Processes:
+    """Everything a bench started, stopped by process id (never by name)."""
+
+    def __init__(self) -> None:
+        self._popen: list[subprocess.Popen[bytes]] = []
+        self._nginx_configs: list[Path] = []
+
+    def nginx(self, config: Path) -> int:
+        subprocess.run(["nginx", "-c", str(config), "-e", str(config.with_suffix(".startup.log"))], check=True)
+        self._nginx_configs.append(config)
+        pid_file = config.parent / (config.stem + ".pid")
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return int(pid_file.read_text())
+
+    def start(self, command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        process: subprocess.Popen[bytes] = subprocess.Popen(command, **kwargs)
+        self._popen.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self._popen:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self._popen:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for config in self._nginx_configs:
+            pid_file = config.parent / (config.stem + ".pid")
+            with suppress(OSError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGQUIT)  # nginx: graceful stop
+            deadline = time.monotonic() + 10
+            while pid_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
