@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -24,12 +23,14 @@ from bench.common import (
     Processes,
     Row,
     Target,
+    add_wrk_options,
     children,
     clean_environment,
     cpu_seconds,
     free_port,
     rss_kib,
     run_wrk,
+    tools_missing,
     wait_for_port,
     workspace,
     write_nginx_config,
@@ -126,18 +127,14 @@ def print_summary(rows: list[Row], connection_counts: list[int]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--connections", default="10,50", help="wrk connection counts (default 10,50)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    add_wrk_options(parser)
     parser.add_argument("--download-mib", type=int, default=1024, help="size of the download (0 skips it)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the gateway under cProfile and write its stats to FILE")
     args = parser.parse_args(argv)
-    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
-    if missing:
-        print(f"The benchmark needs {' and '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+    if tools_missing("wrk", "nginx"):
         return 1
-    connection_counts = [int(part) for part in args.connections.split(",")]
+    connection_counts: list[int] = args.connections
     processes = Processes()
     with workspace() as directory:
         try:

@@ -3,11 +3,13 @@ name), nginx configurations, wrk runs, and CPU time and memory read from /proc."
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -46,6 +48,22 @@ class Row:
     connections: int
     result: WrkResult
     cpu_us_per_request: float | None
+
+
+def add_wrk_options(parser: argparse.ArgumentParser) -> None:
+    """--duration, --connections (a list of counts) and --threads, the same in every bench that runs wrk."""
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--connections", type=lambda text: [int(part) for part in text.split(",")], default="10,50",
+                        help="wrk connection counts (default 10,50)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+
+
+def tools_missing(*tools: str) -> bool:
+    """True, with a line on stderr saying how to install them, when any of these programs is not on PATH."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        print(f"This benchmark needs {' and '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+    return bool(missing)
 
 
 def free_port() -> int:

@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -37,11 +36,13 @@ from bench.common import (
     Processes,
     Row,
     Target,
+    add_wrk_options,
     children,
     clean_environment,
     cpu_seconds,
     free_port,
     run_wrk,
+    tools_missing,
     wait_for_port,
     workspace,
     write_nginx_config,
@@ -177,16 +178,11 @@ def print_summary(rows: list[Row], connection_counts: list[int]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--connections", default="10,50", help="wrk connection counts (default 10,50)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    add_wrk_options(parser)
     args = parser.parse_args(argv)
-    missing = [tool for tool in ("wrk", "nginx", "redis-server") if shutil.which(tool) is None]
-    if missing:
-        print(f"This benchmark needs {' and '.join(missing)}: apt-get install -y {' '.join(missing)}",
-              file=sys.stderr)
+    if tools_missing("wrk", "nginx", "redis-server"):
         return 1
-    connection_counts = [int(part) for part in args.connections.split(",")]
+    connection_counts: list[int] = args.connections
     processes = Processes()
     with workspace() as directory:
         try:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,10 +34,12 @@ import httpx
 
 from bench.common import (
     Processes,
+    add_wrk_options,
     clean_environment,
     cpu_seconds,
     free_port,
     run_wrk,
+    tools_missing,
     wait_for_port,
     workspace,
     write_nginx_config,
@@ -373,9 +374,7 @@ def print_storm(result: StormResult, approve_delay: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.session", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--connections", default="10,50", help="wrk connection counts (default 10,50)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    add_wrk_options(parser)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per connection count (default 3)")
     parser.add_argument("--users", type=int, default=200, help="users in the login storm (default 200; 0 skips it)")
     parser.add_argument("--approve-delay", type=float, default=1.0,
@@ -383,9 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the gateway under cProfile and write its stats to FILE when it stops")
     args = parser.parse_args(argv)
-    missing = [tool for tool in ("wrk", "nginx") if shutil.which(tool) is None]
-    if missing:
-        print(f"The benchmark needs {' and '.join(missing)}: apt-get install -y {' '.join(missing)}", file=sys.stderr)
+    if tools_missing("wrk", "nginx"):
         return 1
     processes = Processes()
     with workspace() as directory:
@@ -395,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             cookie = asyncio.run(session_cookies(stack))
             print(f"wrk -t{args.threads} -c<N> -d{args.duration}s --latency through one gateway process; "
                   f"1 KiB file from nginx on both paths; {os.cpu_count()} CPUs shared by wrk and the servers.\n")
-            connections = [int(part) for part in args.connections.split(",")]
+            connections: list[int] = args.connections
             comparisons = compare(stack, cookie, connections=connections, duration=args.duration,
                                   threads=args.threads, rounds=args.rounds)
             print_comparisons(comparisons, args.rounds)
