@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.app import STATE, RequestContext, error_page
-from gateway.mfa.session_cookie import cookies_to_strip, strip_request_cookies
+from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, cookies_to_strip, strip_request_cookies
 from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
 from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
 from gateway.sessions.base import StoreUnavailable
@@ -54,6 +54,22 @@ def hold_back_cadata(client_headers: CIMultiDict[str], *, now: float | None = No
             continue
         client_headers.add("Set-Cookie", value)
     return removed
+
+
+def dropping_gateway_cookies(inspect: AnswerInspector) -> AnswerInspector:
+    """`inspect`, after removing any upstream `Set-Cookie` that names the gateway's own cookie: only
+    the gateway hands out its session (an upstream could otherwise plant or shadow one)."""
+
+    async def inspect_without(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+        values = client_headers.getall("Set-Cookie", [])
+        if any(parse_set_cookie(value).key in GATEWAY_COOKIE_NAMES for value in values):
+            del client_headers["Set-Cookie"]
+            for value in values:
+                if parse_set_cookie(value).key not in GATEWAY_COOKIE_NAMES:
+                    client_headers.add("Set-Cookie", value)
+        return await inspect(upstream, client_headers)
+
+    return inspect_without
 
 
 def refusal(request: web.Request, ctx: RequestContext) -> web.Response:
@@ -124,7 +140,7 @@ async def forward_upstream(request: web.Request, ctx: RequestContext, *, session
     try:
         return await state.forwarder.forward(
             request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
-            body=body, long_poll=long_poll, inspect=inspect, connection_auth=False,
+            body=body, long_poll=long_poll, inspect=dropping_gateway_cookies(inspect), connection_auth=False,
         )
     except UpstreamError as exc:
         return error_page(request, ctx, exc.kind.status)
@@ -142,5 +158,5 @@ class FlowUpstreamGuard:
         # are ended (logoff): ActiveSync and the Windows-authentication endpoints must authenticate
         # on their own, never ride on a forms session.
         strip_request_cookies(headers, cookies_to_strip(session_passed=False) | CADATA_COOKIE_NAMES)
-        return cadata_guard(request, ctx, self._flow, session_passed=None)
+        return dropping_gateway_cookies(cadata_guard(request, ctx, self._flow, session_passed=None))
 
