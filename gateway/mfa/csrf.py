@@ -14,8 +14,9 @@ import secrets
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from gateway.policy.edge import DEFAULT_PORTS
+
 CSRF_TOKEN_BYTES = 32
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
 
 
@@ -38,12 +39,12 @@ def origin_of(url: str) -> str | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+    if scheme not in DEFAULT_PORTS or not parts.hostname or parts.username is not None:
         return None
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
-    if port is None or port == _DEFAULT_PORTS[scheme]:
+    if port is None or port == DEFAULT_PORTS[scheme]:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
 

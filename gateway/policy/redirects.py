@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from gateway.policy.edge import DEFAULT_PORTS
+
 __all__ = ["MAX_DESTINATION_LENGTH", "safe_destination"]
 
 MAX_DESTINATION_LENGTH = 2048
@@ -20,7 +22,6 @@ MAX_DESTINATION_LENGTH = 2048
 # oauth2-proxy's invalidRedirectRegex: two slashes of either kind with only whitespace or one or two
 # dots between them, anywhere in the value.
 _SLASH_TRICK = re.compile(r"[/\\](?:[\s\v]*|\.{1,2})[/\\]")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def safe_destination(value: str | None, *, default: str = "/owa/", public_origin: str | None = None) -> str:
@@ -93,7 +94,7 @@ def _same_origin_remainder(value: str, public_origin: str) -> str | None:
 
 def _origin(parts: SplitResult) -> tuple[str, str, int] | None:
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
         return None
-    port = parts.port if parts.port is not None else _DEFAULT_PORTS[scheme]
+    port = parts.port if parts.port is not None else DEFAULT_PORTS[scheme]
     return scheme, parts.hostname.lower(), port
