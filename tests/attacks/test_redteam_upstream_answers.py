@@ -113,8 +113,9 @@ async def test_an_upgrade_request_is_not_passed_on() -> None:
 async def test_an_upstream_never_hands_out_the_gateways_cookie(target: str) -> None:
     """Only the gateway issues its session cookie: one from upstream could plant a session of
     somebody else's choosing (fixation) or shadow the browser's own."""
-    answer = (b"HTTP/1.1 200 OK\r\nSet-Cookie: msgw=planted; Path=/\r\nSet-Cookie: __Host-msgw=planted; Path=/; Secure\r\n"
-              b"Set-Cookie: MSGW=planted; Path=/owa\r\nSet-Cookie: ClientId=kept; Path=/\r\nContent-Length: 2\r\n\r\nok")
+    answer = (b"HTTP/1.1 200 OK\r\nSet-Cookie: msgw=planted; Path=/\r\n"
+              b"Set-Cookie: __Host-msgw=planted; Path=/; Secure\r\nSet-Cookie: MSGW=planted; Path=/owa\r\n"
+              b"Set-Cookie: ClientId=kept; Path=/\r\nContent-Length: 2\r\n\r\nok")
     async with scripted_upstream(answer) as upstream, run_gateway(upstream) as gateway:
         sent = f"GET {target} HTTP/1.1\r\nHost: {PUBLIC_HOST}\r\nConnection: close\r\n\r\n".encode()
         received = await raw_exchange(gateway.port, sent)
