@@ -28,7 +28,6 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
-from yarl import URL
 
 from gateway.observability.logging import get_logger
 from gateway.policy.headers import forwarding_headers, request_headers_for_upstream, response_headers_for_client
@@ -41,8 +40,6 @@ if TYPE_CHECKING:
 
 log = get_logger("gateway.proxy")
 
-# Headers aiohttp's client would otherwise invent; the upstream sees what the client sent.
-SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 # Request headers that are the gateway's business, never the upstream's.
 GATEWAY_OWNED_REQUEST_HEADERS = ("Expect", "X-Request-Id")
 # Seconds an idle pooled upstream connection is kept (IIS closes idle connections after 120 s).
@@ -132,7 +129,6 @@ class Forwarder:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         parts = urlsplit(settings.gateway_upstream_url)
         self._prefix = parts.path.rstrip("/")  # an upstream URL may name a base path
-        self._base = settings.gateway_upstream_url  # no trailing slash (settings strip it)
         self._metrics = metrics
         self._settings = settings
         self._read_timeout = settings.gateway_upstream_read_timeout
@@ -156,12 +152,6 @@ class Forwarder:
             raise RuntimeError("Forwarder.start() has not run")
         return self._pool
 
-    @property
-    def unpooled(self) -> UpstreamPool:
-        if self._unpooled is None:
-            raise RuntimeError("Forwarder.start() has not run")
-        return self._unpooled
-
     async def start(self) -> None:
         self._pool = self._new_pool(reuse=True)
         self._unpooled = self._new_pool(reuse=False)
@@ -174,10 +164,6 @@ class Forwarder:
             if pool is not None:
                 pool.close()
         self._pool = self._unpooled = None
-
-    def url_for(self, target_forward: str) -> URL:
-        """The upstream URL for a canonical target; `encoded=True` so yarl re-normalises nothing."""
-        return URL(self._base + target_forward, encoded=True)
 
     async def check(self) -> str | None:
         """Readiness: does the upstream answer HTTP at all? Any status counts as reachable."""
