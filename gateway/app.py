@@ -88,7 +88,6 @@ class RequestContext:
     route: RouteClass | None = None
     rejection: tuple[int, str] | None = None  # (status, reason) decided at the edge
     exchange: Exchange = field(default_factory=Exchange)
-    continued: bool = False  # 100 Continue was sent
 
 
 Handler = Callable[[web.Request, RequestContext], Awaitable[web.StreamResponse]]
@@ -355,7 +354,6 @@ async def _expect(request: web.Request) -> None:
     if await request.app[STATE].routes[ctx.route].may_continue(request, ctx):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the 100 is not part of the response proper
-        ctx.continued = True
 
 
 async def _entry(request: web.Request) -> web.StreamResponse:

@@ -56,7 +56,6 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
         self._header_timeout = header_timeout
         self._renderer = renderer
         self._header_deadline: asyncio.TimerHandle | None = None
-        self._answered_any = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
