@@ -4,23 +4,10 @@ request id, error page), never through an answer of aiohttp's router."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.proxy.support import PUBLIC_HOST, InProcessGateway, Upstream, raw_exchange, run_gateway, run_upstream
-
-
-@pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    async with run_upstream() as running:
-        yield running
-
-
-@pytest.fixture
-async def gateway(upstream: Upstream) -> AsyncIterator[InProcessGateway]:
-    async with run_gateway(upstream[0].url) as running:
-        yield running
+from tests.proxy.support import PUBLIC_HOST, InProcessGateway, Upstream, raw_exchange
 
 
 @pytest.mark.parametrize("request_line", [

@@ -27,12 +27,6 @@ OPEN = "/Microsoft-Server-ActiveSync"  # any method, allowed by default
 
 
 @pytest.fixture
-async def gateway(upstream: Upstream) -> AsyncIterator[InProcessGateway]:
-    async with run_gateway(upstream[0].url) as running:
-        yield running
-
-
-@pytest.fixture
 async def client() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         yield session
