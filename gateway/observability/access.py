@@ -157,14 +157,15 @@ class AccessLog:
         self._templated, self._direct, self._via_record = [], [], []
         for handler in handlers:
             processors = _json_processors(handler)
-            if processors is None:
+            # (_json_processors answers only for stream handlers; the isinstance tells the type checker.)
+            if processors is None or not isinstance(handler, logging.StreamHandler):
                 self._via_record.append(handler)
                 continue
             suffix = _own_chain_suffix(processors)
             if suffix is not None:
-                self._templated.append((handler, suffix))  # type: ignore[arg-type]
+                self._templated.append((handler, suffix))
             else:
-                self._direct.append((handler, processors))  # type: ignore[arg-type]
+                self._direct.append((handler, processors))
         self._plan_key = key
 
     def write(self, request_id: str, fields: dict[str, Any]) -> None:
