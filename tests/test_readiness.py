@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.observability.readiness import CheckOutcome, CheckResult, Readiness, is_ready
+from gateway.observability.readiness import Check, CheckOutcome, CheckResult, Readiness, is_ready
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,7 @@ def test_only_critical_failures_make_the_replica_not_ready(checks: dict[str, Che
     assert is_ready(checks) is ready
 
 
-def _answer(value: str | CheckOutcome | None):  # type: ignore[no-untyped-def]
+def _answer(value: str | CheckOutcome | None) -> Check:
     async def check() -> str | CheckOutcome | None:
         return value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -180,7 +181,7 @@ async def test_without_close_hooks_nothing_is_pinned_or_pooled(make_stack: Stack
         await runner.cleanup()
 
 
-async def test_pinned_connections_use_tls_to_the_upstream(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_pinned_connections_use_tls_to_the_upstream(tmp_path: Path) -> None:
     import ssl
 
     import trustme

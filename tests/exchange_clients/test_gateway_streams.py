@@ -9,7 +9,7 @@ import os
 import pytest
 
 from gateway.sim.exchange_clients.activesync import PING_NO_CHANGES, ping_request
-from tests.exchange_clients.conftest import Stack
+from tests.exchange_clients.conftest import Stack, StackFactory
 from tests.exchange_clients.support import HttpConnection, NtlmClient, basic
 from tests.exchange_clients.test_extension_methods import REFUSED_HEADS
 from tests.exchange_clients.test_sim_endpoints import conn_packet
@@ -36,7 +36,7 @@ async def test_activesync_ping_is_held_for_its_heartbeat(stack: Stack) -> None:
     assert stack.clients.counters.activesync_pings[-1][:2] == ("DEV42", "Android")
 
 
-async def test_activesync_449_passes_through(make_stack) -> None:  # type: ignore[no-untyped-def]
+async def test_activesync_449_passes_through(make_stack: StackFactory) -> None:
     from gateway.sim.exchange_clients.config import ExchangeClientsConfig
 
     stack = await make_stack(ExchangeClientsConfig(activesync_provision_required=True))
@@ -49,7 +49,7 @@ async def test_activesync_449_passes_through(make_stack) -> None:  # type: ignor
     assert answer.status == 449
 
 
-async def test_activesync_read_timeout_is_the_class_setting(make_stack) -> None:  # type: ignore[no-untyped-def]
+async def test_activesync_read_timeout_is_the_class_setting(make_stack: StackFactory) -> None:
     # A Ping held longer than GATEWAY_TIMEOUT_ACTIVESYNC: the gateway gives up with 504.
     stack = await make_stack(gateway_timeout_activesync=0.3)
     connection = await HttpConnection.open(stack.port)
