@@ -360,7 +360,7 @@ async def _entry(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     ctx = _context(request)
     request_id_var.set(ctx.request_id)
-    state.metrics.in_flight.inc()
+    state.metrics.request_started()
     status = 500
     try:
         if ctx.rejection is not None:
@@ -389,7 +389,6 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         status = ctx.exchange.status or CLIENT_CLOSED_REQUEST
         raise
     finally:
-        state.metrics.in_flight.dec()
         _record(request, state, ctx, status)
 
 
@@ -403,7 +402,7 @@ def _query_names(query: str) -> list[str]:
 def _record(request: web.Request, state: AppState, ctx: RequestContext, status: int) -> None:
     duration = time.monotonic() - ctx.started
     route = ctx.route.value if ctx.route is not None else "rejected"
-    state.metrics.observe_request(route, status, duration)
+    state.metrics.request_ended(route, status, duration)
     upstream = ctx.exchange.upstream_seconds
     target = ctx.target
     _access_log.write(ctx.request_id, {

@@ -7,10 +7,16 @@ Label values are bounded sets (route classes, status codes, error kinds), never 
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -24,21 +30,13 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "gateway_requests_total", "Requests answered, by route class and status code.",
-            ("route_class", "status"), registry=self.registry,
-        )
-        self.latency = Histogram(
-            "gateway_request_duration_seconds", "Time from request headers to the end of the response.",
-            ("route_class",), buckets=LATENCY_BUCKETS, registry=self.registry,
-        )
+        # gateway_requests_total, gateway_request_duration_seconds, gateway_requests_in_flight.
+        self.requests = RequestMetrics(LATENCY_BUCKETS)
+        self.registry.register(self.requests)
         self.upstream_errors = Counter(
             "gateway_upstream_errors_total",
             "Upstream failures by kind (connect, timeout, tls, protocol, disconnect).",
             ("kind",), registry=self.registry,
-        )
-        self.in_flight = Gauge(
-            "gateway_requests_in_flight", "Requests being served right now.", registry=self.registry,
         )
         self.rejected = Counter(
             "gateway_rejected_requests_total",
@@ -78,16 +76,75 @@ class Metrics:
             ("reason",), registry=self.registry,
         )
 
-        # Label children, looked up once per (route class, status) instead of on every request.
-        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
+    def request_started(self) -> None:
+        self.requests.in_flight += 1
 
-    def observe_request(self, route_class: str, status: int, seconds: float) -> None:
-        children = self._request_children.get((route_class, status))
-        if children is None:
-            children = (self.requests.labels(route_class, str(status)), self.latency.labels(route_class))
-            self._request_children[(route_class, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+    def request_ended(self, route_class: str, status: int, seconds: float) -> None:
+        self.requests.in_flight -= 1
+        self.requests.observe(route_class, status, seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(slots=True)
+class _Count:
+    value: float
+    created: float
+
+
+@dataclass(slots=True)
+class _Latency:
+    per_bucket: list[int]  # observations per bucket (not cumulative), +Inf last
+    total: float
+    created: float
+
+
+class RequestMetrics(Collector):
+    """The metrics every request updates, kept as plain numbers and turned into the families
+    prometheus_client's Counter, Histogram and Gauge expose (same names, help, labels, buckets and
+    `_created` samples) only when scraped.
+
+    Why: the library's metric objects take a lock for every update (five per request: in flight up
+    and down, the counter, the histogram's sum and bucket), about 2.5 µs of the gateway's CPU per
+    request; these updates cost a dictionary lookup and two additions. Updated and collected on the
+    event loop's thread only (the admin listener runs on the same loop).
+    """
+
+    def __init__(self, buckets: Sequence[float]) -> None:
+        self.in_flight = 0
+        self._bounds = tuple(buckets)  # ascending; the +Inf bucket is implied
+        # The `le` label values, as prometheus_client writes them.
+        self._edges = [*(floatToGoString(bound) for bound in self._bounds), "+Inf"]  # type: ignore[no-untyped-call]
+        self._counts: dict[tuple[str, int], _Count] = {}
+        self._latency: dict[str, _Latency] = {}
+
+    def observe(self, route_class: str, status: int, seconds: float) -> None:
+        counted = self._counts.get((route_class, status))
+        if counted is None:
+            counted = self._counts[(route_class, status)] = _Count(0.0, time.time())
+        counted.value += 1
+        latency = self._latency.get(route_class)
+        if latency is None:
+            latency = self._latency[route_class] = _Latency([0] * (len(self._bounds) + 1), 0.0, time.time())
+        latency.per_bucket[bisect_left(self._bounds, seconds)] += 1  # the first bound >= seconds
+        latency.total += seconds
+
+    def collect(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily("gateway_requests_total", "Requests answered, by route class and status code.",
+                                       labels=("route_class", "status"))
+        for (route_class, status), counted in self._counts.items():
+            requests.add_metric((route_class, str(status)), counted.value, created=counted.created)
+        yield requests
+        name = "gateway_request_duration_seconds"
+        latency = HistogramMetricFamily(name, "Time from request headers to the end of the response.",
+                                        labels=("route_class",))
+        for route_class, observed in self._latency.items():
+            cumulative, buckets = 0, []
+            for edge, count in zip(self._edges, observed.per_bucket, strict=True):
+                cumulative += count
+                buckets.append((edge, float(cumulative)))
+            latency.add_metric((route_class,), buckets, observed.total)
+            latency.add_sample(name + "_created", {"route_class": route_class}, observed.created)
+        yield latency
+        yield GaugeMetricFamily("gateway_requests_in_flight", "Requests being served right now.", value=self.in_flight)
