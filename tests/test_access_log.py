@@ -125,9 +125,12 @@ def test_values_the_template_does_not_write_go_through_the_chain() -> None:
     stream = io.StringIO()
     _stdout_handler().setStream(stream)
     AccessLog().write("req-6", {**REQUEST_LINE, "status": True, "query_names": [1, 2]})
-    line = json.loads(stream.getvalue())
-    assert line["status"] is True
-    assert line["query_names"] == [1, 2]
+    AccessLog().write("req-7", {**REQUEST_LINE, "duration_ms": float("nan"), "upstream_ms": float("inf")})
+    first, second = stream.getvalue().splitlines()
+    assert json.loads(first)["status"] is True
+    assert json.loads(first)["query_names"] == [1, 2]
+    assert '"duration_ms": NaN' in second  # as json.dumps writes it
+    assert '"upstream_ms": Infinity' in second
 
 
 @given(st.integers(min_value=0, max_value=2**62))

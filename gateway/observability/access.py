@@ -42,6 +42,9 @@ _ROTATING = (logging.handlers.RotatingFileHandler, logging.handlers.TimedRotatin
 Processor = Callable[[Any, str, Any], Any]
 # A JSON string exactly as json.dumps writes one (ensure_ascii, the default).
 _json_str = encode_basestring_ascii
+# -inf < x < inf: x is finite (NaN compares false). json.dumps writes NaN and Infinity, repr() nan
+# and inf: such floats are not for the template.
+_INFINITY = math.inf
 # The keys of the gateway's request line, in order (gateway.app); other fields are rendered by the chain.
 REQUEST_FIELDS = ("client_ip", "method", "path", "query_names", "route_class", "status", "reason", "bytes_in",
                   "bytes_out", "duration_ms", "upstream_ms")
@@ -114,23 +117,10 @@ class UtcStamp:
         return f"{self._prefix}.{micro:06d}Z" if micro else f"{self._prefix}Z"
 
 
-def _json_number(value: int | float | None) -> str:
-    if value is None:
-        return "null"
-    if type(value) is int:
-        return int.__repr__(value)
-    if type(value) is float and math.isfinite(value):
-        return float.__repr__(value)
-    raise TypeError("not a plain JSON number")
-
-
-def _json_optional_str(value: str | None) -> str:
-    return "null" if value is None else _json_str(value)
-
-
 class AccessLog:
     def __init__(self, name: str = ACCESS_LOGGER_NAME) -> None:
         self._name = name
+        self._json_name = _json_str(name)
         self._logger = logging.getLogger(name)
         self._stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
         self._utc_stamp = UtcStamp()
@@ -215,19 +205,28 @@ class AccessLog:
         closing brace; None when `fields` are not the request line's (then the chain renders them)."""
         if tuple(fields) != REQUEST_FIELDS:
             return None
+        status, bytes_in, bytes_out = fields["status"], fields["bytes_in"], fields["bytes_out"]
+        duration_ms, upstream_ms = fields["duration_ms"], fields["upstream_ms"]
+        # Numbers as json.dumps writes them: exactly int or finite float (not bool, not NaN).
+        if not (type(status) is int and type(bytes_in) is int and type(bytes_out) is int
+                and type(duration_ms) is float and -_INFINITY < duration_ms < _INFINITY
+                and (upstream_ms is None or (type(upstream_ms) is float and -_INFINITY < upstream_ms < _INFINITY))):
+            return None
+        path, reason = fields["path"], fields["reason"]
         try:
             return (
                 f'{{"event": "request", "client_ip": {_json_str(fields["client_ip"])}, '
-                f'"method": {_json_str(fields["method"])}, "path": {_json_optional_str(fields["path"])}, '
+                f'"method": {_json_str(fields["method"])}, '
+                f'"path": {"null" if path is None else _json_str(path)}, '
                 f'"query_names": [{", ".join([_json_str(name) for name in fields["query_names"]])}], '
-                f'"route_class": {_json_str(fields["route_class"])}, "status": {_json_number(fields["status"])}, '
-                f'"reason": {_json_optional_str(fields["reason"])}, "bytes_in": {_json_number(fields["bytes_in"])}, '
-                f'"bytes_out": {_json_number(fields["bytes_out"])}, '
-                f'"duration_ms": {_json_number(fields["duration_ms"])}, '
-                f'"upstream_ms": {_json_number(fields["upstream_ms"])}, "request_id": {_json_str(request_id)}, '
-                f'"level": "info", "logger": {_json_str(self._name)}, "timestamp": "{self._utc_stamp()}"'
+                f'"route_class": {_json_str(fields["route_class"])}, "status": {status}, '
+                f'"reason": {"null" if reason is None else _json_str(reason)}, "bytes_in": {bytes_in}, '
+                f'"bytes_out": {bytes_out}, "duration_ms": {duration_ms!r}, '
+                f'"upstream_ms": {"null" if upstream_ms is None else repr(upstream_ms)}, '
+                f'"request_id": {_json_str(request_id)}, '
+                f'"level": "info", "logger": {self._json_name}, "timestamp": "{self._utc_stamp()}"'
             )
-        except TypeError:  # a value of a type the template does not write (a list of non-strings, ...)
+        except TypeError:  # a string field that is not a string (a list of non-strings, ...)
             return None
 
     def _event(self, request_id: str, fields: dict[str, Any]) -> dict[str, Any]:
