@@ -282,6 +282,18 @@ async def try_the_mailbox(kit: Kit, jar: dict[str, str]) -> list[RawResponse]:
     return answers
 
 
+async def breaches(kit: Kit, name: str, responses: list[RawResponse], jar: dict[str, str], mark: int) -> list[str]:
+    """What the attacker got that they must not have: in these responses, in the mailbox asked for with
+    every cookie they now hold, and in what reached Exchange since `mark`."""
+    breach = Breach()
+    for index, response in enumerate(responses):
+        breach.check_response(f"{name} [response {index + 1}: {response.status}]", response)
+    for response in await try_the_mailbox(kit, jar):
+        breach.check_response(f"{name} [then GET /owa/ or FindItem: {response.status}]", response)
+    breach.check_upstream(kit.upstream_since(mark))
+    return breach.problems
+
+
 @pytest.mark.parametrize("vector", VECTORS, ids=[vector.name for vector in VECTORS])
 async def test_attacker_without_second_factor_gets_nothing(kit: Kit, vector: Vector) -> None:
     await cookies_for(kit, "+".join({part for step in vector.steps for part in step.cookies.split("+")
@@ -291,13 +303,8 @@ async def test_attacker_without_second_factor_gets_nothing(kit: Kit, vector: Vec
     assert responses, f"{vector.name}: no response at all"
     for response in responses:
         jar.update(set_cookies(response))
-    breach = Breach()
-    for index, response in enumerate(responses):
-        breach.check_response(f"{vector.name} [response {index + 1}: {response.status}]", response)
-    for response in await try_the_mailbox(kit, jar):
-        breach.check_response(f"{vector.name} [then GET /owa/ or FindItem: {response.status}]", response)
-    breach.check_upstream(kit.upstream_since(mark))
-    assert not breach.problems, "\n".join(breach.problems)
+    problems = await breaches(kit, vector.name, responses, jar, mark)
+    assert not problems, "\n".join(problems)
 
 
 async def test_the_corpus_is_large_and_uniquely_named() -> None:
@@ -386,13 +393,8 @@ async def test_mfa_endpoints_do_not_let_the_attacker_through(kit: Kit, name: str
     responses, jar = await SCENARIOS[name](kit)
     for response in responses:
         jar.update(set_cookies(response))
-    breach = Breach()
-    for index, response in enumerate(responses):
-        breach.check_response(f"{name} [response {index + 1}: {response.status}]", response)
-    for response in await try_the_mailbox(kit, jar):
-        breach.check_response(f"{name} [then GET /owa/ or FindItem: {response.status}]", response)
-    breach.check_upstream(kit.upstream_since(mark))
-    assert not breach.problems, "\n".join(breach.problems)
+    problems = await breaches(kit, name, responses, jar, mark)
+    assert not problems, "\n".join(problems)
 
 
 async def test_the_attackers_tools_work(kit: Kit) -> None:
@@ -451,10 +453,5 @@ async def test_push_fatigue_is_stopped_by_the_push_limit(captured_logs: Captured
         assert len(too_many) == len(refused)
         assert {event["user"] for event in too_many} == {"alice"}
 
-        breach = Breach()
-        for answer in (answer for session in presses for answer in session):
-            breach.check_response(f"push fatigue [{answer.status}]", answer)
-        for answer in await try_the_mailbox(kit, jar):
-            breach.check_response(f"push fatigue [then GET /owa/ or FindItem: {answer.status}]", answer)
-        breach.check_upstream(kit.upstream_since(mark))
-        assert not breach.problems, "\n".join(breach.problems)
+        problems = await breaches(kit, "push fatigue", [answer for session in presses for answer in session], jar, mark)
+        assert not problems, "\n".join(problems)
