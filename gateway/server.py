@@ -63,12 +63,15 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
 
     def data_received(self, data: bytes) -> None:
         # Bytes arriving while no request is queued or running start the next request's head.
-        if self._header_deadline is None and not self._request_in_progress and not self._messages:
-            self._arm_header_deadline()
+        starts_head = self._header_deadline is None and not self._request_in_progress and not self._messages
         seen = self._request_count
         super().data_received(data)
         if self._request_count != seen:
             self._disarm_header_deadline()
+        elif starts_head:
+            # Armed only for a head still incomplete after these bytes (the same moment as before
+            # parsing them): a head that arrives whole, the usual case, costs no timer.
+            self._arm_header_deadline()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm_header_deadline()
