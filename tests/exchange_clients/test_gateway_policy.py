@@ -3,14 +3,16 @@ with its audit event."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from gateway.sim.exchange_clients.config import ExchangeClientsConfig
 from tests.exchange_clients.conftest import FAST, StackFactory
 from tests.exchange_clients.support import Answer, HttpConnection, NtlmClient, basic, ntlm_login
+from tests.logs import capturing_logs, events
 
 ACTIVESYNC = "/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=bob&DeviceId=PHONE7&DeviceType=iPhone"
 EWS = "/EWS/Exchange.asmx"
@@ -28,6 +30,21 @@ async def _one(port: int, method: str, target: str, headers: list[tuple[str, str
 
 def _decisions(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [entry for entry in logs if entry.get("event") == "client_policy"]
+
+
+@contextmanager
+def capture_logs() -> Iterator[list[dict[str, Any]]]:
+    """The JSON log lines written in the block, as an operator reads them (filled when it ends).
+
+    The product's own logging set-up, not structlog's test capture: loggers cached by an earlier
+    test's configuration would bypass the latter and the capture would silently stay empty.
+    """
+    parsed: list[dict[str, Any]] = []
+    with capturing_logs() as read:
+        try:
+            yield parsed
+        finally:
+            parsed.extend(events(read()))
 
 
 # (class setting prefix, request that the simulator answers 200 to bob, status when it reaches Exchange)
