@@ -120,8 +120,13 @@ def response_headers_for_client(headers: Headers) -> CIMultiDict[str]:
     ``Content-Length`` and ``Content-Encoding`` (bodies are forwarded untouched).
     """
     tokens = _connection_tokens(headers)
-    removed = HOP_BY_HOP | tokens if tokens else HOP_BY_HOP
-    return CIMultiDict([(name, value) for name, value in headers.items() if name.lower() not in removed])
+    # A copy, then the few names to drop removed in place (case-insensitively, order kept): a
+    # response carries many headers and few of these.
+    result: CIMultiDict[str] = CIMultiDict(headers)
+    for name in HOP_BY_HOP | tokens if tokens else HOP_BY_HOP:
+        if name in result:
+            result.popall(name)
+    return result
 
 
 def _connection_tokens(headers: Headers) -> frozenset[str]:
