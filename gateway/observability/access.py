@@ -253,8 +253,9 @@ class AccessLog:
 def _emit_line(handler: logging.StreamHandler[Any], line: str) -> None:
     handler.acquire()
     try:
-        handler.stream.write(line + handler.terminator)
-        handler.flush()
+        stream = handler.stream
+        stream.write(line + handler.terminator)
+        stream.flush()  # what handler.flush() does, without taking the lock held here a second time
     except Exception:
         handler.handleError(logging.makeLogRecord({"msg": "access log line could not be written"}))
     finally:

@@ -103,6 +103,13 @@ class UpstreamPool:
         self._slots = asyncio.Semaphore(limit)
         self._idle: deque[tuple[ResponseHandler, float]] = deque()
         self._closed = False
+        # The loop its connections belong to, remembered at first use (asking for it costs a getpid()).
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
 
     async def _acquire(self) -> tuple[ResponseHandler, bool]:
         """A connection (and a slot), and whether it was reused from the pool."""
@@ -191,7 +198,8 @@ class UpstreamPool:
             read_timeout=read_timeout, read_bufsize=READ_BUFFER, max_line_size=MAX_RESPONSE_LINE,
             max_field_size=MAX_RESPONSE_FIELD, max_headers=MAX_RESPONSE_HEADERS,
         )
-        writer = StreamWriter(protocol, asyncio.get_running_loop())
+        loop = self._running_loop()
+        writer = StreamWriter(protocol, loop)
         status_line = f"{method} {target} HTTP/1.1"
         body_task: asyncio.Task[None] | None = None
         if isinstance(body, StreamReader):
@@ -199,7 +207,7 @@ class UpstreamPool:
                 headers["Transfer-Encoding"] = "chunked"
                 writer.enable_chunking()
             await writer.write_headers(status_line, headers)
-            body_task = asyncio.get_running_loop().create_task(_send_body(writer, body, protocol))
+            body_task = loop.create_task(_send_body(writer, body, protocol))
             body_task.add_done_callback(_retrieve)
         else:
             if body is not None:
