@@ -220,7 +220,9 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
 
 
 def _context(request: web.Request) -> RequestContext:
-    ctx = request.get(CONTEXT)
+    # `_expect` runs first only for a request with an Expect header; for any other, asking the
+    # request for a context would cost a KeyError, on every request.
+    ctx = request.get(CONTEXT) if "Expect" in request.headers else None
     if ctx is None:
         ctx = decide(request, request.app[STATE])
         request[CONTEXT] = ctx
