@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gateway.app import STATE
 from gateway.mfa.csrf import origin_of
 from gateway.mfa.decisions import logon_redirect, touch_interval
 from gateway.mfa.lockout import Lockout
@@ -210,8 +211,6 @@ class MfaFlow:
 
 
 def flow_of(request: web.Request) -> MfaFlow:
-    from gateway.app import STATE
-
     flow = request.app[STATE].extra[FLOW]
     assert isinstance(flow, MfaFlow)
     return flow
