@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict
 
+from gateway.policy.cookies import cookie_name
+
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
@@ -86,13 +88,15 @@ def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str]
     """Remove the cookies called `lower_names` (compared lower-cased) from the `Cookie` headers, in place.
 
     What is left goes upstream as one `Cookie` header (none when nothing is left), the pairs in their
-    order and bytes. One header, because the gateway reads several as one list of pairs, and how a
-    server joins repeated headers (`,` is one way, and ASP.NET's cookie parser does not split on it)
-    is nothing to rely on: Exchange must see the very cookies the binding check saw.
+    order and bytes. A pair whose name every reader would not read alike (not a token, or no `=`:
+    `gateway.policy.cookies`) is dropped too, so Exchange reads no cookie the binding check did not.
+    One header, because the gateway reads several as one list of pairs, and how a server joins
+    repeated headers (`,` is one way, and ASP.NET's cookie parser does not split on it) is nothing
+    to rely on: Exchange must see the very cookies the binding check saw.
     """
     kept = [
         pair.strip() for value in headers.popall("Cookie", []) for pair in value.split(";")
-        if pair.strip() and pair.partition("=")[0].strip().lower() not in lower_names
+        if (name := cookie_name(pair)) is not None and name not in lower_names
     ]
     if kept:
         headers.add("Cookie", "; ".join(kept))

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, urlsplit
 
+from gateway.policy.cookies import cookie_name
+
 # Lower case; see the module docstring for why names are compared case-insensitively.
 CADATA_COOKIE_NAMES = frozenset({"cadata", "cadatakey", "cadataiv", "cadatasig", "cadatattl"})
 # The two that identify an Exchange session for its whole life (cadataTTL is re-issued on activity).
@@ -219,11 +221,12 @@ def request_binding(cookie_header: str | Sequence[str] | None) -> str | None:
     found: dict[str, str] = {}
     for header in headers:
         for pair in header.split(";"):
-            name, sep, value = pair.partition("=")
-            key = name.strip().lower()
-            if not sep or key not in BINDING_COOKIE_NAMES:
+            # Read by the same rule that decides what goes upstream (gateway.policy.cookies): a
+            # name only some readers would take for `cadata` is neither read here nor forwarded.
+            key = cookie_name(pair)
+            if key not in BINDING_COOKIE_NAMES:
                 continue
-            value = value.strip()
+            value = pair.partition("=")[2].strip()
             if found.setdefault(key, value) != value:
                 return None
     return _hash_binding(found.get("cadata"), found.get("cadatakey"))
