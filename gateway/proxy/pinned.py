@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from aiohttp.client_proto import ResponseHandler
 
 from gateway.observability.logging import get_logger
 from gateway.policy.clients import AuthScheme, is_connection_auth, offers_connection_auth, parse_authorization
 from gateway.policy.users import UserName
 from gateway.proxy.client_connection import CloseHooksMixin, add_close_hook, close_after_response
-from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
+from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamProtocol, UpstreamResponse
 
 if TYPE_CHECKING:
     import ssl
@@ -62,7 +61,7 @@ class PinnedPool(UpstreamPool):
     def opened(self) -> bool:
         return self._opened
 
-    async def _connect(self) -> ResponseHandler:
+    async def _connect(self) -> UpstreamProtocol:
         if self._opened:
             # The authenticated connection is gone; a new one would be another, anonymous client.
             raise ConnectFailed("disconnect")

@@ -4,6 +4,7 @@ that has not arrived."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from gateway.proxy.forwarder import RelayResponse
-from tests.proxy.support import PUBLIC_HOST, run_gateway
+from tests.proxy.support import PUBLIC_HOST, run_gateway, run_upstream
 
 
 class RecordingTransport(asyncio.Transport):
@@ -104,3 +105,24 @@ async def test_the_head_is_not_held_back_for_a_late_body(late_body_upstream: str
         finally:
             writer.close()
             await writer.wait_closed()
+
+
+async def test_one_upstream_connection_serves_answers_with_and_without_bodies() -> None:
+    # The response parser is kept per upstream connection: a HEAD answer (Content-Length, no body)
+    # between GETs must not shift the next answer on the same connection.
+    async with run_upstream() as (upstream, state), run_gateway(upstream.url) as gateway:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        try:
+            for method in ("GET", "HEAD", "GET", "HEAD", "HEAD", "GET"):
+                writer.write(f"{method} /owa/auth/status?code=200 HTTP/1.1\r\nHost: {PUBLIC_HOST}\r\n\r\n".encode())
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+                assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+                length = int(re.search(rb"\r\nContent-Length: (\d+)\r\n", head).group(1))  # type: ignore[union-attr]
+                assert length == len(b"status body")
+                if method == "GET":
+                    assert await asyncio.wait_for(reader.readexactly(length), 3) == b"status body"
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        assert [seen.method for seen in state.seen] == ["GET", "HEAD", "GET", "HEAD", "HEAD", "GET"]
+        assert len({seen.peer for seen in state.seen}) == 1  # all over one pooled upstream connection
