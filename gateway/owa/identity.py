@@ -2,6 +2,9 @@
 
 Order matters, and each bypass is narrow:
 
+0. A name Exchange may read as another account (anything outside ASCII: best fit to the server's
+   code page) is refused before anything else: no verdict on it would be about the right person.
+
 1. Exchange's generated system mailboxes (Managed Availability probes) skip MFA, decided on the
    typed name's shape alone, before Monosign is asked (they are not Monosign users).
 2. `MONOSIGN_USER_EXCEPTIONS` entries that match a form of the typed name skip MFA without a
@@ -16,7 +19,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gateway.monosign import MonosignClient, MonosignUser
-from gateway.policy.users import UserName, is_system_mailbox, matches_exception, parse_username
+from gateway.policy.users import (
+    UserName,
+    check_exchange_reading,
+    is_system_mailbox,
+    matches_exception,
+    parse_username,
+)
 
 
 class Verdict(StrEnum):
@@ -45,10 +54,12 @@ class Identity:
 async def identify(typed: str, monosign: MonosignClient, exceptions: list[str]) -> Identity:
     """The verdict for `typed` (the logon form's `username`).
 
-    Raises ValueError when the name does not parse (nothing to decide on: fail closed), and the
+    Raises ValueError when the name does not parse (nothing to decide on: fail closed),
+    AmbiguousUserName (a ValueError) when Exchange may have read it as another account, and the
     MonosignError of the lookup (UserNotFound, UserNotAssigned, MonosignUnreachable, ...).
     """
     name = parse_username(typed)
+    check_exchange_reading(typed)
     if is_system_mailbox(name):
         return Identity(Verdict.SYSTEM_MAILBOX, name, None)
     if matches_exception(name.forms, exceptions):

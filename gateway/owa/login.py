@@ -29,7 +29,7 @@ from gateway.owa.login_form import LoginForm, LoginFormRefused, RefusalReason, i
 from gateway.owa.responses import LoginOutcome, binding_hash, cadata_cookies, login_outcome
 from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream, hold_back_cadata, refusal
 from gateway.policy.redirects import safe_destination
-from gateway.policy.users import parse_username
+from gateway.policy.users import AmbiguousUserName, parse_username
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
@@ -114,9 +114,10 @@ async def _second_factor(request: web.Request, ctx: RequestContext, flow: MfaFlo
     try:
         identity: Identity | None = await identify(form.username, flow.monosign,
                                                    flow.settings.monosign_user_exceptions)
-    except ValueError:
+    except ValueError as exc:
         hold_back_cadata(client_headers)
-        flow.audit("refused", ctx, user=form.username, reason="unparsable_username")
+        reason = "ambiguous_username" if isinstance(exc, AmbiguousUserName) else "unparsable_username"
+        flow.audit("refused", ctx, user=form.username, reason=reason)
         return flow.page(request, ctx, "not-found")
     except MonosignError as error:
         if not flow.fail_open_allowed(error):

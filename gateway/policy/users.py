@@ -13,7 +13,15 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MAX_USERNAME_LENGTH", "UserName", "is_system_mailbox", "matches_exception", "parse_username"]
+__all__ = [
+    "MAX_USERNAME_LENGTH",
+    "AmbiguousUserName",
+    "UserName",
+    "check_exchange_reading",
+    "is_system_mailbox",
+    "matches_exception",
+    "parse_username",
+]
 
 MAX_USERNAME_LENGTH = 256
 
@@ -78,6 +86,25 @@ def parse_username(typed: str) -> UserName:
         _check_parts(account, suffix)
         return UserName(name, account.lower(), suffix.lower(), name.lower())
     return UserName(name, name.lower(), None, None)
+
+
+class AmbiguousUserName(ValueError):
+    """A typed name that Exchange may read as another account than the one it spells."""
+
+
+def check_exchange_reading(typed: str) -> None:
+    """Raise AmbiguousUserName unless the name, exactly as typed (untrimmed), is printable ASCII.
+
+    Why: Exchange does not sign in the typed string. FbaModule converts it to the server's ANSI
+    code page with Windows' best fit (`Encoding.Default`), so a character the code page lacks
+    becomes another one: fullwidth `ａ` and `ā` become `a`, dotless `ı` becomes `i`, `ş` becomes `s`
+    on a Western server (and `ü` on a Cyrillic one). The gateway asks Monosign about the typed
+    string; if the two readings differ, Exchange signs in `alice` while Monosign names the owner
+    of `alıce`, whose second factor is not alice's. Every Windows code page keeps ASCII as it is,
+    and no other character is safe on every one, so only ASCII names are read alike by both.
+    """
+    if not (typed.isascii() and typed.isprintable()):
+        raise AmbiguousUserName("username outside printable ASCII")
 
 
 def _check_parts(*parts: str) -> None:

@@ -6,7 +6,9 @@ import pytest
 
 from gateway.policy.users import (
     MAX_USERNAME_LENGTH,
+    AmbiguousUserName,
     UserName,
+    check_exchange_reading,
     is_system_mailbox,
     matches_exception,
     parse_username,
@@ -169,3 +171,28 @@ def test_matches_exception(forms: list[str] | frozenset[str], expected: bool) ->
 
 def test_no_exceptions_match_nothing() -> None:
     assert matches_exception(parse_username("alice").forms, []) is False
+
+
+@pytest.mark.parametrize(("typed", "ambiguous"), [
+    ("alice", False),
+    ("CORP\\alice.smith", False),
+    ("alice.smith@corp.example", False),
+    ("svc-scanner_01", False),
+    ("alıce", True),            # dotless i: best fit to "i"
+    ("ａｌｉｃｅ", True),          # fullwidth
+    ("ālice", True),            # macron: best fit to "a"
+    ("Jürgen", True),           # kept by code page 1252, not by 1251
+    ("ali\u212Ae", True),        # Kelvin sign
+    ("straße", True),
+    ("İbrahim", True),
+    ("alice\u00a0", True),       # NBSP: trimmed by the gateway's parser, kept by code page 1252
+    ("\u3000alice", True),       # ideographic space
+    ("аlice", True),            # Cyrillic a
+])
+def test_check_exchange_reading(typed: str, ambiguous: bool) -> None:
+    if ambiguous:
+        with pytest.raises(AmbiguousUserName, match="outside printable ASCII") as excinfo:
+            check_exchange_reading(typed)
+        assert typed not in str(excinfo.value)
+    else:
+        check_exchange_reading(typed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable
 
+from gateway.sim.owa.ansi import ansi_reading
 from gateway.sim.owa.config import SimUser
 
 
@@ -44,7 +45,8 @@ class UserDirectory:
         return self._by_name.get(name.casefold())
 
     def authenticate(self, typed: str, password: str) -> SimUser | None:
-        user = self.resolve(typed)
+        """The user Exchange would sign in: the name is read through the ANSI code page (best fit)."""
+        user = self.resolve(ansi_reading(typed))
         if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
             return None
         return user
