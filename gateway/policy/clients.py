@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl
 
-from gateway.policy.users import UserName, matches_exception, parse_username
+from gateway.policy.users import (
+    AmbiguousUserName,
+    UserName,
+    check_exchange_reading,
+    matches_exception,
+    parse_username,
+)
 
 __all__ = [
     "ActiveSyncDevice",
@@ -326,6 +332,12 @@ def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential
     user = credential.user or (connection_user if credential.scheme is AuthScheme.NONE else None)
     if user is None:
         return PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet")
+    try:
+        # A name outside ASCII may be another account to Windows than the one it spells to us
+        # (best fit to the code page, case folding): it never matches the list.
+        check_exchange_reading(user.typed)
+    except AmbiguousUserName:
+        return PolicyDecision(PolicyOutcome.DENY, "user name outside ASCII")
     if matches_exception(user.forms, policy.users):
         return PolicyDecision(PolicyOutcome.ALLOW, "user allowed")
     return PolicyDecision(PolicyOutcome.DENY, "user not allowed")

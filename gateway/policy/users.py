@@ -25,6 +25,7 @@ __all__ = [
 
 MAX_USERNAME_LENGTH = 256
 
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
 _DNS_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+")
 
 
@@ -67,7 +68,9 @@ def parse_username(typed: str) -> UserName:
     format or separator characters, more than one ``\\`` or ``@``, both at once, or an empty or
     space-padded part. The message never contains the name.
     """
-    name = typed.strip()
+    # ASCII white space only: a Unicode space (NBSP, U+3000) trimmed here would be part of the
+    # name to Exchange, so it stays and the name is refused as outside ASCII where that matters.
+    name = typed.strip(_ASCII_SPACE)
     if not name:
         raise ValueError("empty username")
     if len(name) > MAX_USERNAME_LENGTH:

@@ -186,6 +186,12 @@ BARE_BOB = ClientPolicy.build(allow=True, users=["bob"])
     (ALICE_ONLY, "1.2.3.4", ClientCredential(AuthScheme.BASIC, parse_username("EVIL\\alice")), None,
      PolicyOutcome.DENY, "user not allowed"),
     (BARE_BOB, "1.2.3.4", BOB_NTLM, None, PolicyOutcome.ALLOW, "user allowed"),
+    # a name Windows may read as another account never matches the list (Kelvin sign: "k" to us)
+    (ClientPolicy.build(allow=True, users=["kim"]), "1.2.3.4",
+     ClientCredential(AuthScheme.NTLM, parse_username("\u212aim"), ntlm_message=3), None,
+     PolicyOutcome.DENY, "user name outside ASCII"),
+    (BARE_BOB, "1.2.3.4", ClientCredential(AuthScheme.BASIC, parse_username("bob\u00a0")), None,
+     PolicyOutcome.DENY, "user name outside ASCII"),
 ])
 def test_decide(policy: ClientPolicy, ip: str, credential: ClientCredential, connection_user: object,
                 outcome: PolicyOutcome, reason: str) -> None:
