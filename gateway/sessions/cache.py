@@ -6,6 +6,10 @@ or lockout done by another replica can go unseen here; the bound on size (LRU) c
 
 Entries are keyed by a hash of the whole cookie value (id and secret), so an entry only answers
 the exact cookie that created it. Records are copied in and out: callers may mutate what they get.
+
+A record read from the backend may be put here only if nothing was forgotten while it was being
+read (`epoch`): otherwise a logoff on this replica that lands during another request's store round
+trip would be undone by that request caching what it read just before.
 """
 
 from __future__ import annotations
@@ -35,6 +39,12 @@ class PassedSessionCache:
         self._max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[bytes, tuple[float, SessionRecord]] = OrderedDict()
+        self._epoch = 0  # how many forgets so far
+
+    @property
+    def epoch(self) -> int:
+        """Read before a store round trip; hand it to `put` afterwards."""
+        return self._epoch
 
     @property
     def enabled(self) -> bool:
@@ -57,12 +67,14 @@ class PassedSessionCache:
         self._entries.move_to_end(key)
         return record.copy()
 
-    def put(self, cookie_value: str, record: SessionRecord) -> None:
-        """Remember a passed session; any other state only evicts what was there."""
+    def put(self, cookie_value: str, record: SessionRecord, *, since: int | None = None) -> None:
+        """Remember a passed session; any other state only evicts what was there. `since`: the
+        `epoch` read before the store round trip that produced `record`; if anything was forgotten
+        meanwhile (perhaps this very session), the record is not cached."""
         if not self.enabled:
             return
         key = _cache_key(cookie_value)
-        if not record.passed:
+        if not record.passed or (since is not None and since != self._epoch):
             self._entries.pop(key, None)
             return
         self._entries[key] = (self._clock(), record.copy())
@@ -71,4 +83,5 @@ class PassedSessionCache:
             self._entries.popitem(last=False)
 
     def forget(self, cookie_value: str) -> None:
+        self._epoch += 1
         self._entries.pop(_cache_key(cookie_value), None)

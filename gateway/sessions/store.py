@@ -89,6 +89,7 @@ class EncryptedSessionStore:
         if cached is not None:
             return cached
         key = self._session_key(ticket)
+        epoch = self._cache.epoch
         stored = await self._backend.get(key)
         if stored is None:
             return None
@@ -106,7 +107,7 @@ class EncryptedSessionStore:
             # The clear-text version beside the blob was changed by someone other than us.
             log.warning("session_record_rejected", reason="version mismatch")
             return None
-        self._cache.put(cookie_value, record)
+        self._cache.put(cookie_value, record, since=epoch)
         return record
 
     async def save(self, cookie_value: str, record: SessionRecord, ttl: float) -> bool:
@@ -115,6 +116,7 @@ class EncryptedSessionStore:
         if ticket is None:
             return False
         new_version = record.version + 1
+        epoch = self._cache.epoch
         saved = await self._backend.compare_and_set(
             self._session_key(ticket), record.version, ticket.proof, self._seal(record, new_version, ticket), ttl
         )
@@ -124,7 +126,7 @@ class EncryptedSessionStore:
             self._cache.forget(cookie_value)
             return False
         record.version = new_version
-        self._cache.put(cookie_value, record)
+        self._cache.put(cookie_value, record, since=epoch)
         return True
 
     async def rotate(self, cookie_value: str, record: SessionRecord, ttl: float) -> str | None:
