@@ -23,6 +23,7 @@ __all__ = [
     "HOP_BY_HOP",
     "UNTRUSTED_DROPPED",
     "client_ip",
+    "forwarded_request_headers",
     "forwarding_headers",
     "request_headers_for_upstream",
     "response_headers_for_client",
@@ -107,6 +108,42 @@ def request_headers_for_upstream(
     return CIMultiDict(kept)
 
 
+def forwarded_request_headers(
+    headers: Headers,
+    *,
+    peer_trusted: bool,
+    client_ip: str,
+    proto: str,
+    host: str,
+    drop: Collection[str] = (),
+) -> CIMultiDict[str]:
+    """:func:`request_headers_for_upstream` followed by :func:`forwarding_headers`, the same result
+    in one pass over the headers (the proxy does both for every request it forwards)."""
+    removed = _request_removed(peer_trusted, tuple(drop))
+    tokens = _connection_tokens(headers)
+    if tokens:
+        removed = removed | tokens
+    kept: list[tuple[str, str]] = []
+    prior_for: list[str] = []
+    prior_forwarded: list[str] = []
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in removed or "_" in lowered:
+            continue
+        if lowered in _SET_BY_GATEWAY:
+            # Set below; only a trusted peer's chain (X-Forwarded-For, Forwarded) is carried on.
+            if peer_trusted and lowered == "x-forwarded-for":
+                prior_for.append(value)
+            elif peer_trusted and lowered == "forwarded":
+                prior_forwarded.append(value)
+            continue
+        if not peer_trusted and lowered.startswith(_FORWARDED_PREFIX):
+            continue
+        kept.append((name, value))
+    kept.extend(_forwarding_pairs(prior_for, prior_forwarded, client_ip=client_ip, proto=proto, host=host))
+    return CIMultiDict(kept)
+
+
 @lru_cache(maxsize=64)  # a handful of (trust, drop) combinations, asked on every request
 def _request_removed(peer_trusted: bool, drop: tuple[str, ...]) -> frozenset[str]:
     removed = HOP_BY_HOP | ALWAYS_DROPPED | {name.lower() for name in drop}
@@ -173,15 +210,20 @@ def forwarding_headers(
     if any("_" in name for name in existing):
         for name in [name for name in existing if name.lower().replace("_", "-") in _SET_BY_GATEWAY]:
             existing.popall(name, None)
+    # All four were removed above: adding them sets each exactly once.
+    existing.extend(_forwarding_pairs(prior_for, prior_forwarded, client_ip=client_ip, proto=proto, host=host))
+
+
+def _forwarding_pairs(prior_for: list[str], prior_forwarded: list[str], *, client_ip: str, proto: str, host: str
+                      ) -> tuple[tuple[str, str], ...]:
     chain = [entry.strip() for value in prior_for for entry in value.split(",") if entry.strip()]
     element = _forwarded_element(client_ip, proto, host)
-    # All four were removed above: adding them sets each exactly once.
-    existing.extend((
+    return (
         ("X-Forwarded-For", ", ".join([*chain, client_ip])),
         ("X-Forwarded-Proto", proto),
         ("X-Forwarded-Host", host),
         ("Forwarded", ", ".join([*(value.strip() for value in prior_forwarded if value.strip()), element])),
-    ))
+    )
 
 
 _SET_BY_GATEWAY = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})

@@ -30,7 +30,7 @@ from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
 from gateway.observability.logging import get_logger
-from gateway.policy.headers import forwarding_headers, request_headers_for_upstream, response_headers_for_client
+from gateway.policy.headers import forwarded_request_headers, response_headers_for_client
 from gateway.proxy.pinned import PinnedConnections
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
 
@@ -329,8 +329,7 @@ def upstream_request_headers(
 
     `Host` stays as the client sent it (allow-listed at the edge): Exchange builds redirects from it.
     """
-    upstream = request_headers_for_upstream(headers, peer_trusted=peer_trusted,
-                                            drop=(*GATEWAY_OWNED_REQUEST_HEADERS, *drop))
-    forwarding_headers(upstream, client_ip=peer_ip, proto=proto, host=host, peer_trusted=peer_trusted)
+    upstream = forwarded_request_headers(headers, peer_trusted=peer_trusted, client_ip=peer_ip, proto=proto,
+                                         host=host, drop=(*GATEWAY_OWNED_REQUEST_HEADERS, *drop))
     upstream["X-Request-Id"] = request_id
     return upstream

@@ -5,11 +5,14 @@ from __future__ import annotations
 from ipaddress import ip_network
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.policy.headers import (
     HOP_BY_HOP,
     client_ip,
+    forwarded_request_headers,
     forwarding_headers,
     request_headers_for_upstream,
     response_headers_for_client,
@@ -276,3 +279,31 @@ def test_client_ip(peer: str, xff: list[str], expected: str) -> None:
 
 def test_client_ip_without_trusted_networks_is_the_peer() -> None:
     assert client_ip("10.0.0.5", _proxy(("X-Forwarded-For", "1.2.3.4")), []) == "10.0.0.5"
+
+
+_NAMES = st.sampled_from([
+    "Host", "Accept", "Cookie", "X-Custom", "Connection", "connection", "Keep-Alive", "TE", "Upgrade",
+    "X-Forwarded-For", "x-forwarded-for", "X_Forwarded_For", "X-Forwarded-Proto", "X-Forwarded-Host",
+    "X-Forwarded-Port", "Forwarded", "FORWARDED", "X-Real-IP", "X-Request-Id", "Expect", "X-Original-URL",
+    "X-Http-Method-Override", "X_Custom", "Proxy-Connection", "Transfer-Encoding",
+])
+_VALUES = st.sampled_from([
+    "1", "203.0.113.9", "203.0.113.9, 10.0.0.1", " , 198.51.100.2 ,", "for=192.0.2.60;proto=http", "",
+    "keep-alive", "close, X-Custom", "X-Forwarded-For", "x-forwarded-port, Forwarded", "Upgrade, TE",
+])
+
+
+@given(
+    st.lists(st.tuples(_NAMES, _VALUES), max_size=12),
+    st.booleans(),
+    st.lists(st.sampled_from(["X-Custom", "x-request-id", "Expect", "Cookie"]), max_size=2),
+    st.sampled_from(["203.0.113.7", "2001:db8::5"]),
+)
+def test_forwarded_request_headers_is_the_filter_then_the_forwarding_headers(
+        pairs: list[tuple[str, str]], trusted: bool, drop: list[str], client: str) -> None:
+    headers = CIMultiDictProxy(CIMultiDict(pairs))
+    composed = request_headers_for_upstream(headers, peer_trusted=trusted, drop=drop)
+    forwarding_headers(composed, client_ip=client, proto="https", host="mail.example", peer_trusted=trusted)
+    fused = forwarded_request_headers(headers, peer_trusted=trusted, client_ip=client, proto="https",
+                                      host="mail.example", drop=drop)
+    assert list(fused.items()) == list(composed.items())
