@@ -401,6 +401,11 @@ def _query_names(query: str) -> list[str]:
     return names[:MAX_LOGGED_QUERY_NAMES]
 
 
+def _milliseconds(seconds: float) -> float:
+    """Milliseconds to the microsecond (round(x, 3) writes the same, at three times the cost)."""
+    return int(seconds * 1_000_000 + 0.5) / 1000
+
+
 def _record(request: web.Request, state: AppState, ctx: RequestContext, status: int) -> None:
     duration = time.monotonic() - ctx.started
     route = ctx.route.value if ctx.route is not None else "rejected"
@@ -417,8 +422,8 @@ def _record(request: web.Request, state: AppState, ctx: RequestContext, status: 
         "reason": ctx.rejection[1] if ctx.rejection is not None else None,
         "bytes_in": request.content.total_bytes,
         "bytes_out": ctx.exchange.bytes_out,
-        "duration_ms": round(duration * 1000, 3),
-        "upstream_ms": round(upstream * 1000, 3) if upstream is not None else None,
+        "duration_ms": _milliseconds(duration),
+        "upstream_ms": _milliseconds(upstream) if upstream is not None else None,
     })
 
 

@@ -26,6 +26,7 @@ import json
 import logging
 import logging.handlers
 import math
+import operator
 import time
 from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii
@@ -124,7 +125,7 @@ class AccessLog:
         self._logger = logging.getLogger(name)
         self._stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
         self._utc_stamp = UtcStamp()
-        self._plan_key: tuple[int, ...] | None = None
+        self._plan_key: tuple[logging.Handler, ...] = ()  # the handlers the plan was made for
         # (handler, suffix): the gateway's own JSON chain, rendered from the template.
         self._templated: list[tuple[logging.StreamHandler[Any], str]] = []
         self._direct: list[tuple[logging.StreamHandler[Any], Sequence[Processor]]] = []
@@ -141,8 +142,7 @@ class AccessLog:
 
     def _plan(self) -> None:
         handlers = self._handlers()
-        key = tuple(id(handler) for handler in handlers)
-        if key == self._plan_key:
+        if len(handlers) == len(self._plan_key) and all(map(operator.is_, handlers, self._plan_key)):
             return
         self._templated, self._direct, self._via_record = [], [], []
         for handler in handlers:
@@ -156,7 +156,7 @@ class AccessLog:
                 self._templated.append((handler, suffix))
             else:
                 self._direct.append((handler, processors))
-        self._plan_key = key
+        self._plan_key = tuple(handlers)
 
     def write(self, request_id: str, fields: dict[str, Any]) -> None:
         """Log `fields` (plain values, never secrets) as the access line of request `request_id`.
