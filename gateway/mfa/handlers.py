@@ -199,6 +199,11 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
             except MonosignError as error:
                 flow.metrics.second_factor.labels("totp", "error").inc()
                 return await _monosign_failed(request, ctx, flow, pending, error)
+            if not await flow.lockout.first_use_of_code(record.user_id, code):
+                left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
+                                                   reason="replayed")
+                return locked or await _mfa_page(request, ctx, flow, pending, code_error="invalid",
+                                                 attempts_left=left)
     except StoreUnavailable as exc:
         return flow.store_unavailable(request, ctx, exc)
     return await finish(request, ctx, flow, pending.cookie, record, method="totp")

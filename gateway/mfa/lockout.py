@@ -34,6 +34,9 @@ class Scope(StrEnum):
 _FAILURES = {Scope.USER: "mfa-fail-user", Scope.IP: "mfa-fail-ip"}
 _LOCKS = {Scope.USER: "mfa-lock-user", Scope.IP: "mfa-lock-ip"}
 _PUSHES = "mfa-push-user"
+# How long a used one-time code is remembered: a TOTP code lives 30 s, and verifiers accept a few
+# steps of clock skew either side; ten minutes is comfortably longer.
+CODE_REUSE_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,15 @@ class Lockout:
                 self._remember(scope, keys[scope])
                 locked.append(scope)
         return FailureOutcome(attempts_left(self.max_failures, *counts), tuple(locked))
+
+    async def first_use_of_code(self, user_id: str, code: str) -> bool:
+        """True the first time a code Monosign accepted is used for this user; False for a replay.
+
+        A one-time code is one-time whatever Monosign does about it (RFC 6238 §5.2 asks the
+        verifier to refuse a second use; Monosign's API does not promise it): a code read over a
+        shoulder, or replayed by whoever relayed it, must not pass a second session. The store
+        keeps only a keyed hash of the pair, for longer than any code stays valid."""
+        return await self._store.claim_once(f"code-used:{user_id}:{code}", CODE_REUSE_SECONDS)
 
     async def succeeded(self, user_id: str) -> None:
         """A passed second factor forgets the user's failures (the address keeps its count: one
