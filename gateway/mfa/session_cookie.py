@@ -27,9 +27,10 @@ SECURE_COOKIE_NAME = "__Host-msgw"
 PLAIN_COOKIE_NAME = "msgw"
 # Both spellings are the gateway's, whichever one is in use: neither is Exchange's business.
 GATEWAY_COOKIE_NAMES = frozenset({SECURE_COOKIE_NAME.lower(), PLAIN_COOKIE_NAME.lower()})
-# Exchange's CAFE routing hints; X-BEResource was the ProxyLogon (CVE-2021-26855) SSRF vector.
-# Only a client with a complete session may send them to Exchange (exchange-owa-protocol §1.5).
-ROUTING_HINT_COOKIES = frozenset({"x-beresource", "x-anonresource"})
+# Exchange's CAFE routing hints: ProxyLogon (CVE-2021-26855) chose the back end with X-BEResource,
+# or with X-AnonResource=true and X-AnonResource-Backend (the two cookies Microsoft's mitigation
+# filters). Only a client with a complete session may send them to Exchange (exchange-owa-protocol §1.5).
+ROUTING_HINT_COOKIES = frozenset({"x-beresource", "x-anonresource", "x-anonresource-backend"})
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
