@@ -1,0 +1,141 @@
+"""`python -m bench.instructions`: the gateway's user-space instructions per forwarded request.
+
+CPU time per request on a shared 2-CPU machine moves by ±10 % from run to run; an instruction count
+does not (two runs agree within 0.3 %), so this is what tells whether a small change to the hot path
+pays. The gateway (`serve`, one process) runs under valgrind's callgrind in front of nginx serving a
+1 KiB file, with instrumentation off; after a warm-up (connections, pools, caches) it is switched on
+(`callgrind_control -i on`), a client sends N requests on keep-alive connections, one at a time,
+and the total count is divided by N. Kernel time is not counted (see `python -m bench` for it);
+`--out` keeps callgrind's file for `callgrind_annotate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import (
+    Processes,
+    clean_environment,
+    free_port,
+    tools_missing,
+    wait_for_port,
+    workspace,
+    write_nginx_config,
+)
+
+FILE_PATH = "/owa/auth/bench.txt"  # owa-public: forwarded without a session
+NGINX_STATIC = """    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/www;
+    }}
+"""
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *([0-9]+)\r\n", re.IGNORECASE)
+_TOTALS = re.compile(r"^(?:summary|totals): +([0-9]+)", re.MULTILINE)
+
+
+def send_requests(port: int, count: int, connections: int, path: str, headers: list[str]) -> int:
+    """`count` GETs round-robin over `connections` keep-alive connections, each answer read whole;
+    returns how many were not 200."""
+    head = "".join(f"{header}\r\n" for header in headers)
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}\r\n".encode()
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(connections)]
+    failed = 0
+    try:
+        for index in range(count):
+            sock = sockets[index % connections]
+            sock.sendall(request)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += _recv(sock)
+            response_head, _, body = received.partition(b"\r\n\r\n")
+            length = _CONTENT_LENGTH.search(response_head + b"\r\n")
+            while length is not None and len(body) < int(length.group(1)):
+                body += _recv(sock)
+            failed += not response_head.startswith(b"HTTP/1.1 200 ")
+    finally:
+        for sock in sockets:
+            sock.close()
+    return failed
+
+
+def _recv(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)
+    if not data:
+        raise ConnectionError("the gateway closed the connection")
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="requests counted (default 2000)")
+    parser.add_argument("--warm-up", type=int, default=300, help="requests before counting (default 300)")
+    parser.add_argument("--connections", type=int, default=2, help="keep-alive connections (default 2)")
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="an extra request header (repeatable)")
+    parser.add_argument("--out", type=Path, help="keep callgrind's output file here")
+    args = parser.parse_args(argv)
+    if tools_missing("nginx", "valgrind", "callgrind_control"):
+        return 1
+    processes = Processes()
+    with workspace() as directory:
+        try:
+            return _run(args, directory, processes)
+        finally:
+            processes.stop_all()
+
+
+def _run(args: argparse.Namespace, directory: Path, processes: Processes) -> int:
+    www = directory / "www" / "owa" / "auth"
+    www.mkdir(parents=True)
+    (www / "bench.txt").write_bytes(b"x" * 1024)
+    static_port, gateway_port, admin_port = (free_port() for _ in range(3))
+    processes.nginx(write_nginx_config(directory, "static", NGINX_STATIC.format(dir=directory, port=static_port)))
+    wait_for_port(static_port)
+    environment = clean_environment()
+    environment.update({
+        "MONOSIGN_API_URL": "http://127.0.0.1:9", "MONOSIGN_API_KEY": "bench", "MONOSIGN_API_SECRET": "bench",
+        "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
+        "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{static_port}",
+        "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
+    })
+    output = directory / "callgrind.out"
+    log = (directory / "gateway.log").open("wb")
+    gateway = processes.start(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                               f"--callgrind-out-file={output}", sys.executable, "-m", "gateway", "serve"],
+                              env=environment, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(gateway_port, timeout=180)
+    send_requests(gateway_port, args.warm_up, args.connections, FILE_PATH, args.header)
+    subprocess.run(["callgrind_control", "-i", "on", str(gateway.pid)], check=True, capture_output=True)
+    failed = send_requests(gateway_port, args.requests, args.connections, FILE_PATH, args.header)
+    subprocess.run(["callgrind_control", "-d", str(gateway.pid)], check=True, capture_output=True)
+    subprocess.run(["callgrind_control", "-i", "off", str(gateway.pid)], check=True, capture_output=True)
+    deadline = time.monotonic() + 30
+    dumps: list[Path] = []
+    while not dumps and time.monotonic() < deadline:  # the dump is written a moment after the request
+        dumps = [path for path in directory.glob("callgrind.out*") if path.stat().st_size > 0]
+        time.sleep(0.2)
+    if not dumps:
+        print("callgrind wrote no profile", file=sys.stderr)
+        return 1
+    dump = max(dumps, key=lambda path: path.stat().st_mtime)
+    totals = _TOTALS.search(dump.read_text())
+    if totals is None:
+        print(f"no totals in {dump.name}", file=sys.stderr)
+        return 1
+    if args.out:
+        shutil.copy(dump, args.out)
+    print(f"{int(totals.group(1)) / args.requests:,.0f} instructions per request (user space, {args.requests} "
+          f"requests for {FILE_PATH} on {args.connections} keep-alive connections; {failed} not 200)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
