@@ -12,8 +12,9 @@ never an error: `load` answers `None` ("no session").
 from __future__ import annotations
 
 import json
+import operator
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -67,9 +68,12 @@ class SessionRecord:
 
     def copy(self) -> SessionRecord:
         """An independent copy (lists are copied too). On every passed request (the session cache
-        hands out copies), so no asdict/JSON round trip: that cost 10x more."""
-        return replace(self, normalised_usernames=list(self.normalised_usernames),
-                       upstream_set_cookies=list(self.upstream_set_cookies))
+        hands out copies), so no asdict/JSON round trip (10x the cost), nor dataclasses.replace (5x):
+        the values in field order straight into __init__, then the two lists copied."""
+        duplicate = SessionRecord(*_record_values(self))
+        duplicate.normalised_usernames = list(self.normalised_usernames)
+        duplicate.upstream_set_cookies = list(self.upstream_set_cookies)
+        return duplicate
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,6 +97,12 @@ class SessionRecord:
         if not isinstance(data, dict):
             raise ValueError("a session record is a JSON object")
         return cls.from_dict(data)
+
+
+# Every field of a record, in the order __init__ takes them (all are __init__ parameters).
+_RECORD_FIELDS = tuple(item.name for item in fields(SessionRecord))
+assert all(item.init for item in fields(SessionRecord)), "SessionRecord.copy passes every field to __init__"
+_record_values = operator.attrgetter(*_RECORD_FIELDS)
 
 
 class SessionStore(Protocol):

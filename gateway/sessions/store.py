@@ -82,12 +82,14 @@ class EncryptedSessionStore:
         raise StoreUnavailable("could not allocate a session id")
 
     async def load(self, cookie_value: str) -> SessionRecord | None:
-        ticket = parse_ticket(cookie_value)
-        if ticket is None:
-            return None
+        # The cache is asked first: it only ever holds values that parsed as tickets (every `put`
+        # follows a successful parse_ticket), so a hit needs no second parse, on every passed request.
         cached = self._cache.get(cookie_value)
         if cached is not None:
             return cached
+        ticket = parse_ticket(cookie_value)
+        if ticket is None:
+            return None
         key = self._session_key(ticket)
         epoch = self._cache.epoch
         stored = await self._backend.get(key)
