@@ -12,7 +12,7 @@ that sends `x-beresource` must lose it just like `X-BEResource`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,21 +68,19 @@ class SessionCookie:
         cannot be told, and a planted duplicate must never be the one that wins.
         """
         found: str | None = None
+        own = self.name
         for header in cookie_headers:
-            for name, value in _pairs(header):
-                if name != self.name:
+            for pair in header.split(";"):
+                # Only the pairs named like ours are cut up further: on every request, the other
+                # pairs of a signed-in browser are Exchange's (a kilobyte and more of cadata*).
+                separator = pair.find("=")
+                if separator < 0 or pair[:separator].strip() != own:
                     continue
+                value = pair[separator + 1:].strip()
                 if found is not None and found != value:
                     return None
                 found = value
         return found or None
-
-
-def _pairs(header: str) -> Iterable[tuple[str, str]]:
-    for pair in header.split(";"):
-        name, sep, value = pair.partition("=")
-        if sep:
-            yield name.strip(), value.strip()
 
 
 def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str]) -> None:

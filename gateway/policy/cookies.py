@@ -22,10 +22,10 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 def cookie_name(pair: str) -> str | None:
     """The lower-cased name of one `name=value` piece of a Cookie header, or None when it has none
     that every reader agrees on (no `=`, or a name that is not a token)."""
-    name, sep, _ = pair.partition("=")
-    if not sep:
+    separator = pair.find("=")  # not partition: the value (often a kilobyte of cadata) is not copied
+    if separator < 0:
         return None
-    name = name.strip(" \t")
+    name = pair[:separator].strip(" \t")
     if _TOKEN.fullmatch(name) is None:
         return None
     return name.lower()
