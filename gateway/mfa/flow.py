@@ -35,6 +35,7 @@ from gateway.monosign import (
 from gateway.observability.audit import audit
 from gateway.observability.logging import get_logger
 from gateway.owa.responses import LogonReason
+from gateway.policy.cookies import request_cookies
 from gateway.policy.redirects import safe_destination
 from gateway.sessions.base import SessionRecord, SessionState, SessionStore, StoreUnavailable
 from gateway.sessions.lifetime import SessionTimeouts
@@ -101,7 +102,7 @@ class MfaFlow:
     # --- sessions ------------------------------------------------------------------------------------
     async def lookup(self, request: web.Request) -> SessionLookup:
         """The request's gateway session. Raises StoreUnavailable (callers fail closed)."""
-        cookie = self.cookie.read(request.headers.getall("Cookie", []))
+        cookie = self.cookie.read(request_cookies(request))
         if cookie is None:
             return SessionLookup(None, None)
         return SessionLookup(cookie, await self.store.load(cookie))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict
 
-from gateway.policy.cookies import cookie_name
+from gateway.policy.cookies import RequestCookies
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -61,29 +61,24 @@ class SessionCookie:
         """The `Set-Cookie` value that makes the browser forget the cookie."""
         return f"{self.name}=; Max-Age=0; Expires={_EXPIRED}{self._attributes()}"
 
-    def read(self, cookie_headers: Sequence[str]) -> str | None:
+    def read(self, cookie_headers: Sequence[str] | RequestCookies) -> str | None:
         """The cookie's value in the request's `Cookie` header(s), or None.
 
         None also when the name appears with two different values: which one is the real session
-        cannot be told, and a planted duplicate must never be the one that wins.
+        cannot be told, and a planted duplicate must never be the one that wins. Only a pair whose
+        name is a token is read (`gateway.policy.cookies`), as only those go anywhere.
         """
+        cookies = cookie_headers if isinstance(cookie_headers, RequestCookies) else RequestCookies(cookie_headers)
         found: str | None = None
-        own = self.name
-        for header in cookie_headers:
-            for pair in header.split(";"):
-                # Only the pairs named like ours are cut up further: on every request, the other
-                # pairs of a signed-in browser are Exchange's (a kilobyte and more of cadata*).
-                separator = pair.find("=")
-                if separator < 0 or pair[:separator].strip() != own:
-                    continue
-                value = pair[separator + 1:].strip()
-                if found is not None and found != value:
-                    return None
-                found = value
+        for value in cookies.exact_values(self.name):
+            if found is not None and found != value:
+                return None
+            found = value
         return found or None
 
 
-def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str]) -> None:
+def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str],
+                          cookies: RequestCookies | None = None) -> None:
     """Remove the cookies called `lower_names` (compared lower-cased) from the `Cookie` headers, in place.
 
     What is left goes upstream as one `Cookie` header (none when nothing is left), the pairs in their
@@ -92,13 +87,16 @@ def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str]
     One header, because the gateway reads several as one list of pairs, and how a server joins
     repeated headers (`,` is one way, and ASP.NET's cookie parser does not split on it) is nothing
     to rely on: Exchange must see the very cookies the binding check saw.
+
+    `cookies`: the request's cookies already split (`request_cookies`), when `headers` is a copy of
+    that request's headers; they are used only if `headers` still carries a `Cookie` header.
     """
-    kept = [
-        pair.strip() for value in headers.popall("Cookie", []) for pair in value.split(";")
-        if (name := cookie_name(pair)) is not None and name not in lower_names
-    ]
-    if kept:
-        headers.add("Cookie", "; ".join(kept))
+    values = headers.popall("Cookie", [])
+    if not values:
+        return
+    kept = (cookies or RequestCookies(values)).forwarded(lower_names)
+    if kept is not None:
+        headers.add("Cookie", kept)
 
 
 def cookies_to_strip(*, session_passed: bool) -> frozenset[str]:

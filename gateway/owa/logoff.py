@@ -15,6 +15,7 @@ from gateway.app import RequestContext
 from gateway.mfa.flow import flow_of
 from gateway.observability.logging import get_logger
 from gateway.owa.upstream import UpstreamAnswer, cadata_guard, forward_upstream
+from gateway.policy.cookies import request_cookies
 from gateway.sessions.base import StoreUnavailable
 
 log = get_logger("gateway.owa.logoff")
@@ -26,7 +27,7 @@ async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
 
 async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     flow = flow_of(request)
-    presented = flow.cookie.read(request.headers.getall("Cookie", []))
+    presented = flow.cookie.read(request_cookies(request))
     try:
         found = await flow.lookup(request)
     except StoreUnavailable as exc:

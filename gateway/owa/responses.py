@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, urlsplit
 
-from gateway.policy.cookies import cookie_name
+from gateway.policy.cookies import RequestCookies
 
 # Lower case; see the module docstring for why names are compared case-insensitively.
 CADATA_COOKIE_NAMES = frozenset({"cadata", "cadatakey", "cadataiv", "cadatasig", "cadatattl"})
@@ -209,24 +209,23 @@ def sets_foreign_session(set_cookie_values: Iterable[str], bound_hash: str | Non
     return bound_hash is None or binding is None or not hmac.compare_digest(binding, bound_hash)
 
 
-def request_binding(cookie_header: str | Sequence[str] | None) -> str | None:
+def request_binding(cookie_header: str | Sequence[str] | RequestCookies | None) -> str | None:
     """The same hash from a request's Cookie header(s), or None when it cannot be told exactly.
 
     None when cadata or cadataKey is missing or empty, or when one of them appears twice with
-    different values (which one Exchange would read is not something to guess).
+    different values (which one Exchange would read is not something to guess). Read by the same
+    rule that decides what goes upstream (`gateway.policy.cookies`): a name only some readers would
+    take for `cadata` is neither read here nor forwarded.
     """
     if cookie_header is None:
         return None
-    headers = [cookie_header] if isinstance(cookie_header, str) else list(cookie_header)
+    if isinstance(cookie_header, RequestCookies):
+        cookies = cookie_header
+    else:
+        cookies = RequestCookies([cookie_header] if isinstance(cookie_header, str) else cookie_header)
     found: dict[str, str] = {}
-    for header in headers:
-        for pair in header.split(";"):
-            # Read by the same rule that decides what goes upstream (gateway.policy.cookies): a
-            # name only some readers would take for `cadata` is neither read here nor forwarded.
-            key = cookie_name(pair)
-            if key not in BINDING_COOKIE_NAMES:
-                continue
-            value = pair.partition("=")[2].strip()
+    for key in BINDING_COOKIE_NAMES:
+        for value in cookies.values(key):
             if found.setdefault(key, value) != value:
                 return None
     return _hash_binding(found.get("cadata"), found.get("cadatakey"))

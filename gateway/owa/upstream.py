@@ -20,6 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.app import STATE, RequestContext, error_page
 from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, cookies_to_strip, strip_request_cookies
 from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
+from gateway.policy.cookies import request_cookies
 from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
 from gateway.sessions.base import StoreUnavailable
 
@@ -117,7 +118,8 @@ def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passe
         host=request.headers.get("Host", ""), request_id=ctx.request_id,
     )
     strip = cookies_to_strip(session_passed=session_passed)
-    strip_request_cookies(headers, strip if exchange_cookies else strip | CADATA_COOKIE_NAMES)
+    strip_request_cookies(headers, strip if exchange_cookies else strip | CADATA_COOKIE_NAMES,
+                          request_cookies(request))
     # On Exchange's forms vdirs the Exchange session is the bound cadata and nothing else. FbaModule
     # leaves a client's own `Authorization` in place whenever it cannot decrypt the cookies (drop
     # cadataTTL and it gives up), and IIS's Basic authentication on /owa and /ecp then signs in
@@ -157,6 +159,7 @@ class FlowUpstreamGuard:
         # Exchange's session cookies go only where their binding is checked (owa-app) or where they
         # are ended (logoff): ActiveSync and the Windows-authentication endpoints must authenticate
         # on their own, never ride on a forms session.
-        strip_request_cookies(headers, cookies_to_strip(session_passed=False) | CADATA_COOKIE_NAMES)
+        strip_request_cookies(headers, cookies_to_strip(session_passed=False) | CADATA_COOKIE_NAMES,
+                              request_cookies(request))
         return dropping_gateway_cookies(cadata_guard(request, ctx, self._flow, session_passed=None))
 
