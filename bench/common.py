@@ -168,3 +168,14 @@ class Processes:
             deadline = time.monotonic() + 10
             while pid_file.exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
+
+
+@contextmanager
+def bench_run() -> Iterator[tuple[Path, Processes]]:
+    """A workspace and the processes a bench starts in it; every one stopped (by id) on the way out."""
+    processes = Processes()
+    with workspace() as directory:
+        try:
+            yield directory, processes
+        finally:
+            processes.stop_all()

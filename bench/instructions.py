@@ -22,11 +22,11 @@ from pathlib import Path
 
 from bench.common import (
     Processes,
+    bench_run,
     clean_environment,
     free_port,
     tools_missing,
     wait_for_port,
-    workspace,
     write_nginx_config,
 )
 
@@ -84,12 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if tools_missing("nginx", "valgrind", "callgrind_control"):
         return 1
-    processes = Processes()
-    with workspace() as directory:
-        try:
-            return _run(args, directory, processes)
-        finally:
-            processes.stop_all()
+    with bench_run() as (directory, processes):
+        return _run(args, directory, processes)
 
 
 def _run(args: argparse.Namespace, directory: Path, processes: Processes) -> int:

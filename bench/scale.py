@@ -37,6 +37,7 @@ from bench.common import (
     Row,
     Target,
     add_wrk_options,
+    bench_run,
     children,
     clean_environment,
     cpu_seconds,
@@ -44,7 +45,6 @@ from bench.common import (
     run_wrk,
     tools_missing,
     wait_for_port,
-    workspace,
     write_nginx_config,
 )
 from bench.wrk import WrkResult
@@ -183,12 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     if tools_missing("wrk", "nginx", "redis-server"):
         return 1
     connection_counts: list[int] = args.connections
-    processes = Processes()
-    with workspace() as directory:
-        try:
-            return _run(args, directory, processes, connection_counts)
-        finally:
-            processes.stop_all()
+    with bench_run() as (directory, processes):
+        return _run(args, directory, processes, connection_counts)
 
 
 def _run(args: argparse.Namespace, directory: Path, processes: Processes, connection_counts: list[int]) -> int:
