@@ -18,6 +18,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import (
@@ -102,35 +104,58 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes) -> int
         "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{static_port}",
         "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
     })
-    output = directory / "callgrind.out"
     log = (directory / "gateway.log").open("wb")
-    gateway = processes.start(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                               f"--callgrind-out-file={output}", sys.executable, "-m", "gateway", "serve"],
+    gateway = processes.start([*callgrind_command(directory), sys.executable, "-m", "gateway", "serve"],
                               env=environment, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
     wait_for_port(gateway_port, timeout=180)
     send_requests(gateway_port, args.warm_up, args.connections, FILE_PATH, args.header)
-    subprocess.run(["callgrind_control", "-i", "on", str(gateway.pid)], check=True, capture_output=True)
-    failed = send_requests(gateway_port, args.requests, args.connections, FILE_PATH, args.header)
-    subprocess.run(["callgrind_control", "-d", str(gateway.pid)], check=True, capture_output=True)
-    subprocess.run(["callgrind_control", "-i", "off", str(gateway.pid)], check=True, capture_output=True)
+    failed, dump = counted(gateway.pid, directory, lambda: send_requests(
+        gateway_port, args.requests, args.connections, FILE_PATH, args.header))
+    if dump is None:
+        return 1
+    if args.out:
+        shutil.copy(dump.path, args.out)
+    print(f"{dump.total / args.requests:,.0f} instructions per request (user space, {args.requests} "
+          f"requests for {FILE_PATH} on {args.connections} keep-alive connections; {failed} not 200)")
+    return 1 if failed else 0
+
+
+def callgrind_command(directory: Path) -> list[str]:
+    """The prefix that runs a process under callgrind with counting off until `counted` turns it on."""
+    return ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={directory}/callgrind.out"]
+
+
+@dataclass(frozen=True, slots=True)
+class Dump:
+    path: Path
+    total: int  # instructions counted
+
+
+def counted(pid: int, directory: Path, work: Callable[[], int]) -> tuple[int, Dump | None]:
+    """Run `work` (it returns how many requests failed) with callgrind counting in process `pid`,
+    started with `callgrind_command(directory)`; returns that and the dump (None, said on stderr,
+    when callgrind wrote none)."""
+    before = {path: path.stat().st_mtime for path in directory.glob("callgrind.out*")}
+    subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
+    subprocess.run(["callgrind_control", "-i", "on", str(pid)], check=True, capture_output=True)
+    failed = work()
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+    subprocess.run(["callgrind_control", "-i", "off", str(pid)], check=True, capture_output=True)
     deadline = time.monotonic() + 30
     dumps: list[Path] = []
     while not dumps and time.monotonic() < deadline:  # the dump is written a moment after the request
-        dumps = [path for path in directory.glob("callgrind.out*") if path.stat().st_size > 0]
+        dumps = [path for path in directory.glob("callgrind.out*")
+                 if path.stat().st_size > 0 and before.get(path) != path.stat().st_mtime]
         time.sleep(0.2)
     if not dumps:
         print("callgrind wrote no profile", file=sys.stderr)
-        return 1
-    dump = max(dumps, key=lambda path: path.stat().st_mtime)
-    totals = _TOTALS.search(dump.read_text())
+        return failed, None
+    path = max(dumps, key=lambda candidate: candidate.stat().st_mtime)
+    totals = _TOTALS.search(path.read_text())
     if totals is None:
-        print(f"no totals in {dump.name}", file=sys.stderr)
-        return 1
-    if args.out:
-        shutil.copy(dump, args.out)
-    print(f"{int(totals.group(1)) / args.requests:,.0f} instructions per request (user space, {args.requests} "
-          f"requests for {FILE_PATH} on {args.connections} keep-alive connections; {failed} not 200)")
-    return 1 if failed else 0
+        print(f"no totals in {path.name}", file=sys.stderr)
+        return failed, None
+    return failed, Dump(path, int(totals.group(1)))
 
 
 if __name__ == "__main__":

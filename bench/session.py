@@ -21,12 +21,14 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from bench.common import (
     workspace,
     write_nginx_config,
 )
+from bench.instructions import callgrind_command, counted, send_requests
 from bench.wrk import WrkResult
 
 PUBLIC_PATH = "/owa/auth/bench.txt"  # owa-public
@@ -150,7 +153,7 @@ class Stack:
 
 
 def start_stack(directory: Path, processes: Processes, *, users: int, approve_delay: float,
-                profile: Path | None = None) -> Stack:
+                profile: Path | None = None, wrapper: list[str] | None = None) -> Stack:
     owa_port, monosign_port, front_port, gateway_port, admin_port = (free_port() for _ in range(5))
     owa_users, monosign_users = users_files(users)
     (directory / "owa-users.json").write_text(json.dumps(owa_users))
@@ -178,6 +181,7 @@ def start_stack(directory: Path, processes: Processes, *, users: int, approve_de
     command = [python, "-m", "gateway", "serve"]
     if profile is not None:
         command = [python, "-m", "cProfile", "-o", str(profile.resolve()), "-m", "gateway", "serve"]
+    command = [*(wrapper or []), *command]
     gateway = processes.start(command, cwd=directory, stdout=logs,
                               stderr=subprocess.STDOUT, env={
         **environment,
@@ -188,7 +192,7 @@ def start_stack(directory: Path, processes: Processes, *, users: int, approve_de
         "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
     })
     for port in (monosign_port, front_port, gateway_port):
-        wait_for_port(port)
+        wait_for_port(port, timeout=180 if wrapper else 15)
     return Stack(f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{monosign_port}", gateway.pid,
                  f"http://127.0.0.1:{admin_port}")
 
@@ -297,6 +301,30 @@ def print_comparisons(comparisons: list[Comparison], rounds: int) -> None:
               f"{item.ratio_bare:.3f}); session check {extra_cpu:+.0f} µs CPU per request -> {verdict}")
 
 
+def count_instructions(stack: Stack, cookie: str, directory: Path, requests: int, keep: Path | None) -> int:
+    """The gateway under callgrind: user-space instructions per request on the public path carrying
+    the session's cookies and on the session path, and the difference (what the check costs)."""
+    port = int(stack.gateway_url.rsplit(":", 1)[1])
+    headers = [f"Cookie: {cookie}"]
+    counts: dict[str, float] = {}
+    failed_any = 0
+    for path in (PUBLIC_PATH, SESSION_PATH):
+        send_requests(port, 300, 2, path, headers)  # warm-up: connections, pools, the session cache
+        failed, dump = counted(stack.gateway_pid, directory, partial(send_requests, port, requests, 2, path, headers))
+        if dump is None:
+            return 1
+        failed_any += failed
+        counts[path] = dump.total / requests
+        if keep is not None:
+            shutil.copy(dump.path, f"{keep}.{'session' if path == SESSION_PATH else 'public'}")
+        print(f"GET {path:<22} with the session's cookies: {counts[path]:>10,.0f} instructions per request "
+              f"({failed} not 200)")
+    extra = counts[SESSION_PATH] - counts[PUBLIC_PATH]
+    print(f"session check: {extra:+,.0f} instructions per request ({extra / counts[PUBLIC_PATH]:+.1%}; "
+          f"user space of the gateway only, {requests} requests on 2 keep-alive connections)")
+    return 1 if failed_any else 0
+
+
 # --- Part 2: the login storm ------------------------------------------------------------------------------------
 
 
@@ -381,15 +409,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the Monosign simulator waits before approving a push (default 1)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the gateway under cProfile and write its stats to FILE when it stops")
+    parser.add_argument("--instructions", type=int, metavar="N",
+                        help="instead of wrk: count the gateway's instructions under callgrind over N requests "
+                             "per path (noise-free; compare before and after a change)")
+    parser.add_argument("--out", type=Path, metavar="PREFIX",
+                        help="with --instructions: keep callgrind's files as PREFIX.public and PREFIX.session")
     args = parser.parse_args(argv)
-    if tools_missing("wrk", "nginx"):
+    if tools_missing("nginx", *(("valgrind", "callgrind_control") if args.instructions else ("wrk",))):
         return 1
     processes = Processes()
     with workspace() as directory:
         try:
+            wrapper = callgrind_command(directory) if args.instructions else None
             stack = start_stack(directory, processes, users=max(args.users, 1), approve_delay=args.approve_delay,
-                                profile=args.profile)
+                                profile=args.profile, wrapper=wrapper)
             cookie = asyncio.run(session_cookies(stack))
+            if args.instructions:
+                return count_instructions(stack, cookie, directory, args.instructions, args.out)
             print(f"wrk -t{args.threads} -c<N> -d{args.duration}s --latency through one gateway process; "
                   f"1 KiB file from nginx on both paths; {os.cpu_count()} CPUs shared by wrk and the servers.\n")
             connections: list[int] = args.connections
