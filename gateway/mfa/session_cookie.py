@@ -69,12 +69,7 @@ class SessionCookie:
         name is a token is read (`gateway.policy.cookies`), as only those go anywhere.
         """
         cookies = cookie_headers if isinstance(cookie_headers, RequestCookies) else RequestCookies(cookie_headers)
-        found: str | None = None
-        for value in cookies.exact_values(self.name):
-            if found is not None and found != value:
-                return None
-            found = value
-        return found or None
+        return cookies.agreed_value(self.name, exact=True) or None
 
 
 def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str],

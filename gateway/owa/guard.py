@@ -41,10 +41,12 @@ async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
 async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     flow = flow_of(request)
     assert ctx.target is not None
-    try:
-        found = await flow.lookup(request)
-    except StoreUnavailable as exc:
-        return flow.store_unavailable(request, ctx, exc)
+    found = flow.cached_lookup(request)
+    if found is None:
+        try:
+            found = await flow.lookup(request)
+        except StoreUnavailable as exc:
+            return flow.store_unavailable(request, ctx, exc)
     now = flow.clock()
     binding = request_binding(request_cookies(request))
     access = decide_access(found.record, now=now, timeouts=flow.timeouts, binding=binding)
@@ -96,7 +98,8 @@ def _exchange_timeout_watch(request: web.Request, flow: MfaFlow, ctx: RequestCon
     """
 
     async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
-        if sets_foreign_session(client_headers.getall("Set-Cookie", []), record.cadata_hash):
+        if "Set-Cookie" in client_headers and sets_foreign_session(client_headers.getall("Set-Cookie"),
+                                                                   record.cadata_hash):
             hold_back_cadata(client_headers)
             flow.audit("refused", ctx, record, reason="foreign_exchange_session", upstream_status=upstream.status)
             return refusal(request, ctx)

@@ -62,8 +62,8 @@ def dropping_gateway_cookies(inspect: AnswerInspector) -> AnswerInspector:
     the gateway hands out its session (an upstream could otherwise plant or shadow one)."""
 
     async def inspect_without(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
-        values = client_headers.getall("Set-Cookie", [])
-        if any(parse_set_cookie(value).key in GATEWAY_COOKIE_NAMES for value in values):
+        values = client_headers.getall("Set-Cookie", ())
+        if values and any(parse_set_cookie(value).key in GATEWAY_COOKIE_NAMES for value in values):
             del client_headers["Set-Cookie"]
             for value in values:
                 if parse_set_cookie(value).key not in GATEWAY_COOKIE_NAMES:
@@ -87,7 +87,7 @@ def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, se
     """
 
     async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
-        if not live_cadata(client_headers.getall("Set-Cookie", [])):
+        if "Set-Cookie" not in client_headers or not live_cadata(client_headers.getall("Set-Cookie")):
             return None
         passed = session_passed
         if passed is None:

@@ -65,6 +65,20 @@ class RequestCookies:
         """The values of the pairs called exactly `name` (case-sensitive), in order."""
         return [_value(pair) for _, sent, pair in self._pairs if sent == name]
 
+    def agreed_value(self, name: str, *, exact: bool = False) -> str | None:
+        """The value of the pairs called `name` (compared lower-cased, or exactly with `exact`) when
+        they all carry the same one; None when there is none, or when they disagree: which one a
+        server would read is not something to guess, and a planted duplicate must never win."""
+        field, wanted = (1, name) if exact else (0, name.lower())
+        found: str | None = None
+        for pair in self._pairs:
+            if pair[field] == wanted:
+                value = _value(pair[2])
+                if found is not None and found != value:
+                    return None
+                found = value
+        return found
+
     def forwarded(self, drop_lower_names: frozenset[str]) -> str | None:
         """One `Cookie` header value with every pair not called `drop_lower_names`, in order and
         bytes (each trimmed of the whitespace around it); None when nothing is left."""

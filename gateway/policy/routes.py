@@ -124,9 +124,12 @@ def is_background(target: Target, headers: Mapping[str, str]) -> bool:
     Marking too much as background only shortens sessions, so the rule errs on that side.
     """
     del headers
-    segments = target.lower_path[1:].split("/")
-    if segments[0] == "owa" and segments[-1] in _BACKGROUND_PAGES:
+    path = target.lower_path
+    if path.startswith("/owa/") and path[path.rfind("/") + 1:] in _BACKGROUND_PAGES:
         return True
+    # On every request of a signed-in browser: skip the split when no parameter can be `UA=0`.
+    if "=0" not in target.query:
+        return False
     return any(_is_user_action_off(parameter) for parameter in target.query.split("&"))
 
 

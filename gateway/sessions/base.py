@@ -120,6 +120,11 @@ class SessionStore(Protocol):
         """The session this cookie value opens, or None (unknown, expired, malformed, tampered)."""
         ...
 
+    def cached(self, cookie_value: str) -> SessionRecord | None:
+        """What `load` would return, when the in-process cache of passed sessions has it (no I/O,
+        no await: the data path of a signed-in browser). None says nothing: ask `load`."""
+        ...
+
     async def save(self, cookie_value: str, record: SessionRecord, ttl: float) -> bool:
         """Compare-and-set on `record.version`: False when the session changed since it was loaded
         (or is gone); reload and decide again. On success `record.version` is incremented."""

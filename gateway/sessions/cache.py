@@ -4,8 +4,11 @@ It keeps the store off the data path: OWA fires dozens of requests per page, and
 rarely changes. The bound on age (`GATEWAY_SESSION_CACHE_SECONDS`) is the bound on how long a logoff
 or lockout done by another replica can go unseen here; the bound on size (LRU) caps memory.
 
-Entries are keyed by a hash of the whole cookie value (id and secret), so an entry only answers
-the exact cookie that created it. Records are copied in and out: callers may mutate what they get.
+Entries are keyed by the whole cookie value (id and secret), so an entry only answers the exact
+cookie that created it (dictionary keys match by equality, never by hash alone). Nothing is lost by
+keeping the value itself: this process holds the server key that opens every record anyway, and a
+digest of the value cost a SHA-256 on every request. Records are copied in and out: callers may
+mutate what they get.
 
 A record read from the backend may be put here only if nothing was forgotten while it was being
 read (`epoch`): otherwise a logoff on this replica that lands during another request's store round
@@ -14,7 +17,6 @@ trip would be undone by that request caching what it read just before.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,10 +24,6 @@ from collections.abc import Callable
 from gateway.sessions.base import SessionRecord
 
 DEFAULT_MAX_ENTRIES = 10_000
-
-
-def _cache_key(cookie_value: str) -> bytes:
-    return hashlib.sha256(cookie_value.encode("ascii", "replace")).digest()
 
 
 class PassedSessionCache:
@@ -38,7 +36,7 @@ class PassedSessionCache:
         self._max_age = max_age
         self._max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[bytes, tuple[float, SessionRecord]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, SessionRecord]] = OrderedDict()
         self._epoch = 0  # how many forgets so far
 
     @property
@@ -56,15 +54,14 @@ class PassedSessionCache:
     def get(self, cookie_value: str) -> SessionRecord | None:
         if not self.enabled:
             return None
-        key = _cache_key(cookie_value)
-        found = self._entries.get(key)
+        found = self._entries.get(cookie_value)
         if found is None:
             return None
         stored_at, record = found
         if self._clock() - stored_at >= self._max_age:
-            del self._entries[key]
+            del self._entries[cookie_value]
             return None
-        self._entries.move_to_end(key)
+        self._entries.move_to_end(cookie_value)
         return record.copy()
 
     def put(self, cookie_value: str, record: SessionRecord, *, since: int | None = None) -> None:
@@ -73,15 +70,14 @@ class PassedSessionCache:
         meanwhile (perhaps this very session), the record is not cached."""
         if not self.enabled:
             return
-        key = _cache_key(cookie_value)
         if not record.passed or (since is not None and since != self._epoch):
-            self._entries.pop(key, None)
+            self._entries.pop(cookie_value, None)
             return
-        self._entries[key] = (self._clock(), record.copy())
-        self._entries.move_to_end(key)
+        self._entries[cookie_value] = (self._clock(), record.copy())
+        self._entries.move_to_end(cookie_value)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
     def forget(self, cookie_value: str) -> None:
         self._epoch += 1
-        self._entries.pop(_cache_key(cookie_value), None)
+        self._entries.pop(cookie_value, None)

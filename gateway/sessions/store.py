@@ -81,6 +81,9 @@ class EncryptedSessionStore:
         # 128 random bits colliding three times means the randomness or the backend is broken.
         raise StoreUnavailable("could not allocate a session id")
 
+    def cached(self, cookie_value: str) -> SessionRecord | None:
+        return self._cache.get(cookie_value)
+
     async def load(self, cookie_value: str) -> SessionRecord | None:
         # The cache is asked first: it only ever holds values that parsed as tickets (every `put`
         # follows a successful parse_ticket), so a hit needs no second parse, on every passed request.

@@ -86,3 +86,21 @@ def test_request_cookies_split_once_per_request() -> None:
     assert PLAIN.read(first) == "T"
     other = make_mocked_request("GET", "/owa/", headers=CIMultiDict([("Cookie", "msgw=U")]))
     assert PLAIN.read(request_cookies(other)) == "U"
+
+
+@pytest.mark.parametrize(("headers", "name", "exact", "expected"), [
+    (["a=1"], "a", False, "1"),
+    (["A=1"], "a", False, "1"),
+    (["A=1"], "A", False, "1"),          # compared lower-cased on both sides
+    (["A=1"], "a", True, None),          # exact: the name as sent
+    (["a=1; a=1"], "a", False, "1"),     # duplicates that agree
+    (["a=1; A=2"], "a", False, None),    # duplicates that disagree: no answer
+    (["a=1; A=2"], "a", True, "1"),      # exact: only `a` counts
+    (["a=1", "a=2"], "a", False, None),  # across headers too
+    (["a=; b=2"], "a", False, ""),       # present but empty (callers treat it as absent)
+    (["b=2"], "a", False, None),
+    (["\xa0a=9; a=1"], "a", False, "1"),  # a padded name is no pair at all
+    ([" a = 1 "], "a", False, "1"),
+])
+def test_agreed_value(headers: list[str], name: str, exact: bool, expected: str | None) -> None:
+    assert RequestCookies(headers).agreed_value(name, exact=exact) == expected
