@@ -7,8 +7,9 @@ gateway never uses). This keeps what matters and reuses aiohttp's own pieces for
 - responses are parsed by aiohttp's `ResponseHandler` protocol with its C (llhttp) response parser
   (one per connection, see `UpstreamProtocol`), flow control and `StreamReader` payloads, with the
   read timeout armed on every received byte;
-- requests are written by aiohttp's `StreamWriter` (header serialisation that refuses CR/LF, chunked
-  framing, back-pressure);
+- requests are written by aiohttp's `StreamWriter` (chunked framing, back-pressure), their head by
+  `serialize_request_head` (aiohttp's serialiser, which refuses CR/LF, with the Cookie lines done
+  apart);
 - the request line and headers are exactly what the caller built: nothing is added except the
   framing header a streamed body needs (`Transfer-Encoding: chunked` when the client sent no
   `Content-Length`).
@@ -29,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import ClientOSError, ServerDisconnectedError
+from aiohttp import ClientConnectionResetError, ClientOSError, ServerDisconnectedError
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.http_writer import StreamWriter
+from aiohttp.http_writer import StreamWriter, _serialize_headers
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -218,25 +219,29 @@ class UpstreamPool:
     async def _exchange(self, protocol: UpstreamProtocol, method: str, target: str, headers: CIMultiDict[str],
                         body: bytes | StreamReader | None, read_timeout: float) -> UpstreamResponse:
         protocol.prepare_exchange(expects_body=method != "HEAD", read_timeout=read_timeout)
-        loop = self._running_loop()
-        writer = StreamWriter(protocol, loop)
         status_line = f"{method} {target} HTTP/1.1"
         body_task: asyncio.Task[None] | None = None
         if isinstance(body, StreamReader):
-            if "Content-Length" not in headers:
+            loop = self._running_loop()
+            writer = StreamWriter(protocol, loop)
+            chunked = "Content-Length" not in headers
+            if chunked:
                 headers["Transfer-Encoding"] = "chunked"
+            # The head goes out before chunked framing starts: it is not part of the body.
+            await writer.write(serialize_request_head(status_line, headers))
+            if chunked:
                 writer.enable_chunking()
-            await writer.write_headers(status_line, headers)
             body_task = loop.create_task(_send_body(writer, body, protocol))
             body_task.add_done_callback(_retrieve)
         else:
             if body is not None:
                 headers["Content-Length"] = str(len(body))
-            await writer.write_headers(status_line, headers)
-            if body:
-                await writer.write_eof(body)
-            else:
-                writer.set_eof()
+            head = serialize_request_head(status_line, headers)
+            transport = protocol.transport
+            if transport is None or transport.is_closing():
+                raise ClientConnectionResetError("the upstream connection closed before the request was sent")
+            # One write for the head and the (small, buffered) body, as aiohttp's writer would do.
+            transport.write(head + body if body else head)
             protocol.start_timeout()
         try:
             while True:
@@ -253,6 +258,35 @@ class UpstreamPool:
                 body_task.cancel()
             raise
         return UpstreamResponse(message.code, message.reason, message.headers, payload, protocol, self, body_task)
+
+
+# Below this many characters of Cookie lines, aiohttp's serialiser does the whole head.
+_LONG_COOKIES = 256
+
+
+def serialize_request_head(status_line: str, headers: CIMultiDict[str]) -> bytes:
+    """The request line and header section as bytes; ValueError when the line, a name or a value
+    holds CR or LF (a header injection), like aiohttp's own serialiser, which this uses.
+
+    Except for `Cookie`: aiohttp checks and copies one character at a time (about 14 instructions a
+    byte), and a signed-in OWA browser sends 1.5 to 3 KB of cookies with every request, which made
+    the serialising a quarter of what a session costs over an anonymous request. Long Cookie values
+    are checked with `in` (memchr) and encoded whole, as the client sent them (the request parser
+    decoded them with `surrogateescape`), and their lines come last, in their order: the order of
+    different field names carries no meaning (RFC 9110, section 5.3).
+    """
+    cookies = headers.getall("Cookie", ())
+    if not cookies or sum(map(len, cookies)) < _LONG_COOKIES:
+        return _serialize_headers(status_line, headers)
+    lines = []
+    for value in cookies:
+        if "\r" in value or "\n" in value:
+            raise ValueError("Forbidden control character detected in headers (CR or LF in a Cookie value)")
+        lines.append(b"Cookie: " + value.encode("utf-8", "surrogateescape") + b"\r\n")
+    others = headers.copy()
+    del others["Cookie"]
+    # aiohttp's head ends with the blank line; the Cookie lines go before it.
+    return b"".join([_serialize_headers(status_line, others)[:-2], *lines, b"\r\n"])
 
 
 async def _send_body(writer: StreamWriter, body: StreamReader, protocol: ResponseHandler) -> None:
