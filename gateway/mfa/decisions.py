@@ -43,10 +43,9 @@ def decide_access(record: SessionRecord | None, *, now: float, timeouts: Session
         return Access.NO_SESSION
     if timeouts.expired(record, now):
         return expiry_reason(record, now, timeouts)
-    if record.state is SessionState.PENDING:
-        return Access.PENDING
     if not record.passed:
-        return Access.NO_SESSION  # a state this version does not know: never a pass
+        # Pending, or a state this version does not know: never a pass.
+        return Access.PENDING if record.state is SessionState.PENDING else Access.NO_SESSION
     if record.cadata_hash is None or binding is None or not hmac.compare_digest(record.cadata_hash, binding):
         return Access.BINDING_MISMATCH
     return Access.PASS

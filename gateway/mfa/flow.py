@@ -109,7 +109,8 @@ class MfaFlow:
 
     def cached_lookup(self, request: web.Request) -> SessionLookup | None:
         """`lookup`'s answer when the store's in-process cache holds the session (a signed-in
-        browser's requests, without an await); None when `lookup` must be asked."""
+        browser's requests, without an await); None when `lookup` must be asked. The record is the
+        cache's own (`SessionStore.cached`): read it, copy it before changing it."""
         cookie = self.cookie.read(request_cookies(request))
         if cookie is None:
             return None

@@ -83,9 +83,11 @@ def refuse(request: web.Request, ctx: RequestContext, flow: MfaFlow, access: Acc
 
 
 async def _touch(flow: MfaFlow, cookie: str, record: SessionRecord, now: float) -> None:
-    """Record user activity. A lost compare-and-set means another request just did the same."""
-    record.last_activity = now
-    await flow.store.save(cookie, record, flow.ttl(record))
+    """Record user activity. A lost compare-and-set means another request just did the same.
+    On a copy: `record` may be the session cache's own (`MfaFlow.cached_lookup`)."""
+    touched = record.copy()
+    touched.last_activity = now
+    await flow.store.save(cookie, touched, flow.ttl(touched))
 
 
 def _exchange_timeout_watch(request: web.Request, flow: MfaFlow, ctx: RequestContext, cookie: str,

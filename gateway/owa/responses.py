@@ -226,8 +226,7 @@ def request_binding(cookie_header: str | Sequence[str] | RequestCookies | None) 
         cookies = cookie_header
     else:
         cookies = RequestCookies([cookie_header] if isinstance(cookie_header, str) else cookie_header)
-    cadata, cadata_key = (cookies.agreed_value(name) for name in BINDING_COOKIE_NAMES)
-    return _hash_binding(cadata, cadata_key)
+    return _hash_binding(cookies.agreed_value("cadata"), cookies.agreed_value("cadatakey"))
 
 
 def _hash_binding(cadata: str | None, cadata_key: str | None) -> str | None:

@@ -71,12 +71,13 @@ class RequestCookies:
         server would read is not something to guess, and a planted duplicate must never win."""
         field, wanted = (1, name) if exact else (0, name.lower())
         found: str | None = None
-        for pair in self._pairs:
+        for pair in self._pairs:  # a plain loop: this runs on every request of a signed-in browser
             if pair[field] == wanted:
                 value = _value(pair[2])
-                if found is not None and found != value:
+                if found is None:
+                    found = value
+                elif found != value:
                     return None
-                found = value
         return found
 
     def forwarded(self, drop_lower_names: frozenset[str]) -> str | None:

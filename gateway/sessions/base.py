@@ -33,6 +33,10 @@ class SessionState(StrEnum):
     EXEMPT = "exempt"      # passed without a second factor (user exception or system mailbox)
 
 
+# A module constant: every passed request asks, and an Enum member lookup costs a few times a set's.
+_PASSED_STATES = frozenset({SessionState.COMPLETE, SessionState.EXEMPT})
+
+
 @dataclass(slots=True)
 class SessionRecord:
     """One gateway session. Every field is JSON-serialisable; times are epoch seconds (time.time()).
@@ -64,7 +68,7 @@ class SessionRecord:
     @property
     def passed(self) -> bool:
         """True when this session may reach the upstream (second factor passed, or exempt)."""
-        return self.state in (SessionState.COMPLETE, SessionState.EXEMPT)
+        return self.state in _PASSED_STATES
 
     def copy(self) -> SessionRecord:
         """An independent copy (lists are copied too). On every passed request (the session cache
@@ -122,7 +126,9 @@ class SessionStore(Protocol):
 
     def cached(self, cookie_value: str) -> SessionRecord | None:
         """What `load` would return, when the in-process cache of passed sessions has it (no I/O,
-        no await: the data path of a signed-in browser). None says nothing: ask `load`."""
+        no await: the data path of a signed-in browser). None says nothing: ask `load`.
+
+        The cache's own record, not a copy: read it, and `copy()` it before changing anything."""
         ...
 
     async def save(self, cookie_value: str, record: SessionRecord, ttl: float) -> bool:

@@ -7,8 +7,8 @@ or lockout done by another replica can go unseen here; the bound on size (LRU) c
 Entries are keyed by the whole cookie value (id and secret), so an entry only answers the exact
 cookie that created it (dictionary keys match by equality, never by hash alone). Nothing is lost by
 keeping the value itself: this process holds the server key that opens every record anyway, and a
-digest of the value cost a SHA-256 on every request. Records are copied in and out: callers may
-mutate what they get.
+digest of the value cost a SHA-256 on every request. Records are copied in and out (`get`; `peek` hands
+out the cache's own, for readers that change nothing).
 
 A record read from the backend may be put here only if nothing was forgotten while it was being
 read (`epoch`): otherwise a logoff on this replica that lands during another request's store round
@@ -52,6 +52,12 @@ class PassedSessionCache:
         return len(self._entries)
 
     def get(self, cookie_value: str) -> SessionRecord | None:
+        """A copy of the passed session this exact cookie value opens, or None."""
+        record = self.peek(cookie_value)
+        return None if record is None else record.copy()
+
+    def peek(self, cookie_value: str) -> SessionRecord | None:
+        """Like `get`, without the copy (for the data path): the caller must not change it."""
         if not self.enabled:
             return None
         found = self._entries.get(cookie_value)
@@ -62,7 +68,7 @@ class PassedSessionCache:
             del self._entries[cookie_value]
             return None
         self._entries.move_to_end(cookie_value)
-        return record.copy()
+        return record
 
     def put(self, cookie_value: str, record: SessionRecord, *, since: int | None = None) -> None:
         """Remember a passed session; any other state only evicts what was there. `since`: the

@@ -82,7 +82,7 @@ class EncryptedSessionStore:
         raise StoreUnavailable("could not allocate a session id")
 
     def cached(self, cookie_value: str) -> SessionRecord | None:
-        return self._cache.get(cookie_value)
+        return self._cache.peek(cookie_value)
 
     async def load(self, cookie_value: str) -> SessionRecord | None:
         # The cache is asked first: it only ever holds values that parsed as tickets (every `put`

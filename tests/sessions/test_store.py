@@ -447,6 +447,21 @@ async def test_cached_records_are_copies(make_store: StoreFactory) -> None:
     assert "evil=1" not in second.upstream_set_cookies
 
 
+async def test_cached_answers_only_from_the_cache_and_only_passed_sessions(make_store: StoreFactory) -> None:
+    store = make_store(cache_seconds=30)
+    passed = await store.create(pending_record(state=SessionState.COMPLETE), ttl=60)
+    pending = await store.create(pending_record(), ttl=60)
+    assert store.cached(pending) is None
+    assert store.cached(passed + "x") is None
+    assert store.cached("not a ticket") is None
+    cached = store.cached(passed)
+    assert cached is not None
+    assert cached == await store.load(passed)
+    assert make_store(cache_seconds=0).cached(passed) is None
+    await store.delete(passed)
+    assert store.cached(passed) is None, "a delete here is seen at once"
+
+
 async def test_own_changes_are_seen_at_once_despite_the_cache(make_store: StoreFactory) -> None:
     store = make_store(cache_seconds=30)
     cookie = await store.create(pending_record(state=SessionState.COMPLETE), ttl=60)
