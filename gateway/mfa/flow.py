@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
 
@@ -63,8 +62,9 @@ MFA_PAGE = "/_gateway/mfa"
 FLOW = "mfa_flow"
 
 
-@dataclass(frozen=True, slots=True)
-class SessionLookup:
+class SessionLookup(NamedTuple):
+    """A NamedTuple rather than a frozen dataclass: made on every request, at a quarter of the cost."""
+
     cookie: str | None  # the gateway cookie the request presented (None: none, or ambiguous)
     record: SessionRecord | None
 

@@ -19,9 +19,11 @@ class SessionTimeouts:
 
     def remaining(self, record: SessionRecord, now: float) -> float:
         """Seconds this session has left (zero or less: it has ended)."""
-        idle_end = max(record.last_activity, record.created_at) + self.idle
-        absolute_end = (record.mfa_at if record.mfa_at is not None else record.created_at) + self.absolute
-        return min(idle_end, absolute_end) - now
+        # Conditional expressions, not max()/min(): this runs on every request of a signed-in browser.
+        last, created = record.last_activity, record.created_at
+        idle_end = (last if last > created else created) + self.idle
+        absolute_end = (record.mfa_at if record.mfa_at is not None else created) + self.absolute
+        return (idle_end if idle_end < absolute_end else absolute_end) - now
 
     def expired(self, record: SessionRecord, now: float) -> bool:
         return self.remaining(record, now) <= 0
