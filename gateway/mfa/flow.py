@@ -21,6 +21,7 @@ from gateway.mfa.decisions import logon_redirect, touch_interval
 from gateway.mfa.lockout import Lockout
 from gateway.mfa.pages import PageRenderer
 from gateway.mfa.poller import PushPoller
+from gateway.mfa.request_keys import RequestKeyReader
 from gateway.mfa.session_cookie import SessionCookie
 from gateway.monosign import (
     InvalidApplicationKey,
@@ -34,7 +35,6 @@ from gateway.monosign import (
 from gateway.observability.audit import audit
 from gateway.observability.logging import get_logger
 from gateway.owa.responses import LogonReason
-from gateway.policy.cookies import request_cookies
 from gateway.policy.redirects import safe_destination
 from gateway.sessions.base import SessionRecord, SessionState, SessionStore, StoreUnavailable
 from gateway.sessions.lifetime import SessionTimeouts
@@ -81,6 +81,7 @@ class MfaFlow:
         self.renderer: PageRenderer = state.renderer  # the application's one renderer
         self.clock = clock
         self.cookie = SessionCookie.from_settings(settings)
+        self.keys = RequestKeyReader(self.cookie)  # session cookie and cadata binding, per Cookie header
         self.timeouts = SessionTimeouts(idle=settings.gateway_session_idle_timeout,
                                         absolute=settings.gateway_session_absolute_timeout)
         self.touch_every = touch_interval(settings.gateway_session_idle_timeout)
@@ -102,7 +103,7 @@ class MfaFlow:
     # --- sessions ------------------------------------------------------------------------------------
     async def lookup(self, request: web.Request) -> SessionLookup:
         """The request's gateway session. Raises StoreUnavailable (callers fail closed)."""
-        cookie = self.cookie.read(request_cookies(request))
+        cookie = self.keys.read(request).session_cookie
         if cookie is None:
             return SessionLookup(None, None)
         return SessionLookup(cookie, await self.store.load(cookie))
@@ -111,7 +112,7 @@ class MfaFlow:
         """`lookup`'s answer when the store's in-process cache holds the session (a signed-in
         browser's requests, without an await); None when `lookup` must be asked. The record is the
         cache's own (`SessionStore.cached`): read it, copy it before changing it."""
-        cookie = self.cookie.read(request_cookies(request))
+        cookie = self.keys.read(request).session_cookie
         if cookie is None:
             return None
         record = self.store.cached(cookie)

@@ -18,9 +18,8 @@ from multidict import CIMultiDict
 from gateway.app import RequestContext, error_page
 from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
-from gateway.owa.responses import LogonReason, is_exchange_timeout, request_binding, sets_foreign_session
+from gateway.owa.responses import LogonReason, is_exchange_timeout, sets_foreign_session
 from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream, hold_back_cadata, refusal
-from gateway.policy.cookies import request_cookies
 from gateway.policy.routes import is_background, wants_navigation
 from gateway.sessions.base import SessionRecord, StoreUnavailable
 
@@ -34,7 +33,7 @@ async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
         found = await flow.lookup(request)
     except StoreUnavailable:
         return False
-    binding = request_binding(request_cookies(request))
+    binding = flow.keys.read(request).binding
     return decide_access(found.record, now=flow.clock(), timeouts=flow.timeouts, binding=binding) is Access.PASS
 
 
@@ -48,7 +47,7 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
         except StoreUnavailable as exc:
             return flow.store_unavailable(request, ctx, exc)
     now = flow.clock()
-    binding = request_binding(request_cookies(request))
+    binding = flow.keys.read(request).binding
     access = decide_access(found.record, now=now, timeouts=flow.timeouts, binding=binding)
     background = is_background(ctx.target, request.headers)
     if access is Access.PASS:

@@ -16,7 +16,6 @@ Cookie names are compared case-insensitively because ASP.NET reads cookies that 
 from __future__ import annotations
 
 import calendar
-import functools
 import hashlib
 import hmac
 import re
@@ -33,8 +32,6 @@ CADATA_COOKIE_NAMES = frozenset({"cadata", "cadatakey", "cadataiv", "cadatasig",
 # The two that identify an Exchange session for its whole life (cadataTTL is re-issued on activity).
 BINDING_COOKIE_NAMES = ("cadata", "cadatakey")
 LOGON_PAGE_PATH = "/owa/auth/logon.aspx"
-# Binding hashes remembered (`_binding_digest`): about 2 KB each, so at most about 8 MB.
-BINDING_MEMO_ENTRIES = 4096
 
 
 class LogonReason:
@@ -232,14 +229,5 @@ def request_binding(cookie_header: str | Sequence[str] | RequestCookies | None) 
 def _hash_binding(cadata: str | None, cadata_key: str | None) -> str | None:
     if not cadata or not cadata_key:
         return None
-    return _binding_digest(cadata, cadata_key)
-
-
-@functools.lru_cache(maxsize=BINDING_MEMO_ENTRIES)
-def _binding_digest(cadata: str, cadata_key: str) -> str:
-    """Remembered per exact pair: a signed-in browser sends the same 1.6 KB on every request, and
-    looking the pair up (Python's keyed string hash, then an equality check) costs a tenth of
-    hashing it again. A hit needs both values equal to a pair hashed before, so the answer is
-    always the SHA-256 of exactly these values; other pairs only push old entries out."""
     # NUL cannot occur in a cookie value, so the two values cannot be shifted into one another.
     return hashlib.sha256(f"{cadata}\x00{cadata_key}".encode("utf-8", "surrogateescape")).hexdigest()
