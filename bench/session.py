@@ -406,7 +406,7 @@ def print_storm(result: StormResult, approve_delay: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.session", description=__doc__.splitlines()[0])
     add_wrk_options(parser)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per connection count (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per connection count (default 5)")
     parser.add_argument("--users", type=int, default=200, help="users in the login storm (default 200; 0 skips it)")
     parser.add_argument("--approve-delay", type=float, default=1.0,
                         help="seconds the Monosign simulator waits before approving a push (default 1)")
