@@ -149,6 +149,11 @@ async def running_demo(ports: DemoPorts = DemoPorts(), *, fixed: Sequence[str] =
     notes: list[str] = []
     chosen: dict[str, int] = {}
     for name, option in options.items():
+        if getattr(ports, name) == 0:
+            # Bound to port 0 when its server starts, so no other socket can take it in between
+            # (the gateway's own, which its public URL must name, is picked just before it starts).
+            chosen[name] = 0
+            continue
         port, note = choose_port(name, getattr(ports, name), may_fall_back=name not in fixed, option=option)
         chosen[name] = port
         if note:
@@ -165,7 +170,7 @@ async def running_demo(ports: DemoPorts = DemoPorts(), *, fixed: Sequence[str] =
         await monosign.start(DEMO_HOST, chosen["monosign"])
         stack.push_async_callback(monosign.stop)
         owa = await stack.enter_async_context(running_owa_sim(owa_config, host=DEMO_HOST, port=chosen["owa"]))
-        settings = demo_settings(gateway_port=chosen["gateway"], admin_port=chosen["admin"],
+        settings = demo_settings(gateway_port=chosen["gateway"] or free_port(), admin_port=chosen["admin"],
                                  upstream_url=owa.base_url, monosign_url=monosign.url, api_key=api_key,
                                  api_secret=api_secret, **dict(settings_overrides or {}))
         gateway = Gateway(settings)
