@@ -26,9 +26,9 @@ from bench.common import (
     add_wrk_options,
     bench_run,
     children,
-    clean_environment,
     cpu_seconds,
     free_port,
+    gateway_environment,
     rss_kib,
     run_wrk,
     tools_missing,
@@ -155,13 +155,8 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes, connec
     wait_for_port(static_port)
     wait_for_port(proxy_port)
 
-    environment = clean_environment()
-    environment.update({
-        "MONOSIGN_API_URL": "http://127.0.0.1:9", "MONOSIGN_API_KEY": "bench", "MONOSIGN_API_SECRET": "bench",
-        "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
-        "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{static_port}",
-        "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
-    })
+    environment = gateway_environment(gateway_port=gateway_port, admin_port=admin_port,
+                                      upstream_url=f"http://127.0.0.1:{static_port}")
     command = [sys.executable, "-m", "gateway", "serve"]
     if args.profile:
         command = [sys.executable, "-m", "cProfile", "-o", str(args.profile.resolve()), "-m", "gateway", "serve"]

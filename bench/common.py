@@ -104,6 +104,22 @@ def clean_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.upper().startswith(("GATEWAY_", "MONOSIGN_"))}
 
 
+def gateway_environment(*, gateway_port: int, admin_port: int, upstream_url: str,
+                        monosign_url: str = "http://127.0.0.1:9", api_key: str = "bench", api_secret: str = "bench",
+                        public_url: str | None = None, **settings: str) -> dict[str, str]:
+    """`clean_environment()` plus the settings of one `serve` on 127.0.0.1 (`settings`: more of them,
+    by their environment names). Monosign defaults to a port nothing listens on: benches that never
+    sign in need its settings, not its answers."""
+    return {
+        **clean_environment(),
+        "MONOSIGN_API_URL": monosign_url, "MONOSIGN_API_KEY": api_key, "MONOSIGN_API_SECRET": api_secret,
+        "GATEWAY_PUBLIC_URL": public_url or f"http://127.0.0.1:{gateway_port}",
+        "GATEWAY_UPSTREAM_URL": upstream_url,
+        "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
+        **settings,
+    }
+
+
 def write_nginx_config(directory: Path, name: str, http_body: str) -> Path:
     """`directory/name.conf`: NGINX_HEAD, then `http_body` (the rest of the http block, indented)."""
     config = directory / f"{name}.conf"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import spnego
 
-from bench.common import Processes, clean_environment, free_port, rss_kib, wait_for_port, workspace
+from bench.common import Processes, free_port, gateway_environment, rss_kib, wait_for_port, workspace
 
 OAB = "/OAB/00000000-0000-0000-0000-000000000000/oab.xml"
 PING = "/Microsoft-Server-ActiveSync?Cmd=Ping&User=alice&DeviceId=BENCH{index:05d}&DeviceType=Bench"
@@ -130,14 +130,9 @@ def start_stack(processes: Processes, directory: Path, name: str, *, pool: int) 
     logs = (directory / f"{name}-sim.log").open("wb")
     processes.start([sys.executable, "-m", "gateway", "sim", "owa", "--listen", f"127.0.0.1:{sim_port}",
                      "--activesync-max-heartbeat", "3540"], stdout=logs, stderr=subprocess.STDOUT)
-    environment = clean_environment()
-    environment.update({
-        "MONOSIGN_API_URL": "http://127.0.0.1:9", "MONOSIGN_API_KEY": "bench", "MONOSIGN_API_SECRET": "bench",
-        "GATEWAY_PUBLIC_URL": "http://mail.corp.example",
-        "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{sim_port}",
-        "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
-        "GATEWAY_UPSTREAM_POOL_SIZE": str(pool),
-    })
+    environment = gateway_environment(gateway_port=gateway_port, admin_port=admin_port,
+                                      upstream_url=f"http://127.0.0.1:{sim_port}",
+                                      public_url="http://mail.corp.example", GATEWAY_UPSTREAM_POOL_SIZE=str(pool))
     gateway_log = (directory / f"{name}-gateway.log").open("wb")
     gateway = processes.start([sys.executable, "-m", "gateway", "serve"], env=environment, cwd=directory,
                               stdout=gateway_log, stderr=subprocess.STDOUT)

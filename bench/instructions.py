@@ -25,8 +25,8 @@ from pathlib import Path
 from bench.common import (
     Processes,
     bench_run,
-    clean_environment,
     free_port,
+    gateway_environment,
     tools_missing,
     wait_for_port,
     write_nginx_config,
@@ -97,13 +97,8 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes) -> int
     static_port, gateway_port, admin_port = (free_port() for _ in range(3))
     processes.nginx(write_nginx_config(directory, "static", NGINX_STATIC.format(dir=directory, port=static_port)))
     wait_for_port(static_port)
-    environment = clean_environment()
-    environment.update({
-        "MONOSIGN_API_URL": "http://127.0.0.1:9", "MONOSIGN_API_KEY": "bench", "MONOSIGN_API_SECRET": "bench",
-        "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
-        "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{static_port}",
-        "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
-    })
+    environment = gateway_environment(gateway_port=gateway_port, admin_port=admin_port,
+                                      upstream_url=f"http://127.0.0.1:{static_port}")
     log = (directory / "gateway.log").open("wb")
     gateway = processes.start([*callgrind_command(directory), sys.executable, "-m", "gateway", "serve"],
                               env=environment, cwd=directory, stdout=log, stderr=subprocess.STDOUT)

@@ -42,6 +42,7 @@ from bench.common import (
     clean_environment,
     cpu_seconds,
     free_port,
+    gateway_environment,
     run_wrk,
     tools_missing,
     wait_for_port,
@@ -214,17 +215,14 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes, connec
     targets: list[tuple[Target, list[int], str]] = []
     for index, config in enumerate(CONFIGS):
         port, admin_port = free_port(), free_port()
-        environment = {
-            **clean,
-            "MONOSIGN_API_URL": f"http://127.0.0.1:{monosign_port}", "MONOSIGN_API_KEY": API_KEY,
-            "MONOSIGN_API_SECRET": API_SECRET, "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{owa_port}",
-            "GATEWAY_LISTEN": f"127.0.0.1:{port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
-            "GATEWAY_SESSION_STORE": config.store, "GATEWAY_SESSION_SECRET": SESSION_SECRET,
-            "GATEWAY_SESSION_CACHE_SECONDS": str(config.cache_seconds), "GATEWAY_WORKERS": str(config.workers),
+        environment = gateway_environment(
+            gateway_port=port, admin_port=admin_port, upstream_url=f"http://127.0.0.1:{owa_port}",
+            monosign_url=f"http://127.0.0.1:{monosign_port}", api_key=API_KEY, api_secret=API_SECRET,
+            GATEWAY_SESSION_STORE=config.store, GATEWAY_SESSION_SECRET=SESSION_SECRET,
+            GATEWAY_SESSION_CACHE_SECONDS=str(config.cache_seconds), GATEWAY_WORKERS=str(config.workers),
             # Each target its own keys, so no target reads another's sessions or counters.
-            "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "GATEWAY_REDIS_PREFIX": f"bench{index}:",
-        }
+            GATEWAY_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", GATEWAY_REDIS_PREFIX=f"bench{index}:",
+        )
         log_file = (directory / f"gateway-{config.name}.log").open("wb")
         gateway = processes.start([sys.executable, "-m", "gateway", "serve"], env=environment, cwd=directory,
                                   stdout=log_file, stderr=subprocess.STDOUT)

@@ -40,6 +40,7 @@ from bench.common import (
     clean_environment,
     cpu_seconds,
     free_port,
+    gateway_environment,
     run_wrk,
     tools_missing,
     wait_for_port,
@@ -185,15 +186,9 @@ def start_stack(directory: Path, processes: Processes, *, users: int, approve_de
     if profile is not None:
         command = [python, "-m", "cProfile", "-o", str(profile.resolve()), "-m", "gateway", "serve"]
     command = [*(wrapper or []), *command]
-    gateway = processes.start(command, cwd=directory, stdout=logs,
-                              stderr=subprocess.STDOUT, env={
-        **environment,
-        "MONOSIGN_API_URL": f"http://127.0.0.1:{monosign_port}",
-        "MONOSIGN_API_KEY": API_KEY, "MONOSIGN_API_SECRET": API_SECRET,
-        "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{gateway_port}",
-        "GATEWAY_UPSTREAM_URL": f"http://127.0.0.1:{front_port}",
-        "GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}", "GATEWAY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
-    })
+    gateway = processes.start(command, cwd=directory, stdout=logs, stderr=subprocess.STDOUT, env=gateway_environment(
+        gateway_port=gateway_port, admin_port=admin_port, upstream_url=f"http://127.0.0.1:{front_port}",
+        monosign_url=f"http://127.0.0.1:{monosign_port}", api_key=API_KEY, api_secret=API_SECRET))
     for port in (monosign_port, front_port, gateway_port):
         wait_for_port(port, timeout=180 if wrapper else 15)
     return Stack(f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{monosign_port}", gateway.pid,
