@@ -108,11 +108,11 @@ class MfaFlow:
             return SessionLookup(None, None)
         return SessionLookup(cookie, await self.store.load(cookie))
 
-    def cached_lookup(self, request: web.Request) -> SessionLookup | None:
-        """`lookup`'s answer when the store's in-process cache holds the session (a signed-in
-        browser's requests, without an await); None when `lookup` must be asked. The record is the
-        cache's own (`SessionStore.cached`): read it, copy it before changing it."""
-        cookie = self.keys.read(request).session_cookie
+    def cached_lookup(self, cookie: str | None) -> SessionLookup | None:
+        """`lookup`'s answer for the session cookie `cookie` (`keys.read(request).session_cookie`)
+        when the store's in-process cache holds the session (a signed-in browser's requests, without
+        an await); None when `lookup` must be asked. The record is the cache's own
+        (`SessionStore.cached`): read it, copy it before changing it."""
         if cookie is None:
             return None
         record = self.store.cached(cookie)

@@ -40,15 +40,15 @@ async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
 async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     flow = flow_of(request)
     assert ctx.target is not None
-    found = flow.cached_lookup(request)
+    keys = flow.keys.read(request)
+    found = flow.cached_lookup(keys.session_cookie)
     if found is None:
         try:
             found = await flow.lookup(request)
         except StoreUnavailable as exc:
             return flow.store_unavailable(request, ctx, exc)
     now = flow.clock()
-    binding = flow.keys.read(request).binding
-    access = decide_access(found.record, now=now, timeouts=flow.timeouts, binding=binding)
+    access = decide_access(found.record, now=now, timeouts=flow.timeouts, binding=keys.binding)
     background = is_background(ctx.target, request.headers)
     if access is Access.PASS:
         assert found.cookie is not None

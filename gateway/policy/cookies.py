@@ -61,10 +61,6 @@ class RequestCookies:
         """The values of the pairs called `lower_name` (compared lower-cased), in order."""
         return [_value(pair) for key, _, pair in self._pairs if key == lower_name]
 
-    def exact_values(self, name: str) -> list[str]:
-        """The values of the pairs called exactly `name` (case-sensitive), in order."""
-        return [_value(pair) for _, sent, pair in self._pairs if sent == name]
-
     def agreed_value(self, name: str, *, exact: bool = False) -> str | None:
         """The value of the pairs called `name` (compared lower-cased, or exactly with `exact`) when
         they all carry the same one; None when there is none, or when they disagree: which one a
