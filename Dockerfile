@@ -5,8 +5,8 @@
 #
 # The base image is a build argument so the image can be built from a local or mirrored base where
 # no public registry is reachable; it needs Python 3.11+ with the venv module. Dependencies are
-# installed from docker/requirements.lock (exact versions, sha256-checked; regenerate it with
-# docker/update-lock). Configuration comes only from the environment and mounted secret files
+# installed from docker/requirements.lock (exact versions, sha256-checked; the runtime part of uv.lock,
+# which `./dev lock` regenerates). Configuration comes only from the environment and mounted secret files
 # (NAME_FILE=/run/secrets/name); logs go to stdout. See docs/deployment.md.
 ARG BASE_IMAGE=python:3.11-slim
 

@@ -25,11 +25,11 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from aiohttp import HttpVersion11, web
-from aiohttp.http_parser import HttpRequestParser
 from multidict import CIMultiDict
 from yarl import URL
 
 from gateway import __version__
+from gateway._compat import c_parser_loaded
 from gateway.mfa.pages import PageRenderer
 from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
@@ -69,7 +69,7 @@ class CParserMissing(RuntimeError):
 
 def assert_c_parser() -> None:
     """Refuse to serve without aiohttp's C (llhttp) request parser."""
-    if HttpRequestParser.__module__ != "aiohttp._http_parser":
+    if not c_parser_loaded():
         raise CParserMissing(
             "aiohttp's C HTTP parser is not loaded (is AIOHTTP_NO_EXTENSIONS set?); refusing to start"
         )

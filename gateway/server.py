@@ -24,10 +24,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gateway import __version__
+from gateway._compat import (
+    RequestHandler,
+    handler_busy,
+    handler_loop,
+    handler_request_count,
+    new_connection_handler,
+    wrap_server,
+)
 from gateway.app import STATE, AppState, build_admin_app, build_app, build_state, routing_every_target
 from gateway.mfa.pages import PageRenderer
 from gateway.observability.logging import get_logger
@@ -63,10 +70,10 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
 
     def data_received(self, data: bytes) -> None:
         # Bytes arriving while no request is queued or running start the next request's head.
-        starts_head = self._header_deadline is None and not self._request_in_progress and not self._messages
-        seen = self._request_count
+        starts_head = self._header_deadline is None and not handler_busy(self)
+        seen = handler_request_count(self)
         super().data_received(data)
-        if self._request_count != seen:
+        if handler_request_count(self) != seen:
             self._disarm_header_deadline()
         elif starts_head:
             # Armed only for a head still incomplete after these bytes (the same moment as before
@@ -78,7 +85,7 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:
-        self._header_deadline = self._loop.call_later(self._header_timeout, self._header_deadline_passed)
+        self._header_deadline = handler_loop(self).call_later(self._header_timeout, self._header_deadline_passed)
 
     def _disarm_header_deadline(self) -> None:
         if self._header_deadline is not None:
@@ -90,11 +97,11 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if self._request_in_progress or self._messages:
+        if handler_busy(self):
             return  # a request is being served; its own timeouts apply
         log.info("client too slow sending request headers", peer=_peer(self.peername),
                  timeout_s=self._header_timeout)
-        if self._request_count == 0:
+        if handler_request_count(self) == 0:
             transport.write(REQUEST_TIMEOUT_RESPONSE)
         self.force_close()
 
@@ -142,19 +149,11 @@ class GatewayServer(web.Server):
 
     @classmethod
     def wrapping(cls, server: web.Server, *, header_timeout: float, renderer: PageRenderer) -> GatewayServer:
-        return cls(
-            server.request_handler,
-            request_factory=server.request_factory,
-            handler_cancellation=server.handler_cancellation,
-            loop=server._loop,
-            header_timeout=header_timeout,
-            renderer=renderer,
-            **server._kwargs,
-        )
+        return wrap_server(cls, server, header_timeout=header_timeout, renderer=renderer)
 
     def __call__(self) -> RequestHandler:
-        return GatewayRequestHandler(self, loop=self._loop, header_timeout=self._header_timeout,
-                                     renderer=self._renderer, **self._kwargs)
+        return new_connection_handler(GatewayRequestHandler, self, header_timeout=self._header_timeout,
+                                      renderer=self._renderer)
 
 
 class GatewayRunner(web.AppRunner):

@@ -286,8 +286,20 @@ def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult
     return settings, results
 
 
+def _runtime_results() -> list[CheckResult]:
+    from gateway._compat import AiohttpInternalsChanged, verify_internals
+
+    try:
+        verify_internals()
+    except AiohttpInternalsChanged as exc:
+        return [CheckResult(Mark.FAIL, "runtime: the installed aiohttp does not fit the gateway", cause=str(exc),
+                            fix="reinstall from the locks (./dev setup, or rebuild the image)")]
+    return []
+
+
 async def _run_checks(args: argparse.Namespace) -> int:
     settings, results = _settings_results(args.env_file)
+    results[:0] = _runtime_results()
     for result in results:
         print(result.render(), flush=True)
     if settings is not None:

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from gateway._compat import AiohttpInternalsChanged, verify_internals
     from gateway.app import CParserMissing, assert_c_parser
     from gateway.demo import DemoPorts, PortInUse, banner, running_demo
     from gateway.observability.logging import configure_logging
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.WARNING)
     try:
         assert_c_parser()
-    except CParserMissing as exc:
+        verify_internals()
+    except (CParserMissing, AiohttpInternalsChanged) as exc:
         print(str(exc), file=sys.stderr)
         return 2
 

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from gateway._compat import AiohttpInternalsChanged, verify_internals
     from gateway.app import CParserMissing, assert_c_parser
     from gateway.observability.logging import LOG_FILE_NAME, configure_logging, get_logger
     from gateway.server import listener_ssl_context, run_gateway
@@ -55,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
     log = get_logger("gateway.serve")
     try:
         assert_c_parser()
+        verify_internals()
         listener_ssl_context(settings)  # a certificate that does not load is a settings problem
-    except CParserMissing as exc:
+    except (CParserMissing, AiohttpInternalsChanged) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     except (ssl.SSLError, OSError) as exc:

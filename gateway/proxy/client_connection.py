@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp.web_protocol import RequestHandler
-
+from gateway._compat import RequestHandler, handler_busy
 from gateway.observability.logging import get_logger
 
 __all__ = ["CloseHooksMixin", "add_close_hook", "close_after_response"]
@@ -55,8 +54,7 @@ def close_after_response(protocol: Any) -> None:
     """
     if protocol is None or getattr(protocol, "transport", None) is None:
         return
-    busy = getattr(protocol, "_request_in_progress", False) or bool(getattr(protocol, "_messages", ()))
-    if busy:
+    if isinstance(protocol, RequestHandler) and handler_busy(protocol):
         protocol.close()
     else:
         protocol.force_close()

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 
+from gateway._compat import RequestHandler, new_connection_handler, wrap_server
 from gateway.observability.logging import get_logger
 from gateway.policy.paths import BadTarget, canonicalize
 
@@ -257,7 +257,7 @@ class ExtensionMethodsServer(web.Server):
         self.request_factory = restoring_extension_methods(self.request_factory)
 
     def __call__(self) -> RequestHandler:
-        return ExtensionMethodsRequestHandler(self, loop=self._loop, **self._kwargs)
+        return new_connection_handler(ExtensionMethodsRequestHandler, self)
 
 
 class ExtensionMethodsRunner(web.AppRunner):
@@ -265,10 +265,4 @@ class ExtensionMethodsRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        return ExtensionMethodsServer(
-            server.request_handler,
-            request_factory=server.request_factory,
-            handler_cancellation=server.handler_cancellation,
-            loop=server._loop,
-            **server._kwargs,
-        )
+        return wrap_server(ExtensionMethodsServer, server)

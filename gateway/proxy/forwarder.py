@@ -29,6 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict
 
+from gateway._compat import send_head_with_first_write
 from gateway.observability.logging import get_logger
 from gateway.policy.headers import forwarded_request_headers, response_headers_for_client
 from gateway.proxy.pinned import PinnedConnections
@@ -311,8 +312,7 @@ class RelayResponse(web.StreamResponse):
 
     def __init__(self, *, status: int, reason: str | None, headers: CIMultiDict[str], head_with_body: bool) -> None:
         super().__init__(status=status, reason=reason, headers=headers)
-        # aiohttp's own switch (web.Response sets it): keep the serialised head for the first write.
-        self._send_headers_immediately = not head_with_body
+        send_head_with_first_write(self, head_with_body)
 
 
 def upstream_request_headers(

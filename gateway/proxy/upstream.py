@@ -31,11 +31,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import ClientConnectionResetError, ClientOSError, ServerDisconnectedError
-from aiohttp.client_proto import ResponseHandler
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.http_writer import StreamWriter, _serialize_headers
+from aiohttp.http_writer import StreamWriter
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway._compat import ResponseHandler, serialize_headers
 
 # Exchange sends big headers (Set-Cookie, Negotiate tokens); the upstream is trusted, bound it anyway.
 MAX_RESPONSE_LINE = 65536
@@ -277,7 +278,7 @@ def serialize_request_head(status_line: str, headers: CIMultiDict[str]) -> bytes
     """
     cookies = headers.getall("Cookie", ())
     if not cookies or sum(map(len, cookies)) < _LONG_COOKIES:
-        return _serialize_headers(status_line, headers)
+        return serialize_headers(status_line, headers)
     lines = []
     for value in cookies:
         if "\r" in value or "\n" in value:
@@ -286,7 +287,7 @@ def serialize_request_head(status_line: str, headers: CIMultiDict[str]) -> bytes
     others = headers.copy()
     del others["Cookie"]
     # aiohttp's head ends with the blank line; the Cookie lines go before it.
-    return b"".join([_serialize_headers(status_line, others)[:-2], *lines, b"\r\n"])
+    return b"".join([serialize_headers(status_line, others)[:-2], *lines, b"\r\n"])
 
 
 async def _send_body(writer: StreamWriter, body: StreamReader, protocol: ResponseHandler) -> None:
