@@ -1,4 +1,4 @@
-"""`monosign-gateway sim owa|monosign`: run one simulator alone, for rehearsals and tests."""
+"""`monosign-gateway sim owa|monosign|app`: run one simulator alone, for rehearsals and tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from gateway.cli import add_command_parsers
 
 # name -> module offering configure(parser) and run(args) -> int
 SIMULATORS: dict[str, tuple[str, str]] = {
+    "app": ("gateway.sim.app_cli", "a generic web application (pages, header echo, streams, WebSocket, form login)"),
     "monosign": ("gateway.sim.monosign_cli", "the Monosign API simulator (users, TOTP, push, fault injection)"),
     "owa": ("gateway.sim.owa_cli", "the Exchange OWA/ECP simulator (forms login, sessions, canary, streams)"),
 }
