@@ -106,3 +106,11 @@ def test_aiohttp_is_held_below_its_next_minor() -> None:
     next_minor = Version(f"{installed.major}.{installed.minor + 1}")
     assert aiohttp_requirement.specifier.contains(installed)
     assert not aiohttp_requirement.specifier.contains(next_minor), "gateway/_compat.py relies on aiohttp internals"
+
+
+def test_dev_names_an_unknown_command() -> None:
+    result = subprocess.run(["bash", str(ROOT / "dev"), "frobnicate"], capture_output=True, text=True, timeout=30,
+                            check=False)
+    assert result.returncode == 2
+    assert "./dev: unknown command 'frobnicate'" in result.stderr
+    assert "./dev test" in result.stderr  # the usage follows
