@@ -286,8 +286,29 @@ def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult
     return settings, results
 
 
+def config_file_results(settings: Settings) -> list[CheckResult]:
+    """GATEWAY_CONFIG_FILE, when set: validated completely, every problem with its line."""
+    from gateway.config import ConfigError, load_config
+
+    path = settings.gateway_config_file
+    if path is None:
+        return []
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return [*(CheckResult(Mark.FAIL, f"config file: {problem}") for problem in exc.problems),
+                CheckResult(Mark.FAIL, f"config file: {path} is not usable",
+                            fix="fix the lines above; see docs/sites.md, and try requests with "
+                                "`monosign-gateway explain`")]
+    rules = sum(len(site.rules) for site in config.sites)
+    return [CheckResult(Mark.OK, f"config file: {path} is valid: {len(config.sites)} site(s), {rules} rule(s), "
+                                 f"digest {config.digest[:12]}")]
+
+
 async def _run_checks(args: argparse.Namespace) -> int:
     settings, results = _settings_results(args.env_file)
+    if settings is not None:
+        results += config_file_results(settings)
     for result in results:
         print(result.render(), flush=True)
     if settings is not None:

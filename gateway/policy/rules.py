@@ -143,7 +143,8 @@ def _check(rule: Rule, request: RuleRequest, address: IPAddress | None) -> RuleT
         (matched if ok else failed).append(f"method {method} is {'' if ok else 'not '}in {', '.join(rule.methods)}")
     if rule.networks is not None:
         if address is None:
-            failed.append(f"client address {request.client_ip!r} is unknown, so in none of {', '.join(rule.networks)}")
+            shown = repr(request.client_ip) if request.client_ip else "not given"
+            failed.append(f"client address {shown} is in none of {', '.join(rule.networks)}")
         else:
             hit = next((n for n in rule.networks if address in ipaddress.ip_network(n)), None)
             (matched if hit else failed).append(

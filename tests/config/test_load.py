@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import ClassVar
 
@@ -171,3 +172,29 @@ def test_a_file_too_large(tmp_path: Path) -> None:
     path.write_text("# " + "x" * (1024 * 1024) + "\n")
     with pytest.raises(ConfigError, match="larger than 1024 KiB"):
         load_config(path)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _yaml_blocks(document: str) -> list[str]:
+    text = (DOCS / document).read_text(encoding="utf-8")
+    return [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+
+
+@pytest.mark.parametrize("document", ["sites.md", "configuration.md"])
+def test_the_documented_files_load(document: str, tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    for name in ("mail.pem", "mail.key"):
+        (tmp_path / "certs" / name).write_text("placeholder")
+    files = [block for block in _yaml_blocks(document) if not block.startswith("rules:")]
+    assert files
+    for block in files:
+        parse_config(block, base_dir=tmp_path)
+
+
+def test_the_documented_exchange_rules_are_the_profiles() -> None:
+    (block,) = [block for block in _yaml_blocks("sites.md") if block.startswith("rules:")]
+    site = "sites:\n  - name: m\n    hosts: [m]\n    upstream: https://m\n    profile: exchange\n"
+    documented = parse_config(site + textwrap.indent(block, "    "))
+    assert documented.sites[0].rules == parse_config(EXAMPLE).sites[0].rules
