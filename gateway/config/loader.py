@@ -163,6 +163,8 @@ def _message(error: ErrorDetails, location: Location) -> str:
         if close:
             return f"unknown key; did you mean {close[0]!r}?"
         return f"unknown key; expected one of: {', '.join(allowed)}" if allowed else "unknown key"
+    if kind == "missing" and location[-1] == "rules":
+        return "required for this profile (with no rules every request would be denied)"
     if kind == "missing":
         return "required"
     if kind == "string_type" and isinstance(value, bool):

@@ -37,6 +37,7 @@ from pydantic import (
 from gateway.config.exchange import exchange_rules
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
+from gateway.policy.users import AmbiguousUserName, check_exchange_reading, parse_username
 from gateway.settings import HttpUrlStr
 
 __all__ = [
@@ -150,6 +151,8 @@ def canonical_path_pattern(value: str) -> str:
         raise ValueError("a path pattern has no query or fragment")
     if "*" in value:
         raise ValueError("no wildcards: a path matches itself and everything below it (write /admin, not /admin/*)")
+    if ";" in value:
+        raise ValueError("no path parameters (;...): requests are matched without them")
     # Written as a person reads it (`/café`, `/a b`) or already encoded: both become the request form.
     text = quote(value, safe=_PATTERN_SAFE + "%")
     text = text.rstrip("/") or "/"
@@ -176,10 +179,15 @@ def _network(value: str) -> str:
 
 
 def _user(value: str) -> str:
-    text = value.strip().lower()
-    if not text:
-        raise ValueError("an empty user name")
-    return text
+    try:
+        name = parse_username(value)
+        check_exchange_reading(name.typed)
+    except AmbiguousUserName:
+        raise ValueError("a user name outside printable ASCII is never matched (Exchange may read it as "
+                         "another account)") from None
+    except ValueError as exc:
+        raise ValueError(f"not a user name ({exc})") from None
+    return name.typed.lower()
 
 
 def _group(value: str) -> str:

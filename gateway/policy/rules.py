@@ -4,7 +4,8 @@ A rule matches when every condition it writes holds (a condition left out matche
 
 - ``paths``: the canonical lower-case path is one of the patterns or below it, by whole segments
   (``/admin`` matches ``/admin``, ``/admin/`` and ``/admin/x``, never ``/administrator``): the rule of
-  the route classes, on the string the proxy forwards;
+  the route classes, on the string the proxy forwards, each segment read without its ``;``
+  parameters (``/admin;x=1`` is ``/admin`` to Java servers);
 - ``methods``: the method, upper-cased on both sides (a server that reads ``get`` as ``GET`` gets the
   decision made for ``GET``);
 - ``networks``: the client address (after the trusted proxies; IPv4-mapped IPv6 read as IPv4) is in
@@ -92,8 +93,15 @@ class RuleTrace:
 
 # --- Reading requests the one way both forms share ----------------------------------------------------
 def path_segments(lower_path: str) -> tuple[str, ...]:
-    """``/a/b/`` -> ``("a", "b", "")``; ``/`` -> ``("",)``. A pattern's segments are a prefix of these."""
-    return tuple(lower_path[1:].split("/"))
+    """``/a/b/`` -> ``("a", "b", "")``; ``/`` -> ``("",)``. A pattern's segments are a prefix of these.
+
+    Each segment is cut at its first ``;``: Tomcat, Jetty and Spring read ``/admin;x=1/`` as
+    ``/admin/`` (path parameters), so a rule for ``/admin`` must decide ``/admin;x=1`` too. A server
+    that does not strip them sees another resource, which is then decided as ``/admin`` is.
+    """
+    if ";" not in lower_path:
+        return tuple(lower_path[1:].split("/"))
+    return tuple(segment.partition(";")[0] for segment in lower_path[1:].split("/"))
 
 
 def pattern_segments(pattern: str) -> tuple[str, ...]:

@@ -67,7 +67,7 @@ PATHS = [
     "/owa/service.svc", "/ecp/", "/ecp/auth/logon.aspx", "/ecp", "/ecp/auth.owa", "/owa/healthcheck.htm",
     "/favicon.ico", "/Microsoft-Server-ActiveSync", "/microsoft-server-activesync/x", "/EWS/Exchange.asmx",
     "/mapi/emsmdb/", "/rpc/rpcproxy.dll", "/OAB/x/oab.xml", "/Autodiscover/Autodiscover.xml", "/powershell",
-    "/PowerShell/x", "/elsewhere", "/owa.evil", "/_gateway/mfa",
+    "/PowerShell/x", "/elsewhere", "/owa.evil", "/_gateway/mfa", "/ecp;x/", "/ecp;x", "/owa;x/", "/ews;x/a",
 ]
 METHODS = ["GET", "POST", "RPC_IN_DATA"]
 ADDRESSES = ["10.1.2.3", "192.0.2.8", "198.51.100.1"]

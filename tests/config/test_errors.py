@@ -86,6 +86,19 @@ MISTAKES: list[tuple[str, str, str, list[str]]] = [
     ("the gateway's own pages", '["/health"]', '["/_Gateway/mfa"]',
      ["gateway.yaml:15: sites[1].rules[0].paths[0]: /_gateway/ is the gateway's own (its pages); rules do not "
       "apply to it"]),
+    ("path parameters in a path", '["/health"]', '["/health;v=1"]',
+     ["gateway.yaml:15: sites[1].rules[0].paths[0]: no path parameters (;...): requests are matched without them"]),
+    ("a user name that is none", '["/admin"], networks', '["/admin"], users: ["CORP\\\\a\\\\b"], networks',
+     ["gateway.yaml:18: sites[1].rules[1].users[0]: not a user name (malformed username)"]),
+    ("a user name outside ASCII", '["/admin"], networks', '["/admin"], users: [alıce], networks',
+     ["gateway.yaml:18: sites[1].rules[1].users[0]: a user name outside printable ASCII is never matched "
+      "(Exchange may read it as another account)"]),
+    ("a passthrough site without rules", "    rules:\n", "    xrules:\n",
+     ["gateway.yaml:10: sites[1].rules: required for this profile (with no rules every request would be denied)",
+      "gateway.yaml:14: sites[1].xrules: unknown key; did you mean 'rules'?"]),
+    ("a Python object tag", "name: intranet", "name: !!python/object:os.system x",
+     ["gateway.yaml:10: not valid YAML: could not determine a constructor for the tag "
+      "'tag:yaml.org,2002:python/object:os.system'"]),
     ("an empty condition", "methods: [GET, HEAD]", "methods: []",
      ["gateway.yaml:16: sites[1].rules[0].methods: an empty list matches nothing: leave the key out to match any "
       "value, or list values"]),

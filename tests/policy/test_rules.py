@@ -51,6 +51,11 @@ INTRANET_CASES: list[tuple[RuleRequest, Action | None, int | None]] = [
     (request("GET", "/admin", "2001:db8::1"), Action.DENY, 2),
     (request("GET", "/administrator"), Action.BYPASS, 6),
     (request("GET", "/%61dmin"), Action.DENY, 2),  # canonicalised first: %61 is "a"
+    (request("GET", "/admin;jsessionid=1/users"), Action.DENY, 2),  # Java servers read /admin/users
+    (request("GET", "/ADMIN;x"), Action.DENY, 2),
+    (request("GET", "/admin;/x", "10.0.0.1"), Action.TWO_FACTOR, 1),
+    (request("GET", "/admin%3bx"), Action.BYPASS, 6),  # an encoded ; is part of the name to every server
+    (request("GET", "/health;v=1"), Action.BYPASS, 0),
     (request("GET", "/reports"), None, 3),  # needs the user first
     (request("GET", "/reports/q1", user="alice", groups=("finance",)), Action.ONE_FACTOR, 3),
     (request("GET", "/reports/q1", user="alice", groups=("FINANCE",)), Action.ONE_FACTOR, 3),
@@ -125,7 +130,7 @@ def test_trace_says_why_each_earlier_rule_did_not_match() -> None:
 
 
 # --- Property: the compiled form decides as the plain walk does ------------------------------------------
-SEGMENTS = ["a", "b", "admin", "x", ""]
+SEGMENTS = ["a", "b", "admin", "x", "", "admin;p", "a;", ";x"]
 PATTERNS = ["/", "/a", "/b", "/admin", "/a/b", "/a/admin", "/x/a", "/admin/x"]
 NETWORKS = ["10.0.0.0/8", "10.1.0.0/16", "192.0.2.0/24", "2001:db8::/32", "0.0.0.0/0"]
 ADDRESSES = ["10.1.2.3", "10.2.0.1", "192.0.2.9", "198.51.100.1", "2001:db8::5", "::ffff:10.1.0.1", "junk"]
