@@ -164,3 +164,19 @@ def test_the_setting_names_a_readable_file(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(SettingsError) as raised:
         load_settings(env_file=None)
     assert raised.value.problems == [f"GATEWAY_CONFIG_FILE: no readable file at {str(tmp_path / 'missing.yaml')!r}"]
+
+
+def test_without_a_file_the_settings_must_be_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with_required_settings(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GATEWAY_UPSTREAM_URL")
+    status, out = explain(capsys, "--host", "mail.example.com", "--path", "/owa/")
+    assert (status, out) == (1, "settings: GATEWAY_UPSTREAM_URL: required but not set\n")
+    # GATEWAY_CONFIG_FILE in the .env file is honoured too.
+    (tmp_path / "gateway.yaml").write_text(CONFIG)
+    (tmp_path / ".env").write_text(
+        f"GATEWAY_UPSTREAM_URL=http://127.0.0.1:1\nGATEWAY_CONFIG_FILE={tmp_path / 'gateway.yaml'}\n")
+    status, out = explain(capsys, "--host", "wiki.example.com", "--path", "/health")
+    assert status == 0
+    assert out.splitlines()[0].startswith(f"configuration: {tmp_path / 'gateway.yaml'}; digest ")

@@ -396,7 +396,10 @@ class GatewayConfig(ConfigModel):
         return self
 
     def site(self, name: str) -> Site:
-        return next(site for site in self.sites if site.name == name)
+        for site in self.sites:
+            if site.name == name:
+                return site
+        raise KeyError(name)
 
     @property
     def digest(self) -> str:

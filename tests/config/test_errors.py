@@ -110,6 +110,10 @@ MISTAKES: list[tuple[str, str, str, list[str]]] = [
     ("a route class on a passthrough site", "{ action: deny }", "{ route_classes: [owa-app], action: deny }",
      ["gateway.yaml:19: sites[1].rules[2].route_classes[0]: the passthrough profile has no route classes; "
       "match on paths instead"]),
+    ("a rule for the gateway's pages by route class", "    session_group: corp\n  - name: intranet",
+     "    session_group: corp\n    rules: [{ route_classes: [owa-app, gateway], action: deny }]\n  - name: intranet",
+     ["gateway.yaml:10: sites[0].rules[0].route_classes[1]: /_gateway/ is the gateway's own (its pages); rules do "
+      "not apply to it"]),
     ("a default site that does not exist", "default_site: mail", "default_site: webmail",
      ["gateway.yaml:20: default_site: no site is named 'webmail'"]),
     ("a required key missing", "    upstream: http://10.0.0.5:8080\n", "",
