@@ -33,6 +33,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from gateway.config.model import Action, Rule
 from gateway.policy.routes import RouteClass
@@ -109,6 +110,7 @@ def pattern_segments(pattern: str) -> tuple[str, ...]:
     return () if pattern == "/" else tuple(pattern[1:].split("/"))
 
 
+@lru_cache(maxsize=4096)  # the same clients come back; bounded, so varied addresses only evict
 def client_address(client_ip: str) -> IPAddress | None:
     try:
         address = ipaddress.ip_address(client_ip)
@@ -206,7 +208,9 @@ class _PathNode:
 
 @dataclass(frozen=True, slots=True)
 class _NetworkMask:
-    network: IPNetwork
+    version: int
+    first: int  # the network's first and last addresses, as integers
+    last: int
     mask: int
 
 
@@ -256,7 +260,9 @@ class RuleSet:
                     self._users.append((frozenset(rule.users), bit))
                 for group in rule.groups or ():
                     self._groups[group] = self._groups.get(group, 0) | bit
-        self._networks = [_NetworkMask(network, mask) for network, mask in networks.items()]
+        self._networks = [_NetworkMask(network.version, int(network.network_address),
+                                       int(network.broadcast_address), mask)
+                          for network, mask in networks.items()]
         self._everything = everything
 
     def decide(self, request: RuleRequest) -> Decision:
@@ -303,8 +309,9 @@ class RuleSet:
         address = client_address(client_ip)
         if address is None:
             return mask
+        version, number = address.version, int(address)
         for entry in self._networks:
-            if address in entry.network:
+            if entry.version == version and entry.first <= number <= entry.last:
                 mask |= entry.mask
         return mask
 
