@@ -265,27 +265,7 @@ async def check_upstream(settings: Settings) -> list[CheckResult]:
     return results
 
 
-# --- The command ---------------------------------------------------------------------------------------------
-def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult]]:
-    from gateway.settings import SettingsError, load_settings
-
-    if env_file != Path(".env") and not env_file.is_file():
-        return None, [CheckResult(Mark.FAIL, f"settings: --env-file {env_file}: no such file")]
-    try:
-        settings = load_settings(env_file=env_file)
-    except SettingsError as exc:
-        results = [CheckResult(Mark.FAIL, f"settings: {problem}") for problem in exc.problems]
-        return None, [*results, CheckResult(Mark.FAIL, "settings are not usable: nothing else was checked",
-                                            fix="fix the lines above in the environment or the .env file; "
-                                                "see docs/configuration.md")]
-    source = f"{env_file} and the environment" if env_file.is_file() else "the environment"
-    results = [CheckResult(Mark.OK, f"settings: valid (read from {source})")]
-    for warning in settings.plain_http_warnings():
-        if not warning.startswith("GATEWAY_UPSTREAM_URL"):  # said, with its consequence, by the upstream checks
-            results.append(CheckResult(Mark.WARN, f"settings: {warning}"))
-    return settings, results
-
-
+# --- The configuration file ----------------------------------------------------------------------------------
 def config_file_results(settings: Settings) -> list[CheckResult]:
     """GATEWAY_CONFIG_FILE, when set: validated completely, every problem with its line."""
     from gateway.config import ConfigError, load_config
@@ -305,10 +285,30 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
                                  f"digest {config.digest[:12]}")]
 
 
+# --- The command ---------------------------------------------------------------------------------------------
+def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult]]:
+    from gateway.settings import SettingsError, load_settings
+
+    if env_file != Path(".env") and not env_file.is_file():
+        return None, [CheckResult(Mark.FAIL, f"settings: --env-file {env_file}: no such file")]
+    try:
+        settings = load_settings(env_file=env_file)
+    except SettingsError as exc:
+        results = [CheckResult(Mark.FAIL, f"settings: {problem}") for problem in exc.problems]
+        return None, [*results, CheckResult(Mark.FAIL, "settings are not usable: nothing else was checked",
+                                            fix="fix the lines above in the environment or the .env file; "
+                                                "see docs/configuration.md")]
+    source = f"{env_file} and the environment" if env_file.is_file() else "the environment"
+    results = [CheckResult(Mark.OK, f"settings: valid (read from {source})")]
+    for warning in settings.plain_http_warnings():
+        if not warning.startswith("GATEWAY_UPSTREAM_URL"):  # said, with its consequence, by the upstream checks
+            results.append(CheckResult(Mark.WARN, f"settings: {warning}"))
+    results += config_file_results(settings)
+    return settings, results
+
+
 async def _run_checks(args: argparse.Namespace) -> int:
     settings, results = _settings_results(args.env_file)
-    if settings is not None:
-        results += config_file_results(settings)
     for result in results:
         print(result.render(), flush=True)
     if settings is not None:
