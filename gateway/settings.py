@@ -334,6 +334,10 @@ class Settings(BaseSettings):
     # --- Logs -----------------------------------------------------------------------------------------
     gateway_log_format: LogFormat = LogFormat.JSON
 
+    # --- Sites and rules ------------------------------------------------------------------------------
+    # A YAML file of sites and rules (gateway.config); without it, the settings above describe one site.
+    gateway_config_file: Path | None = None
+
     @field_validator("gateway_redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
@@ -349,7 +353,7 @@ class Settings(BaseSettings):
         if (self.gateway_tls_cert_file is None) != (self.gateway_tls_key_file is None):
             problems.append("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE: set both (TLS) or neither (plain HTTP)")
         for name in ("gateway_tls_cert_file", "gateway_tls_key_file", "gateway_upstream_ca_file",
-                     "monosign_ca_file", "gateway_redis_ca_file"):
+                     "monosign_ca_file", "gateway_redis_ca_file", "gateway_config_file"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 problems.append(f"{name.upper()}: no readable file at {str(path)!r}")

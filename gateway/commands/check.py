@@ -265,6 +265,26 @@ async def check_upstream(settings: Settings) -> list[CheckResult]:
     return results
 
 
+# --- The configuration file ----------------------------------------------------------------------------------
+def config_file_results(settings: Settings) -> list[CheckResult]:
+    """GATEWAY_CONFIG_FILE, when set: validated completely, every problem with its line."""
+    from gateway.config import ConfigError, load_config
+
+    path = settings.gateway_config_file
+    if path is None:
+        return []
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return [*(CheckResult(Mark.FAIL, f"config file: {problem}") for problem in exc.problems),
+                CheckResult(Mark.FAIL, f"config file: {path} is not usable",
+                            fix="fix the lines above; see docs/sites.md, and try requests with "
+                                "`monosign-gateway explain`")]
+    rules = sum(len(site.rules) for site in config.sites)
+    return [CheckResult(Mark.OK, f"config file: {path} is valid: {len(config.sites)} site(s), {rules} rule(s), "
+                                 f"digest {config.digest[:12]}")]
+
+
 # --- The command ---------------------------------------------------------------------------------------------
 def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult]]:
     from gateway.settings import SettingsError, load_settings
@@ -283,6 +303,7 @@ def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult
     for warning in settings.plain_http_warnings():
         if not warning.startswith("GATEWAY_UPSTREAM_URL"):  # said, with its consequence, by the upstream checks
             results.append(CheckResult(Mark.WARN, f"settings: {warning}"))
+    results += config_file_results(settings)
     return settings, results
 
 

@@ -1,0 +1,422 @@
+"""The configuration file's model: sites, their rules, session groups (pydantic, strict, pure).
+
+Why strict: a key misspelt in a security configuration (`network:` for `networks:`) must stop the
+gateway, not widen a rule silently. So unknown keys are refused, strings must be strings (YAML reads
+`no` as false), empty condition lists are refused (they would match nothing), and every value is
+brought to the one canonical form the request side compares with: hosts lower-case without port,
+path patterns through the proxy's own canonicalisation, methods upper-case, networks as CIDRs.
+
+Relations between values (unique names and hosts, a default site that exists, route classes the
+site's profile has) are checked after the shapes, and reported at the exact key, like shape errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, TypeVar
+from urllib.parse import quote
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from gateway.config.exchange import exchange_rules
+from gateway.policy.paths import BadTarget, canonicalize
+from gateway.policy.routes import RouteClass
+from gateway.policy.users import AmbiguousUserName, check_exchange_reading, parse_username
+from gateway.settings import HttpUrlStr
+
+__all__ = [
+    "PROFILE_ROUTE_CLASSES",
+    "Action",
+    "ConfigModel",
+    "GatewayConfig",
+    "LocatedProblems",
+    "Location",
+    "Profile",
+    "Rule",
+    "SessionGroup",
+    "Site",
+    "TlsFiles",
+    "canonical_host",
+    "canonical_path_pattern",
+]
+
+Location = tuple[str | int, ...]
+
+
+class LocatedProblems(ValueError):
+    """Problems found by a model's relation checks, each at a key below that model."""
+
+    def __init__(self, problems: list[tuple[Location, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+class Profile(StrEnum):
+    EXCHANGE = "exchange"
+    PASSTHROUGH = "passthrough"
+    PORTAL = "portal"  # reserved: the gateway's own sign-in
+    FORMS = "forms"  # reserved: an application's own login form
+
+
+AVAILABLE_PROFILES = frozenset({Profile.EXCHANGE, Profile.PASSTHROUGH})
+
+
+class Action(StrEnum):
+    DENY = "deny"
+    BYPASS = "bypass"
+    ONE_FACTOR = "one_factor"
+    TWO_FACTOR = "two_factor"
+    PINNED = "pinned"  # Exchange: over the client connection's own upstream connection
+
+
+# The route classes a profile classifies requests into; rules may match on them. `gateway` is not
+# among them: /_gateway/ belongs to the gateway on every site and no rule applies to it.
+PROFILE_ROUTE_CLASSES: dict[Profile, frozenset[RouteClass]] = {
+    Profile.EXCHANGE: frozenset(RouteClass) - {RouteClass.GATEWAY},
+    Profile.PASSTHROUGH: frozenset(),
+}
+PROFILE_ACTIONS: dict[Profile, frozenset[Action]] = {
+    Profile.EXCHANGE: frozenset(Action),
+    Profile.PASSTHROUGH: frozenset(Action) - {Action.PINNED},
+}
+
+GATEWAY_SEGMENT = "_gateway"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_DNS_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
+# RFC 9110 token: what a method may be made of.
+_METHOD = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+# RFC 3986 pchar without pct-encoded, and the slash: kept as they are when a pattern is quoted.
+_PATTERN_SAFE = "/-._~!$&'()*+,;=:@"
+
+
+# --- Canonical values --------------------------------------------------------------------------------
+def _name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError("expected a name of lower-case letters, digits, '-' and '_' (at most 63)")
+    return value
+
+
+def canonical_host(value: str) -> str:
+    """A site's host as requests are matched: lower-case, no port, no trailing dot, no wildcard."""
+    host = value.strip().lower()
+    if not host.isascii():
+        raise ValueError("not a host name (use the IDNA form, xn--...)")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            return f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
+        except ValueError:
+            raise ValueError("not an IPv6 address") from None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return f"[{address.compressed}]" if address.version == 6 else address.compressed
+    if re.fullmatch(r".+:[0-9]+", host):
+        raise ValueError("a host without port (sites are chosen by host name; the port is the listener's)")
+    if "*" in host:
+        raise ValueError("no wildcards: list each host name")
+    if host.endswith("."):
+        raise ValueError("a host name without the trailing dot")
+    if len(host) > 253 or not _DNS_NAME.fullmatch(host):
+        raise ValueError("not a host name")
+    return host
+
+
+def canonical_path_pattern(value: str) -> str:
+    """A rule's path, canonicalised exactly as request paths are, lower-case, without trailing slash.
+
+    ``/admin`` matches ``/admin`` and everything below it by whole segments (not ``/administrator``).
+    """
+    if not value.startswith("/"):
+        raise ValueError("expected a path starting with /")
+    if "?" in value or "#" in value:
+        raise ValueError("a path pattern has no query or fragment")
+    if "*" in value:
+        raise ValueError("no wildcards: a path matches itself and everything below it (write /admin, not /admin/*)")
+    if ";" in value:
+        raise ValueError("no path parameters (;...): requests are matched without them")
+    # Written as a person reads it (`/café`, `/a b`) or already encoded: both become the request form.
+    text = quote(value, safe=_PATTERN_SAFE + "%")
+    text = text.rstrip("/") or "/"
+    try:
+        path = canonicalize(text).lower_path
+    except BadTarget as exc:
+        raise ValueError(f"not a canonical path ({exc.reason})") from None
+    if path.split("/")[1] == GATEWAY_SEGMENT:
+        raise ValueError("/_gateway/ is the gateway's own (its pages); rules do not apply to it")
+    return path
+
+
+def _method(value: str) -> str:
+    if not _METHOD.fullmatch(value):
+        raise ValueError("not an HTTP method")
+    return value.upper()
+
+
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError("not a CIDR (e.g. 10.0.0.0/8 or 2001:db8::/32) or IP address") from None
+
+
+def _user(value: str) -> str:
+    try:
+        name = parse_username(value)
+        check_exchange_reading(name.typed)
+    except AmbiguousUserName:
+        raise ValueError("a user name outside printable ASCII is never matched (Exchange may read it as "
+                         "another account)") from None
+    except ValueError as exc:
+        raise ValueError(f"not a user name ({exc})") from None
+    return name.typed.lower()
+
+
+def _group(value: str) -> str:
+    text = value.strip().lower()
+    if not text:
+        raise ValueError("an empty group name")
+    return text
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))
+
+
+Name = Annotated[StrictStr, AfterValidator(_name)]
+Host = Annotated[StrictStr, AfterValidator(canonical_host)]
+PathPattern = Annotated[StrictStr, AfterValidator(canonical_path_pattern)]
+Method = Annotated[StrictStr, AfterValidator(_method)]
+Network = Annotated[StrictStr, AfterValidator(_network)]
+UserEntry = Annotated[StrictStr, AfterValidator(_user)]
+GroupEntry = Annotated[StrictStr, AfterValidator(_group)]
+
+
+T = TypeVar("T")
+# A condition: left out, any value matches; written, a non-empty list (de-duplicated).
+Conditions = Annotated[list[T], Field(min_length=1), AfterValidator(_unique)]
+
+
+# --- Models --------------------------------------------------------------------------------------------
+class ConfigModel(BaseModel):
+    """Strict, frozen; and `NAME_file: PATH` for each name in `file_secrets` reads NAME from that file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file_secrets: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_file_secrets(cls, data: Any, info: ValidationInfo) -> Any:
+        if not cls.file_secrets or not isinstance(data, dict):
+            return data
+        data = dict(data)
+        problems: list[tuple[Location, str]] = []
+        for name in sorted(cls.file_secrets):
+            key = f"{name}_file"
+            if key not in data:
+                continue
+            path = data.pop(key)
+            if name in data:
+                problems.append(((key,), f"{name} and {key} are both set; keep one"))
+                continue
+            if not isinstance(path, str):
+                problems.append(((key,), "expected a file path"))
+                continue
+            try:
+                data[name] = resolve_path(path, info).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(((key,), f"cannot read {path!r} ({exc.strerror or exc})"))
+        if problems:
+            raise LocatedProblems(problems)
+        return data
+
+
+def resolve_path(value: str | Path, info: ValidationInfo) -> Path:
+    """Relative paths are relative to the configuration file's directory (validation context)."""
+    path = Path(value)
+    base = (info.context or {}).get("base_dir") if info.context else None
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+class Rule(ConfigModel):
+    """Every condition written must hold; a condition left out matches anything. See docs/sites.md."""
+
+    paths: Conditions[PathPattern] | None = None
+    methods: Conditions[Method] | None = None
+    networks: Conditions[Network] | None = None
+    users: Conditions[UserEntry] | None = None
+    groups: Conditions[GroupEntry] | None = None
+    route_classes: Conditions[RouteClass] | None = None
+    action: Action
+
+    @property
+    def needs_identity(self) -> bool:
+        """True when the rule can only be decided once the user is known."""
+        return self.users is not None or self.groups is not None
+
+
+class TlsFiles(ConfigModel):
+    cert_file: Path
+    key_file: Path
+
+    @field_validator("cert_file", "key_file", mode="before")
+    @classmethod
+    def _readable(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("expected a file path")
+        path = resolve_path(value, info)
+        if not path.is_file():
+            raise ValueError(f"no readable file at {str(path)!r}")
+        return path
+
+
+class SessionGroup(ConfigModel):
+    """Sites that share one sign-in: the session cookie is set for `cookie_domain` and its subdomains."""
+
+    name: Name
+    cookie_domain: Host
+
+    @field_validator("cookie_domain")
+    @classmethod
+    def _parent_domain(cls, value: str) -> str:
+        if not _DNS_NAME.fullmatch(value) or "." not in value:
+            raise ValueError("expected a parent domain with at least two labels, e.g. example.com")
+        return value
+
+
+class Site(ConfigModel):
+    name: Name
+    hosts: Annotated[list[Host], Field(min_length=1)]
+    upstream: Annotated[HttpUrlStr, Strict()]
+    profile: Profile
+    rules: Annotated[list[Rule], Field(min_length=1)]
+    tls: TlsFiles | None = None
+    session_group: Name | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_default_rules(cls, data: Any) -> Any:
+        # An Exchange site that writes no rules gets today's route-class table (gateway.config.exchange).
+        if isinstance(data, dict) and data.get("profile") == Profile.EXCHANGE.value and "rules" not in data:
+            return {**data, "rules": exchange_rules()}
+        return data
+
+    @field_validator("profile")
+    @classmethod
+    def _available(cls, value: Profile) -> Profile:
+        if value not in AVAILABLE_PROFILES:
+            raise ValueError(f"the {value.value!r} profile is reserved for a later version; "
+                             "use exchange or passthrough")
+        return value
+
+    @model_validator(mode="after")
+    def _rules_fit_profile(self) -> Site:
+        problems: list[tuple[Location, str]] = []
+        classes = PROFILE_ROUTE_CLASSES[self.profile]
+        for index, rule in enumerate(self.rules):
+            for position, route_class in enumerate(rule.route_classes or ()):
+                if route_class not in classes:
+                    problems.append((("rules", index, "route_classes", position),
+                                     _route_class_problem(self.profile, route_class, classes)))
+            if rule.action not in PROFILE_ACTIONS[self.profile]:
+                problems.append((("rules", index, "action"),
+                                 f"{rule.action.value!r} is an action of the exchange profile only"))
+        if len(set(self.hosts)) != len(self.hosts):
+            problems.append((("hosts",), "a host is listed twice"))
+        if problems:
+            raise LocatedProblems(problems)
+        return self
+
+
+def _route_class_problem(profile: Profile, route_class: RouteClass, classes: frozenset[RouteClass]) -> str:
+    if not classes:
+        return f"the {profile.value} profile has no route classes; match on paths instead"
+    if route_class is RouteClass.GATEWAY:
+        return "/_gateway/ is the gateway's own (its pages); rules do not apply to it"
+    return f"not a route class of the {profile.value} profile"
+
+
+class GatewayConfig(ConfigModel):
+    """The whole file: sites, the site for an unknown Host (none: 421), session groups."""
+
+    sites: Annotated[list[Site], Field(min_length=1)]
+    default_site: Name | None = None
+    session_groups: list[SessionGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _relations(self) -> GatewayConfig:
+        problems: list[tuple[Location, str]] = []
+        problems += _duplicates("sites", "name", [site.name for site in self.sites], "site name")
+        problems += _duplicates("session_groups", "name", [group.name for group in self.session_groups],
+                                "session group name")
+        owners: dict[str, str] = {}
+        for index, site in enumerate(self.sites):
+            for position, host in enumerate(site.hosts):
+                owner = owners.setdefault(host, site.name)
+                if owner != site.name:
+                    problems.append((("sites", index, "hosts", position),
+                                     f"{host} is already a host of site {owner!r}"))
+        names = {site.name for site in self.sites}
+        if self.default_site is not None and self.default_site not in names:
+            problems.append((("default_site",), f"no site is named {self.default_site!r}"))
+        groups = {group.name: group for group in self.session_groups}
+        for index, site in enumerate(self.sites):
+            if site.session_group is None:
+                continue
+            group = groups.get(site.session_group)
+            if group is None:
+                problems.append((("sites", index, "session_group"),
+                                 f"no session group is named {site.session_group!r} (see session_groups)"))
+                continue
+            for position, host in enumerate(site.hosts):
+                if not _under(host, group.cookie_domain):
+                    problems.append((("sites", index, "hosts", position),
+                                     f"{host} is not under the session group's cookie_domain {group.cookie_domain}"))
+        if problems:
+            raise LocatedProblems(problems)
+        return self
+
+    def site(self, name: str) -> Site:
+        for site in self.sites:
+            if site.name == name:
+                return site
+        raise KeyError(name)
+
+    @property
+    def digest(self) -> str:
+        """A stable hash of the configuration's meaning (not of the file's spelling): sha256, hex."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _duplicates(collection: str, key: str, values: Iterable[str], what: str) -> list[tuple[Location, str]]:
+    seen: set[str] = set()
+    problems: list[tuple[Location, str]] = []
+    for index, value in enumerate(values):
+        if value in seen:
+            problems.append(((collection, index, key), f"the {what} {value!r} is used twice"))
+        seen.add(value)
+    return problems
+
+
+def _under(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)

@@ -1,0 +1,182 @@
+"""A bad configuration file: every problem at once, each with the file, the line and the key's path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load_config
+
+GOOD = """\
+session_groups:
+  - name: corp
+    cookie_domain: example.com
+sites:
+  - name: mail
+    hosts: [mail.example.com]
+    upstream: https://exchange01.corp.example
+    profile: exchange
+    session_group: corp
+  - name: intranet
+    hosts: [intranet.example.com]
+    upstream: http://10.0.0.5:8080
+    profile: passthrough
+    rules:
+      - paths: ["/health"]
+        methods: [GET, HEAD]
+        action: bypass
+      - { paths: ["/admin"], networks: ["10.0.0.0/8"], action: two_factor }
+      - { action: deny }
+default_site: mail
+"""
+
+
+def problems(text: str, tmp_path: Path) -> list[str]:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    prefix = f"{tmp_path}{'/'}"
+    lines = [problem.removeprefix(prefix) for problem in str(raised.value).splitlines()]
+    assert len(lines) == len(raised.value.problems)
+    return lines
+
+
+def test_the_good_file_loads(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(GOOD)
+    assert load_config(path).sites[1].name == "intranet"
+
+
+# (what to replace in GOOD, with what, the problem lines expected)
+MISTAKES: list[tuple[str, str, str, list[str]]] = [
+    ("a network that is no CIDR", '["10.0.0.0/8"]', '["10.0.0.0/33"]',
+     ["gateway.yaml:18: sites[1].rules[1].networks[0]: not a CIDR (e.g. 10.0.0.0/8 or 2001:db8::/32) or IP address"]),
+    ("a misspelt key", "networks:", "network:",
+     ["gateway.yaml:18: sites[1].rules[1].network: unknown key; did you mean 'networks'?"]),
+    ("an unknown action", "action: two_factor", "action: mfa",
+     ["gateway.yaml:18: sites[1].rules[1].action: input should be 'deny', 'bypass', 'one_factor', 'two_factor' or "
+      "'pinned'"]),
+    ("a profile action on the wrong profile", "action: two_factor", "action: pinned",
+     ["gateway.yaml:18: sites[1].rules[1].action: 'pinned' is an action of the exchange profile only"]),
+    ("a reserved profile", "profile: passthrough", "profile: portal",
+     ["gateway.yaml:13: sites[1].profile: the 'portal' profile is reserved for a later version; "
+      "use exchange or passthrough"]),
+    ("an unknown profile", "profile: passthrough", "profile: proxy",
+     ["gateway.yaml:13: sites[1].profile: input should be 'exchange', 'passthrough', 'portal' or 'forms'"]),
+    ("a host with a port", "[intranet.example.com]", "[intranet.example.com:8443]",
+     ["gateway.yaml:11: sites[1].hosts[0]: a host without port (sites are chosen by host name; the port is the "
+      "listener's)"]),
+    ("a host used by two sites", "[intranet.example.com]", "[MAIL.example.com]",
+     ["gateway.yaml:11: sites[1].hosts[0]: mail.example.com is already a host of site 'mail'"]),
+    ("a wildcard host", "[intranet.example.com]", "['*.example.com']",
+     ["gateway.yaml:11: sites[1].hosts[0]: no wildcards: list each host name"]),
+    ("an upstream that is no http URL", "http://10.0.0.5:8080", "ftp://10.0.0.5",
+     ["gateway.yaml:12: sites[1].upstream: expected an http:// or https:// URL with a host name"]),
+    ("credentials in the upstream", "http://10.0.0.5:8080", "http://user:pw@10.0.0.5",
+     ["gateway.yaml:12: sites[1].upstream: credentials in the URL are not accepted; use the dedicated settings"]),
+    ("a glob in a path", '["/admin"]', '["/admin/*"]',
+     ["gateway.yaml:18: sites[1].rules[1].paths[0]: no wildcards: a path matches itself and everything below it "
+      "(write /admin, not /admin/*)"]),
+    ("a relative path", '["/health"]', '["health"]',
+     ["gateway.yaml:15: sites[1].rules[0].paths[0]: expected a path starting with /"]),
+    ("a dot segment", '["/health"]', '["/a/../health"]',
+     ["gateway.yaml:15: sites[1].rules[0].paths[0]: not a canonical path (dot segment)"]),
+    ("the gateway's own pages", '["/health"]', '["/_Gateway/mfa"]',
+     ["gateway.yaml:15: sites[1].rules[0].paths[0]: /_gateway/ is the gateway's own (its pages); rules do not "
+      "apply to it"]),
+    ("path parameters in a path", '["/health"]', '["/health;v=1"]',
+     ["gateway.yaml:15: sites[1].rules[0].paths[0]: no path parameters (;...): requests are matched without them"]),
+    ("a user name that is none", '["/admin"], networks', '["/admin"], users: ["CORP\\\\a\\\\b"], networks',
+     ["gateway.yaml:18: sites[1].rules[1].users[0]: not a user name (malformed username)"]),
+    ("a user name outside ASCII", '["/admin"], networks', '["/admin"], users: [alıce], networks',
+     ["gateway.yaml:18: sites[1].rules[1].users[0]: a user name outside printable ASCII is never matched "
+      "(Exchange may read it as another account)"]),
+    ("a passthrough site without rules", "    rules:\n", "    xrules:\n",
+     ["gateway.yaml:10: sites[1].rules: required for this profile (with no rules every request would be denied)",
+      "gateway.yaml:14: sites[1].xrules: unknown key; did you mean 'rules'?"]),
+    ("a Python object tag", "name: intranet", "name: !!python/object:os.system x",
+     ["gateway.yaml:10: not valid YAML: could not determine a constructor for the tag "
+      "'tag:yaml.org,2002:python/object:os.system'"]),
+    ("an empty condition", "methods: [GET, HEAD]", "methods: []",
+     ["gateway.yaml:16: sites[1].rules[0].methods: an empty list matches nothing: leave the key out to match any "
+      "value, or list values"]),
+    ("a method that is no token", "methods: [GET, HEAD]", 'methods: [GET, "HE AD"]',
+     ["gateway.yaml:16: sites[1].rules[0].methods[1]: not an HTTP method"]),
+    ("a YAML boolean where text belongs", '["/admin"], networks', '["/admin"], users: [no], networks',
+     ["gateway.yaml:18: sites[1].rules[1].users[0]: expected text, got a boolean (YAML reads yes/no/on/off/true/false "
+      "unquoted as booleans: quote it)"]),
+    ("a route class on a passthrough site", "{ action: deny }", "{ route_classes: [owa-app], action: deny }",
+     ["gateway.yaml:19: sites[1].rules[2].route_classes[0]: the passthrough profile has no route classes; "
+      "match on paths instead"]),
+    ("a rule for the gateway's pages by route class", "    session_group: corp\n  - name: intranet",
+     "    session_group: corp\n    rules: [{ route_classes: [owa-app, gateway], action: deny }]\n  - name: intranet",
+     ["gateway.yaml:10: sites[0].rules[0].route_classes[1]: /_gateway/ is the gateway's own (its pages); rules do "
+      "not apply to it"]),
+    ("a default site that does not exist", "default_site: mail", "default_site: webmail",
+     ["gateway.yaml:20: default_site: no site is named 'webmail'"]),
+    ("a required key missing", "    upstream: http://10.0.0.5:8080\n", "",
+     ["gateway.yaml:10: sites[1].upstream: required"]),
+    ("two sites with one name", "name: intranet", "name: mail",
+     ["gateway.yaml:10: sites[1].name: the site name 'mail' is used twice"]),
+    ("a key written twice", "    profile: passthrough\n", "    profile: passthrough\n    profile: exchange\n",
+     ["gateway.yaml:14: sites[1].profile: this key is written twice in the same mapping"]),
+    ("an unknown session group", "session_group: corp", "session_group: staff",
+     ["gateway.yaml:9: sites[0].session_group: no session group is named 'staff' (see session_groups)"]),
+    ("a host outside the session group's domain", "[mail.example.com]", "[mail.example.org]",
+     ["gateway.yaml:6: sites[0].hosts[0]: mail.example.org is not under the session group's cookie_domain "
+      "example.com"]),
+    ("a cookie domain that is no parent domain", "cookie_domain: example.com", "cookie_domain: com",
+     ["gateway.yaml:3: session_groups[0].cookie_domain: expected a parent domain with at least two labels, "
+      "e.g. example.com"]),
+    ("empty rules", "    rules:\n", "    rules: []\n    policy:\n",
+     ["gateway.yaml:14: sites[1].rules: an empty list matches nothing: leave the key out to match any value, "
+      "or list values",
+      "gateway.yaml:15: sites[1].policy: unknown key; expected one of: hosts, name, profile, rules, "
+      "session_group, tls, upstream"]),
+    ("a missing TLS file", "    profile: passthrough\n",
+     "    profile: passthrough\n    tls: { cert_file: intranet.pem, key_file: intranet.key }\n",
+     ["gateway.yaml:14: sites[1].tls.cert_file: no readable file at '{dir}/intranet.pem'",
+      "gateway.yaml:14: sites[1].tls.key_file: no readable file at '{dir}/intranet.key'"]),
+    ("broken YAML", "      - { action: deny }", "      - { action: deny",
+     ["gateway.yaml:20: not valid YAML: expected ',' or '}', but got ':'"]),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [case[1:] for case in MISTAKES],
+                         ids=[case[0] for case in MISTAKES])
+def test_each_mistake_is_named_at_its_line(old: str, new: str, expected: list[str], tmp_path: Path) -> None:
+    assert old in GOOD
+    found = problems(GOOD.replace(old, new, 1), tmp_path)
+    assert found == [line.replace("{dir}", str(tmp_path)) for line in expected]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = (GOOD.replace('["10.0.0.0/8"]', '["10.0.0.0/33"]')
+            .replace("methods: [GET, HEAD]", "methods: []")
+            .replace("http://10.0.0.5:8080", "ftp://x")
+            .replace("[mail.example.com]", "[mail.example.com:443]"))
+    found = problems(text, tmp_path)
+    assert [line.split(": ")[0] for line in found] == [
+        "gateway.yaml:6", "gateway.yaml:12", "gateway.yaml:16", "gateway.yaml:18"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", "gateway.yaml: expected a mapping with `sites:` (see docs/sites.md)"),
+    ("- a\n- b\n", "gateway.yaml:1: expected a mapping with `sites:` (see docs/sites.md)"),
+    ("sites: []\n", "gateway.yaml:1: sites: an empty list matches nothing: leave the key out to match any value, "
+                    "or list values"),
+    ("site:\n  - name: a\n", "gateway.yaml:1: site: unknown key; did you mean 'sites'?"),
+    ("sites: [x]\n", "gateway.yaml:1: sites[0]: input should be a valid dictionary or instance of Site"),
+])
+def test_the_shape_of_the_whole_file(text: str, expected: str, tmp_path: Path) -> None:
+    found = problems(text, tmp_path)
+    assert found[0] == expected
+
+
+def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_bytes(b"sites: \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_config(path)
