@@ -18,6 +18,10 @@ grammar or not at all:
   and a message with neither is refused, as Windows refuses it.
 
 Whatever cannot be read this way raises `UnreadableToken`; the caller then attributes nothing.
+
+pyspnego (the simulator's acceptor) has no public token decoder, only whole handshakes, and its
+private one is lenient (last duplicate wins, trailing bytes ignored); so this small reader is the
+gateway's own, and the tests hold it to pyspnego's reading of real clients' tokens.
 """
 
 from __future__ import annotations
