@@ -44,6 +44,7 @@ __all__ = [
     "activesync_device",
     "decide",
     "is_connection_auth",
+    "is_first_leg",
     "offers_connection_auth",
     "parse_authorization",
 ]
@@ -294,8 +295,12 @@ def _in_networks(client_ip: str, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def _first_leg(credential: ClientCredential) -> bool:
-    """No credential at all, or a well-formed NTLM NEGOTIATE: nothing Exchange could authenticate."""
+def is_first_leg(credential: ClientCredential) -> bool:
+    """No credential at all, or a well-formed NTLM NEGOTIATE: nothing Exchange could authenticate.
+
+    The only requests that may go upstream (without their body, for the challenge alone) while
+    naming no user; any other credential whose user is unknown must not be forwarded at all.
+    """
     return credential.scheme is AuthScheme.NONE or (
         credential.scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE)
         and credential.ntlm_message == NtlmMessageType.NEGOTIATE.value)
@@ -322,7 +327,7 @@ def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential
         return PolicyDecision(PolicyOutcome.ALLOW, "allowed")
     user = credential.user or (connection_user if credential.scheme is AuthScheme.NONE else None)
     if user is None:
-        if _first_leg(credential):
+        if is_first_leg(credential):
             return PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet")
         # Exchange would authenticate whoever its decoder finds in this credential, and run the
         # request as that user: nothing of it may go upstream.
