@@ -241,12 +241,13 @@ def error_page(request: web.Request, ctx: RequestContext, status: int, *, kind: 
 
 
 async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: float | None = None,
-                  pin: bool = False, inspect: ResponseInspector | None = None) -> web.StreamResponse:
+                  pin: bool = False, inspect: ResponseInspector | None = None,
+                  body: bytes | None = None) -> web.StreamResponse:
     """Pass the request through the streaming forwarder (the route handler for allowed classes).
 
     Routes with needs of their own (gateway.proxy.client_routes) pass the route class's read
-    timeout, `pin` (always over the client connection's pinned upstream connection) and an
-    inspector that runs after the cookie rules' one.
+    timeout, `pin` (always over the client connection's pinned upstream connection), an
+    inspector that runs after the cookie rules' one, and `body` to send instead of the client's.
     """
     state = request.app[STATE]
     assert ctx.target is not None
@@ -259,7 +260,7 @@ async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: fl
     try:
         return await state.forwarder.forward(
             request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
-            inspect=_chain(guard_inspect, inspect), read_timeout=read_timeout, pin=pin,
+            inspect=_chain(guard_inspect, inspect), read_timeout=read_timeout, pin=pin, body=body,
         )
     except UpstreamError as exc:
         return error_page(request, ctx, exc.kind.status)

@@ -7,8 +7,11 @@ some networks, allow only some users. The user comes from the `Authorization` he
 message (raw, or wrapped in SPNEGO under `Negotiate`) carries domain, user and workstation in
 clear. Kerberos tickets do not reveal the user to us, so a user allow-list cannot admit them.
 
-A request that names no user yet (the anonymous first request, NTLM Type 1) cannot be judged
-against a user list; it is let through as *challenge only*: the caller must pass nothing but the
+The NTLM message is read strictly (`gateway.policy.windows_tokens`): a token the gateway cannot
+read by its grammar names nobody, and under a user list it is refused, never forwarded (Exchange
+would authenticate whoever its own decoder finds in it). Only two requests may name no user yet:
+the anonymous first request and a well-formed NTLM NEGOTIATE (leg 1, bare or in SPNEGO). They are
+*challenge only*: the caller forwards them without their body and passes nothing but the
 upstream's 401 challenge back, so a client can learn how to authenticate and nothing else.
 """
 
@@ -17,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,6 +32,7 @@ from gateway.policy.users import (
     matches_exception,
     parse_username,
 )
+from gateway.policy.windows_tokens import NtlmMessageType, UnreadableToken, read_windows_token
 
 __all__ = [
     "ActiveSyncDevice",
@@ -41,7 +44,7 @@ __all__ = [
     "activesync_device",
     "decide",
     "is_connection_auth",
-    "ntlm_identity",
+    "is_first_leg",
     "offers_connection_auth",
     "parse_authorization",
 ]
@@ -51,9 +54,6 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Authorization values longer than this are not decoded (Kerberos tokens reach tens of KB; an
 # NTLM Type 3 is a few hundred bytes, a Basic credential far less).
 MAX_DECODED_TOKEN = 64 * 1024
-NTLM_SIGNATURE = b"NTLMSSP\x00"
-_NTLM_AUTHENTICATE = 3
-_NTLM_UNICODE = 0x00000001
 # Device ids and types are client-chosen: keep what is printable, and only so much of it.
 MAX_DEVICE_FIELD = 64
 
@@ -111,6 +111,19 @@ def _b64(text: str) -> bytes | None:
         return None
 
 
+def _credential_bytes(text: str) -> bytes | None:
+    """A credential's base64, strictly: only the alphabet, padding only at the end and only as needed.
+
+    A lenient decoder skips what it does not like, and IIS's may skip other things than ours.
+    """
+    if not text or len(text) > MAX_DECODED_TOKEN * 4 // 3 + 4:
+        return None
+    try:
+        return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+
+
 def _user(typed: str) -> UserName | None:
     try:
         return parse_username(typed)
@@ -119,7 +132,7 @@ def _user(typed: str) -> UserName | None:
 
 
 def _basic_user(token: str) -> UserName | None:
-    raw = _b64(token)
+    raw = _credential_bytes(token)
     if raw is None or b":" not in raw:
         return None
     name, _, _password = raw.partition(b":")
@@ -131,45 +144,20 @@ def _basic_user(token: str) -> UserName | None:
         return None
 
 
-def _field(message: bytes, offset: int) -> bytes | None:
-    if len(message) < offset + 8:
-        return None
-    length, _max_length, start = struct.unpack_from("<HHI", message, offset)
-    if start + length > len(message):
-        return None
-    return message[start:start + length]
-
-
-def _ntlm_text(raw: bytes, unicode: bool) -> str | None:
+def _windows_credential(scheme: AuthScheme, token: str) -> ClientCredential:
+    """The NTLM message of an `NTLM` token (bare) or a `Negotiate` one (bare or in SPNEGO)."""
+    raw = _credential_bytes(token)
+    if raw is None:
+        return ClientCredential(scheme)
     try:
-        return raw.decode("utf-16-le") if unicode else raw.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-
-
-def ntlm_identity(token: bytes) -> tuple[int | None, UserName | None, str | None]:
-    """(message type, user, workstation) of an NTLM message, raw or found inside a SPNEGO token.
-
-    Only the Type 3 (AUTHENTICATE) message names a user: `DOMAIN\\user`, or a UPN with an empty
-    domain. Offsets are checked against the message; anything malformed yields no user.
-    """
-    start = token.find(NTLM_SIGNATURE)
-    if start < 0 or len(token) < start + 12:
-        return None, None, None
-    message = token[start:]
-    (message_type,) = struct.unpack_from("<I", message, 8)
-    if message_type != _NTLM_AUTHENTICATE or len(message) < 64:
-        return message_type, None, None
-    (flags,) = struct.unpack_from("<I", message, 60)
-    unicode = bool(flags & _NTLM_UNICODE)
-    fields = [_field(message, offset) for offset in (28, 36, 44)]  # domain, user, workstation
-    if any(raw is None for raw in fields):
-        return message_type, None, None
-    domain, user, workstation = (_ntlm_text(raw or b"", unicode) for raw in fields)
-    if domain is None or not user:
-        return message_type, None, None
-    name = _user(f"{domain}\\{user}" if domain else user)
-    return message_type, name, _printable(workstation or "") or None
+        reading = read_windows_token(raw, spnego=scheme is AuthScheme.NEGOTIATE)
+    except UnreadableToken:
+        return ClientCredential(scheme)
+    if reading.message_type is not NtlmMessageType.AUTHENTICATE:
+        return ClientCredential(scheme, ntlm_message=reading.message_type.value)
+    # `DOMAIN\\user`, or a UPN with an empty domain.
+    name = _user(f"{reading.domain}\\{reading.user}" if reading.domain else reading.user) if reading.user else None
+    return ClientCredential(scheme, name, _printable(reading.workstation) or None, reading.message_type.value)
 
 
 def parse_authorization(values: Sequence[str]) -> ClientCredential:
@@ -182,11 +170,7 @@ def parse_authorization(values: Sequence[str]) -> ClientCredential:
     if scheme is AuthScheme.BASIC:
         return ClientCredential(scheme, _basic_user(token))
     if scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE):
-        raw = _b64(token)
-        if raw is None:
-            return ClientCredential(scheme)
-        message_type, user, workstation = ntlm_identity(raw)
-        return ClientCredential(scheme, user, workstation, message_type)
+        return _windows_credential(scheme, token)
     return ClientCredential(scheme)
 
 
@@ -311,6 +295,17 @@ def _in_networks(client_ip: str, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address in network for network in networks)
 
 
+def is_first_leg(credential: ClientCredential) -> bool:
+    """No credential at all, or a well-formed NTLM NEGOTIATE: nothing Exchange could authenticate.
+
+    The only requests that may go upstream (without their body, for the challenge alone) while
+    naming no user; any other credential whose user is unknown must not be forwarded at all.
+    """
+    return credential.scheme is AuthScheme.NONE or (
+        credential.scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE)
+        and credential.ntlm_message == NtlmMessageType.NEGOTIATE.value)
+
+
 def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential,
            connection_user: UserName | None = None) -> PolicyDecision:
     """Allow, deny, or let through only the authentication challenge.
@@ -319,7 +314,8 @@ def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential
     connection (later requests on it carry no `Authorization`). Rules, in order: the class is
     denied; several Authorization headers; the client address is outside `networks`; with a
     `users` list, a request naming a user not on it (or a connection authenticated as one) is
-    denied, and one naming nobody yet is challenge-only.
+    denied, one naming nobody yet (no credential, or an NTLM NEGOTIATE) is challenge-only, and any
+    other credential whose user cannot be read (Kerberos, Bearer, a malformed token) is denied.
     """
     if not policy.allow:
         return PolicyDecision(PolicyOutcome.DENY, "class denied")
@@ -331,7 +327,11 @@ def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential
         return PolicyDecision(PolicyOutcome.ALLOW, "allowed")
     user = credential.user or (connection_user if credential.scheme is AuthScheme.NONE else None)
     if user is None:
-        return PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet")
+        if is_first_leg(credential):
+            return PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet")
+        # Exchange would authenticate whoever its decoder finds in this credential, and run the
+        # request as that user: nothing of it may go upstream.
+        return PolicyDecision(PolicyOutcome.DENY, "user unknown")
     try:
         # A name outside ASCII may be another account to Windows than the one it spells to us
         # (best fit to the code page, case folding): it never matches the list.

@@ -3,9 +3,10 @@ Autodiscover) and PowerShell, each under its policy, its read timeout and (for t
 
 These clients never see the MFA page, so per class the operator decides: allow, deny, only from
 some networks, only some users (`gateway.policy.clients`). The user is read from Basic or from
-the NTLM authenticate message; on a pinned connection, from the leg that authenticated it. A
-request that names nobody yet, under a user list, is forwarded only to fetch the challenge: any
-answer but 401 becomes 403. Every decision is an audit event; on a pinned connection an allow is
+the NTLM authenticate message; on a pinned connection, from the leg that authenticated it. Under a
+user list, a credential whose user cannot be read is refused without reaching Exchange; a request
+that names nobody yet (no credential, or NTLM leg 1) is forwarded without its body, only to fetch
+the challenge: any answer but 401 becomes 403. Every decision is an audit event; on a pinned connection an allow is
 audited once per user rather than for each of its (many) requests.
 """
 
@@ -130,9 +131,12 @@ def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
             if pins is not None and pins.is_pinned(request):
                 response.force_close()  # the connection's authenticated user is not allowed here
             return response
-        inspect = _challenge_only(request, ctx) if decision.outcome is PolicyOutcome.CHALLENGE_ONLY else None
-        return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned,
-                             inspect=inspect)
+        if decision.outcome is PolicyOutcome.CHALLENGE_ONLY:
+            # Only the challenge is wanted: the body stays here (aiohttp reads and drops it after
+            # the answer, so the connection and its handshake carry on), Exchange gets none.
+            return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned,
+                                 inspect=_challenge_only(request, ctx), body=b"" if request.body_exists else None)
+        return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned)
 
     return handle
 

@@ -11,8 +11,10 @@ import pytest
 
 from gateway.sim.exchange_clients.config import ExchangeClientsConfig
 from tests.exchange_clients.conftest import FAST, StackFactory
+from tests.exchange_clients.spnego_kit import header, init_with, ntlm_negotiate
 from tests.exchange_clients.support import Answer, HttpConnection, NtlmClient, basic, ntlm_login
 from tests.logs import capturing_logs, events
+from tests.proxy.support import PUBLIC_HOST, run_gateway, run_upstream
 
 ACTIVESYNC = "/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=bob&DeviceId=PHONE7&DeviceType=iPhone"
 EWS = "/EWS/Exchange.asmx"
@@ -124,14 +126,37 @@ async def test_activesync_audit_names_the_device(make_stack: StackFactory) -> No
     assert decision["audit"] is True
 
 
-async def test_challenge_only_refuses_anything_but_the_challenge(make_stack: StackFactory) -> None:
-    # A bearer token names nobody the gateway can check; Exchange accepts it: the answer is withheld.
+async def test_an_unattributable_credential_never_reaches_exchange(make_stack: StackFactory) -> None:
+    # A bearer token names nobody the gateway can check, and Exchange would accept it: refused here.
     stack = await make_stack(ExchangeClientsConfig(bearer_accepted=True),
                              gateway_policy_windows_auth_users="CORP\\alice")
     with capture_logs() as logs:
         answer = await _one(stack.port, "GET", OAB, [("Authorization", "Bearer eyJ0eXAiOiJKV1QifQ.e30.sig")])
     assert answer.status == 403
     assert b"<OAB>" not in answer.body
+    assert stack.sim.state.recorder.requests() == []
+    assert [entry["reason"] for entry in _decisions(logs)] == ["user unknown"]
+
+
+@pytest.mark.parametrize("authorization", [[], [("Authorization", header("NTLM", ntlm_negotiate()))],
+                                           [("Authorization", header("Negotiate", init_with(ntlm_negotiate())))]])
+async def test_challenge_only_goes_without_its_body_and_brings_back_only_the_challenge(
+        authorization: list[tuple[str, str]]) -> None:
+    # An upstream that answers a nameless request with content (Exchange does not): the answer is
+    # withheld, and the body never left the gateway.
+    async with run_upstream() as (upstream, state), \
+            run_gateway(upstream.url, gateway_policy_windows_auth_users="CORP\\alice") as gateway:
+        with capture_logs() as logs:
+            connection = await HttpConnection.open(gateway.port, host=PUBLIC_HOST)
+            try:
+                answer = await connection.request("POST", EWS, [("Content-Type", "text/xml"), *authorization],
+                                                  b"<soap>a write</soap>")
+            finally:
+                await connection.close()
+    assert answer.status == 403
+    assert b"a write" not in answer.body
+    (seen,) = state.seen
+    assert (seen.body_len, seen.header("Content-Length")) == (0, ["0"])
     assert [entry["reason"] for entry in _decisions(logs)] == ["no user yet", "answer beyond the challenge"]
 
 
