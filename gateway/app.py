@@ -17,12 +17,10 @@ invited to send its body.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import HttpVersion11, web
 from multidict import CIMultiDict
@@ -30,27 +28,23 @@ from yarl import URL
 
 from gateway import __version__
 from gateway._compat import c_parser_loaded
-from gateway.mfa.pages import PageRenderer
+from gateway.core import CONTEXT, STATE, AppState, RequestContext
 from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from gateway.observability.metrics import Metrics
-from gateway.observability.readiness import Readiness
-from gateway.pages import error_response, static_routes
-from gateway.policy.edge import allowed_host_set, check_edge, new_request_id, valid_request_id
+from gateway.pages import error_response
+from gateway.policy.edge import check_edge, new_request_id, valid_request_id
 from gateway.policy.headers import client_ip as resolve_client_ip
-from gateway.policy.paths import BadTarget, Target, canonicalize
-from gateway.policy.routes import RouteClass, classify, wants_navigation
+from gateway.policy.paths import BadTarget, canonicalize
+from gateway.policy.routes import classify, wants_navigation
 from gateway.proxy.forwarder import (
     ClientGone,
-    Exchange,
-    Forwarder,
     ResponseInspector,
+    UpstreamAnswer,
     UpstreamError,
     upstream_request_headers,
 )
-from gateway.proxy.upstream import UpstreamResponse
-from gateway.settings import RoutePolicy, Settings
+from gateway.settings import RoutePolicy
 
 _access_log = AccessLog()
 log = get_logger("gateway.app")
@@ -73,110 +67,6 @@ def assert_c_parser() -> None:
         raise CParserMissing(
             "aiohttp's C HTTP parser is not loaded (is AIOHTTP_NO_EXTENSIONS set?); refusing to start"
         )
-
-
-@dataclass(slots=True)
-class RequestContext:
-    """What the edge decided about one request; handlers read it, the access log reports it."""
-
-    request_id: str
-    started: float
-    peer_ip: str  # the TCP peer
-    client_ip: str  # the client, as far as trusted proxies tell (else the peer)
-    peer_trusted: bool
-    target: Target | None = None
-    route: RouteClass | None = None
-    rejection: tuple[int, str] | None = None  # (status, reason) decided at the edge
-    exchange: Exchange = field(default_factory=Exchange)
-
-
-Handler = Callable[[web.Request, RequestContext], Awaitable[web.StreamResponse]]
-# Decides, before the body is read, whether the client may be invited to send it (100 Continue).
-ContinueCheck = Callable[[web.Request, RequestContext], Awaitable[bool]]
-
-
-async def _always(request: web.Request, ctx: RequestContext) -> bool:
-    return True
-
-
-async def _never(request: web.Request, ctx: RequestContext) -> bool:
-    return False
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """How one route class is served: the handler, and whether `100 Continue` may be sent."""
-
-    handle: Handler
-    may_continue: ContinueCheck = _never
-
-
-class UpstreamGuard(Protocol):
-    """Applied to every request the default handlers forward (the MFA flow installs one): may edit
-    the upstream request headers (drop the gateway's cookie) and returns the response inspector."""
-
-    def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]
-                ) -> ResponseInspector | None: ...
-
-
-class GatewayPages:
-    """`/_gateway/*` pages, by exact lower-case canonical path and method."""
-
-    def __init__(self) -> None:
-        self._pages: dict[str, dict[str, Handler]] = {}
-
-    def add(self, method: str, path: str, handler: Handler) -> None:
-        if not path.startswith("/_gateway/"):
-            raise ValueError("gateway pages live under /_gateway/")
-        methods = self._pages.setdefault(path.lower(), {})
-        methods[method.upper()] = handler
-        if method.upper() == "GET":
-            methods.setdefault("HEAD", handler)
-
-    def find(self, method: str, lower_path: str) -> Handler | int:
-        """The handler, or the status to answer: 404 (no such page) or 405 (not with this method)."""
-        methods = self._pages.get(lower_path)
-        if methods is None:
-            return 404
-        return methods.get(method, 405)
-
-
-@dataclass(slots=True)
-class AppState:
-    """Components shared by all requests of one application. Stored under `STATE`."""
-
-    settings: Settings
-    metrics: Metrics
-    forwarder: Forwarder
-    readiness: Readiness
-    routes: dict[RouteClass, Route]
-    pages: GatewayPages
-    renderer: PageRenderer  # every page the gateway answers itself, errors included
-    allowed_hosts: frozenset[str]
-    public_scheme: str
-    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    extra: dict[str, Any] = field(default_factory=dict)  # for components that come later
-    upstream_guard: UpstreamGuard | None = None
-    # Run when the main application shuts down (close clients, cancel background tasks).
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-
-    def peer_is_trusted(self, peer_ip: str) -> bool:
-        return _peer_in(peer_ip, self.trusted_networks)
-
-
-STATE = web.AppKey("gateway_state", AppState)
-CONTEXT = web.RequestKey("gateway_request_context", RequestContext)
-
-
-@lru_cache(maxsize=4096)
-def _peer_in(peer_ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    if not networks:
-        return False
-    try:
-        address = ipaddress.ip_address(peer_ip)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
 
 
 @lru_cache(maxsize=4096)
@@ -240,6 +130,14 @@ def error_page(request: web.Request, ctx: RequestContext, status: int, *, kind: 
                           kind=kind, reason=reason)
 
 
+def upstream_headers(request: web.Request, ctx: RequestContext) -> CIMultiDict[str]:
+    """The client's request headers as the upstream gets them (gateway.proxy.forwarder's rules)."""
+    return upstream_request_headers(
+        request.headers, peer_ip=ctx.peer_ip, peer_trusted=ctx.peer_trusted,
+        proto=request.app[STATE].public_scheme, host=request.headers.get("Host", ""), request_id=ctx.request_id,
+    )
+
+
 async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: float | None = None,
                   pin: bool = False, inspect: ResponseInspector | None = None,
                   body: bytes | None = None) -> web.StreamResponse:
@@ -249,18 +147,24 @@ async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: fl
     timeout, `pin` (always over the client connection's pinned upstream connection), an
     inspector that runs after the cookie rules' one, and `body` to send instead of the client's.
     """
-    state = request.app[STATE]
-    assert ctx.target is not None
-    headers = upstream_request_headers(
-        request.headers, peer_ip=ctx.peer_ip, peer_trusted=ctx.peer_trusted, proto=state.public_scheme,
-        host=request.headers.get("Host", ""), request_id=ctx.request_id,
-    )
-    guard = state.upstream_guard
+    headers = upstream_headers(request, ctx)
+    guard = request.app[STATE].upstream_guard
     guard_inspect = guard.prepare(request, ctx, headers) if guard is not None else None
+    return await send_upstream(request, ctx, headers, inspect=_chain(guard_inspect, inspect),
+                               read_timeout=read_timeout, pin=pin, body=body)
+
+
+async def send_upstream(request: web.Request, ctx: RequestContext, headers: CIMultiDict[str], *,
+                        inspect: ResponseInspector | None, body: bytes | None = None, long_poll: bool = False,
+                        read_timeout: float | None = None, pin: bool = False,
+                        connection_auth: bool = True) -> web.StreamResponse:
+    """The one way a handler sends a request upstream, with `headers` already built for it: an
+    upstream failure before the response started becomes the gateway's error page."""
+    assert ctx.target is not None
     try:
-        return await state.forwarder.forward(
-            request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
-            inspect=_chain(guard_inspect, inspect), read_timeout=read_timeout, pin=pin, body=body,
+        return await request.app[STATE].forwarder.forward(
+            request, ctx.target.forward, headers, ctx.transfer, request_id=ctx.request_id, inspect=inspect,
+            body=body, long_poll=long_poll, read_timeout=read_timeout, pin=pin, connection_auth=connection_auth,
         )
     except UpstreamError as exc:
         return error_page(request, ctx, exc.kind.status)
@@ -270,7 +174,7 @@ def _chain(first: ResponseInspector | None, second: ResponseInspector | None) ->
     if first is None or second is None:
         return first or second
 
-    async def both(upstream: UpstreamResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+    async def both(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
         replacement = await first(upstream, client_headers)
         return replacement if replacement is not None else await second(upstream, client_headers)
 
@@ -314,23 +218,6 @@ async def readyz(request: web.Request, ctx: RequestContext | None = None) -> web
     report = await request.app[STATE].readiness.report()
     return web.json_response(report.as_json(), status=200 if report.ready else 503,
                              headers={"Cache-Control": "no-store"})
-
-
-def default_routes(settings: Settings) -> dict[RouteClass, Route]:
-    mfa_guarded = Route(refuse_without_mfa)
-    return {
-        RouteClass.GATEWAY: Route(gateway_page),
-        RouteClass.OWA_PUBLIC: Route(forward, may_continue=_always),
-        RouteClass.OWA_LOGIN: mfa_guarded,
-        RouteClass.OWA_LOGOFF: mfa_guarded,
-        RouteClass.OWA_APP: mfa_guarded,
-        # Replaced by their policy-aware handlers (gateway.proxy.client_routes) in build_state.
-        RouteClass.ACTIVESYNC: Route(deny),
-        RouteClass.WINDOWS_AUTH: Route(deny),
-        RouteClass.POWERSHELL: Route(deny),
-        RouteClass.ROOT: Route(redirect_to_owa),
-        RouteClass.OTHER: Route(not_found),
-    }
 
 
 def _ecp_denied(state: AppState, ctx: RequestContext) -> bool:
@@ -386,10 +273,10 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         exc.headers["X-Request-Id"] = ctx.request_id
         raise
     except ClientGone:
-        status = ctx.exchange.status or CLIENT_CLOSED_REQUEST
+        status = ctx.transfer.status or CLIENT_CLOSED_REQUEST
         raise
     except asyncio.CancelledError:
-        status = ctx.exchange.status or CLIENT_CLOSED_REQUEST
+        status = ctx.transfer.status or CLIENT_CLOSED_REQUEST
         raise
     finally:
         _record(request, state, ctx, status)
@@ -411,7 +298,7 @@ def _record(request: web.Request, state: AppState, ctx: RequestContext, status: 
     duration = time.monotonic() - ctx.started
     route = ctx.route.value if ctx.route is not None else "rejected"
     state.metrics.request_ended(route, status, duration)
-    upstream = ctx.exchange.upstream_seconds
+    upstream = ctx.transfer.upstream_seconds
     target = ctx.target
     _access_log.write(ctx.request_id, {
         "client_ip": ctx.client_ip,
@@ -422,52 +309,13 @@ def _record(request: web.Request, state: AppState, ctx: RequestContext, status: 
         "status": status,
         "reason": ctx.rejection[1] if ctx.rejection is not None else None,
         "bytes_in": request.content.total_bytes,
-        "bytes_out": ctx.exchange.bytes_out,
+        "bytes_out": ctx.transfer.bytes_out,
         "duration_ms": _milliseconds(duration),
         "upstream_ms": _milliseconds(upstream) if upstream is not None else None,
     })
 
 
 # --- Building the applications -------------------------------------------------------------------------
-
-
-def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool = True) -> AppState:
-    """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
-    the bare proxy); otherwise the MFA flow is installed with the clients the settings describe."""
-    metrics = metrics or Metrics()
-    scheme = "https" if settings.public_is_https else "http"
-    networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.gateway_trusted_proxies)
-    forwarder = Forwarder(settings, metrics)
-    readiness = Readiness()
-    readiness.add("upstream", forwarder.check)
-    pages = GatewayPages()
-    pages.add("GET", "/_gateway/healthz", healthz)
-    pages.add("GET", "/_gateway/readyz", readyz)
-    renderer = PageRenderer.from_settings(settings)
-    for path, handler in static_routes(renderer).items():
-        pages.add("GET", path, handler)
-    state = AppState(
-        settings=settings,
-        metrics=metrics,
-        forwarder=forwarder,
-        readiness=readiness,
-        routes=default_routes(settings),
-        pages=pages,
-        renderer=renderer,
-        allowed_hosts=allowed_host_set(settings.allowed_hosts, scheme=scheme),
-        public_scheme=scheme,
-        trusted_networks=networks,
-    )
-    # Imported here: the client routes import this module.
-    from gateway.proxy.client_routes import install_client_routes
-
-    install_client_routes(state)
-    if mfa:
-        # Imported here: the MFA flow imports this module.
-        from gateway.mfa.install import install_mfa_from_settings
-
-        install_mfa_from_settings(state)
-    return state
 
 
 async def _forwarder_lifecycle(app: web.Application) -> Any:
@@ -479,11 +327,12 @@ async def _forwarder_lifecycle(app: web.Application) -> Any:
         await close()
 
 
-def build_app(settings: Settings, *, state: AppState | None = None) -> web.Application:
-    """The main listener's application. Pass `state` to share it with the admin application."""
+def build_app(state: AppState) -> web.Application:
+    """The main listener's application (`gateway.assembly.build_state` makes `state`; the admin
+    application may share it)."""
     assert_c_parser()
     app = web.Application(client_max_size=64 * 1024)
-    app[STATE] = state or build_state(settings)
+    app[STATE] = state
     app.cleanup_ctx.append(_forwarder_lifecycle)
     app.router.register_resource(EveryTarget(_entry, expect_handler=_expect))
     return app

@@ -35,10 +35,12 @@ from gateway._compat import (
     new_connection_handler,
     wrap_server,
 )
-from gateway.app import STATE, AppState, build_admin_app, build_app, build_state, routing_every_target
-from gateway.mfa.pages import PageRenderer
+from gateway.app import build_admin_app, build_app, routing_every_target
+from gateway.assembly import build_state
+from gateway.core import STATE, AppState
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
+from gateway.pages.renderer import PageRenderer
 from gateway.policy.edge import new_request_id
 from gateway.proxy.client_connection import CloseHooksMixin
 from gateway.proxy.extension_methods import ExtensionMethodsMixin, restoring_extension_methods
@@ -204,7 +206,7 @@ class Gateway:
     def __init__(self, settings: Settings, *, state: AppState | None = None) -> None:
         self.settings = settings
         self.state = state or build_state(settings)
-        self._main = GatewayRunner(build_app(settings, state=self.state), **main_runner_options(settings))
+        self._main = GatewayRunner(build_app(self.state), **main_runner_options(settings))
         self._admin = web.AppRunner(build_admin_app(self.state), access_log=None, shutdown_timeout=1.0,
                                     handler_cancellation=True)
         self.main_addresses: list[str] = []

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.app import RequestContext
+from gateway.core import RequestContext
 from gateway.mfa.csrf import new_csrf_token
 from gateway.mfa.flow import MFA_PAGE, MfaFlow
 from gateway.observability.logging import get_logger

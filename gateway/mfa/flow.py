@@ -1,7 +1,7 @@
 """`MfaFlow`: what every part of the OWA second-factor flow shares, and the small steps they all take.
 
-One object per application, built by `gateway.mfa.install.install_mfa` and kept in
-`AppState.extra[FLOW]`. It holds the components (store, Monosign client, page renderer, lockout,
+One object per application, built by `gateway.assembly.install_mfa` and kept in
+the `AppState` under `FLOW`. It holds the components (store, Monosign client, page renderer, lockout,
 push poller) and the few operations every handler needs: find the request's session, end a
 session, render a page, write an audit event, answer a Monosign failure.
 """
@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
 
-from gateway.app import STATE
+from gateway.core import STATE, AppState, FeatureKey, RequestContext
 from gateway.mfa.csrf import origin_of
 from gateway.mfa.decisions import logon_redirect, touch_interval
 from gateway.mfa.lockout import Lockout
-from gateway.mfa.pages import PageRenderer
 from gateway.mfa.poller import PushPoller
 from gateway.mfa.request_keys import RequestKeyReader
 from gateway.mfa.session_cookie import SessionCookie
@@ -35,13 +34,13 @@ from gateway.monosign import (
 from gateway.observability.audit import audit
 from gateway.observability.logging import get_logger
 from gateway.owa.responses import LogonReason
+from gateway.pages.renderer import URLS, PageRenderer
 from gateway.policy.redirects import safe_destination
 from gateway.sessions.base import SessionRecord, SessionState, SessionStore, StoreUnavailable
 from gateway.sessions.lifetime import SessionTimeouts
 from gateway.settings import FailMode
 
 if TYPE_CHECKING:
-    from gateway.app import AppState, RequestContext
     from gateway.observability.metrics import Metrics
     from gateway.settings import Settings
 
@@ -57,9 +56,7 @@ ENDED_GRACE_SECONDS = 60.0
 # Monosign's MFA methods per user id, remembered from the login's lookup for the MFA page.
 _METHODS_TTL = 900.0
 _METHODS_MAX = 10_000
-MFA_PAGE = "/_gateway/mfa"
-# Key of the flow in AppState.extra.
-FLOW = "mfa_flow"
+MFA_PAGE = URLS["mfa"]
 
 
 class SessionLookup(NamedTuple):
@@ -222,8 +219,10 @@ class MfaFlow:
         audit(event, client_ip=ctx.client_ip, user=user, **fields)
 
 
+# The flow's place in AppState.
+FLOW = FeatureKey("mfa_flow", MfaFlow)
+
+
 def flow_of(request: web.Request) -> MfaFlow:
-    flow = request.app[STATE].extra[FLOW]
-    assert isinstance(flow, MfaFlow)
-    return flow
+    return request.app[STATE].feature(FLOW)
 

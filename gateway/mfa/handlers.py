@@ -14,15 +14,15 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from gateway.app import RequestContext
+from gateway.core import RequestContext
 from gateway.mfa.completion import count_failure, finish
 from gateway.mfa.csrf import cross_site_problem, token_matches
 from gateway.mfa.decisions import expiry_reason, valid_code_format
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
-from gateway.mfa.pages import URLS, offered_methods
 from gateway.monosign import InvalidCode, MonosignError, PushStatus
 from gateway.owa.login_form import is_form_content_type
 from gateway.owa.responses import LogonReason
+from gateway.pages.renderer import URLS, offered_methods
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.app import RequestContext, error_page
+from gateway.app import error_page
+from gateway.core import RequestContext
 from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.owa.responses import LogonReason, is_exchange_timeout, sets_foreign_session
-from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream, hold_back_cadata, refusal
+from gateway.owa.upstream import forward_upstream, hold_back_cadata, refusal
 from gateway.policy.routes import is_background, wants_navigation
+from gateway.proxy.forwarder import ResponseInspector, UpstreamAnswer
 from gateway.sessions.base import SessionRecord, StoreUnavailable
 
 _TIMEOUT_ACCESS = (Access.IDLE, Access.ABSOLUTE)
@@ -90,7 +92,7 @@ async def _touch(flow: MfaFlow, cookie: str, record: SessionRecord, now: float) 
 
 
 def _exchange_timeout_watch(request: web.Request, flow: MfaFlow, ctx: RequestContext, cookie: str,
-                            record: SessionRecord) -> AnswerInspector:
+                            record: SessionRecord) -> ResponseInspector:
     """Exchange's own timeout (440, or a redirect to the logon page with reason=3) ends the gateway
     session too: the next login is a new Exchange session and needs a new second factor.
 

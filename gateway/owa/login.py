@@ -18,18 +18,20 @@ import asyncio
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.app import RequestContext, error_page
+from gateway.app import error_page
+from gateway.core import RequestContext
 from gateway.mfa.csrf import new_csrf_token
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
-from gateway.mfa.pages import offered_methods
 from gateway.monosign import MonosignError
 from gateway.observability.logging import get_logger
 from gateway.owa.identity import Identity, Verdict, identify
 from gateway.owa.login_form import LoginForm, LoginFormRefused, RefusalReason, is_form_content_type, parse_login_form
 from gateway.owa.responses import LoginOutcome, binding_hash, cadata_cookies, login_outcome
-from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream, hold_back_cadata, refusal
+from gateway.owa.upstream import forward_upstream, hold_back_cadata, refusal
+from gateway.pages.renderer import offered_methods
 from gateway.policy.redirects import safe_destination
 from gateway.policy.users import AmbiguousUserName, parse_username
+from gateway.proxy.forwarder import ResponseInspector, UpstreamAnswer
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
@@ -71,7 +73,7 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
                                   inspect=_login_watch(request, ctx, flow, form))
 
 
-def _login_watch(request: web.Request, ctx: RequestContext, flow: MfaFlow, form: LoginForm) -> AnswerInspector:
+def _login_watch(request: web.Request, ctx: RequestContext, flow: MfaFlow, form: LoginForm) -> ResponseInspector:
     async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
         set_cookies = upstream.headers.getall("Set-Cookie", [])
         outcome = login_outcome(upstream.status, upstream.headers.get("Location"), set_cookies)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.app import RequestContext
+from gateway.core import RequestContext
 from gateway.mfa.flow import flow_of
 from gateway.owa.upstream import cadata_guard, forward_upstream
 

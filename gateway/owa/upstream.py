@@ -11,36 +11,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 
-from gateway.app import STATE, RequestContext, error_page
+from gateway.app import error_page, send_upstream
+from gateway.app import upstream_headers as client_upstream_headers
+from gateway.core import RequestContext
+from gateway.mfa.flow import MfaFlow
 from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, cookies_to_strip, strip_request_cookies
 from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
 from gateway.policy.cookies import request_cookies
-from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
+from gateway.proxy.forwarder import ResponseInspector, UpstreamAnswer
 from gateway.sessions.base import StoreUnavailable
-
-if TYPE_CHECKING:
-    from gateway.mfa.flow import MfaFlow
-
-
-class UpstreamAnswer(Protocol):
-    """What the inspectors read of the upstream's answer: status and headers, never the body."""
-
-    @property
-    def status(self) -> int: ...
-
-    @property
-    def headers(self) -> CIMultiDictProxy[str]: ...
-
-
-# An inspector as the MFA flow writes them: it reads only status and headers, so it fits any
-# upstream response type the forwarder hands to its ResponseInspector.
-AnswerInspector = Callable[[UpstreamAnswer, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
 
 
 def hold_back_cadata(client_headers: CIMultiDict[str], *, now: float | None = None) -> bool:
@@ -57,7 +40,7 @@ def hold_back_cadata(client_headers: CIMultiDict[str], *, now: float | None = No
     return removed
 
 
-def dropping_gateway_cookies(inspect: AnswerInspector) -> AnswerInspector:
+def dropping_gateway_cookies(inspect: ResponseInspector) -> ResponseInspector:
     """`inspect`, after removing any upstream `Set-Cookie` that names the gateway's own cookie: only
     the gateway hands out its session (an upstream could otherwise plant or shadow one)."""
 
@@ -79,7 +62,7 @@ def refusal(request: web.Request, ctx: RequestContext) -> web.Response:
 
 
 def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, session_passed: bool | None
-                 ) -> AnswerInspector:
+                 ) -> ResponseInspector:
     """An inspector that enforces rule 2 on a route where the gateway does not know who signed in.
 
     `session_passed=None`: look the session up only if a response actually sets live cadata (rare),
@@ -112,11 +95,7 @@ def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, se
 def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passed: bool,
                      exchange_cookies: bool = True) -> CIMultiDict[str]:
     """The client's headers for Exchange's forms vdirs; `exchange_cookies=False` also drops `cadata*`."""
-    state = request.app[STATE]
-    headers = upstream_request_headers(
-        request.headers, peer_ip=ctx.peer_ip, peer_trusted=ctx.peer_trusted, proto=state.public_scheme,
-        host=request.headers.get("Host", ""), request_id=ctx.request_id,
-    )
+    headers = client_upstream_headers(request, ctx)
     strip = cookies_to_strip(session_passed=session_passed)
     strip_request_cookies(headers, strip if exchange_cookies else strip | CADATA_COOKIE_NAMES,
                           request_cookies(request))
@@ -129,23 +108,16 @@ def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passe
 
 
 async def forward_upstream(request: web.Request, ctx: RequestContext, *, session_passed: bool,
-                           inspect: AnswerInspector, body: bytes | None = None,
+                           inspect: ResponseInspector, body: bytes | None = None,
                            long_poll: bool = False, exchange_cookies: bool = True) -> web.StreamResponse:
     """Forward with the cookie rules applied; an upstream failure becomes the gateway's error page.
 
     Never over a client connection's NTLM-authenticated upstream connection: IIS would take the
     request as that connection's user wherever Windows authentication is enabled on the vdir.
     """
-    assert ctx.target is not None
-    state = request.app[STATE]
     headers = upstream_headers(request, ctx, session_passed=session_passed, exchange_cookies=exchange_cookies)
-    try:
-        return await state.forwarder.forward(
-            request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
-            body=body, long_poll=long_poll, inspect=dropping_gateway_cookies(inspect), connection_auth=False,
-        )
-    except UpstreamError as exc:
-        return error_page(request, ctx, exc.kind.status)
+    return await send_upstream(request, ctx, headers, body=body, long_poll=long_poll,
+                               inspect=dropping_gateway_cookies(inspect), connection_auth=False)
 
 
 class FlowUpstreamGuard:
@@ -155,7 +127,7 @@ class FlowUpstreamGuard:
     def __init__(self, flow: MfaFlow) -> None:
         self._flow = flow
 
-    def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]) -> AnswerInspector:
+    def prepare(self, request: web.Request, ctx: RequestContext, headers: CIMultiDict[str]) -> ResponseInspector:
         # Exchange's session cookies go only where their binding is checked (owa-app) or where they
         # are ended (logoff): ActiveSync and the Windows-authentication endpoints must authenticate
         # on their own, never ride on a forms session.

@@ -1,7 +1,7 @@
 """The gateway's error answers as aiohttp responses: the adapter between handlers and the renderer.
 
 The words, markup, languages and security headers all come from the one page renderer
-(`gateway.mfa.pages.PageRenderer.render_error`, kept on `AppState.renderer`); this module only
+(`gateway.pages.renderer.PageRenderer.render_error`, kept on `AppState.renderer`); this module only
 decides HTML or plain text from the request's headers and builds the response. Answers carry the
 request id (a user can quote it to the help desk) and never an internal detail: no upstream
 address, no exception text.
@@ -10,14 +10,12 @@ address, no exception text.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from gateway.mfa.static_files import STATIC_PREFIX, StaticAsset
-
-if TYPE_CHECKING:
-    from gateway.mfa.pages import PageRenderer
+from gateway.pages.renderer import PageRenderer
+from gateway.pages.static_files import STATIC_PREFIX, StaticAsset
 
 StaticHandler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 
@@ -41,7 +39,7 @@ def error_response(
 ) -> web.Response:
     """A complete error response for a request with these `headers`, in the language they ask for.
 
-    `kind` picks other words than the status's (gateway.mfa.pages.ERROR_KINDS); `reason` is the
+    `kind` picks other words than the status's (gateway.pages.renderer.ERROR_KINDS); `reason` is the
     edge's short reason, shown only when it is one of the fixed, non-echoing ones.
     """
     page = renderer.render_error(

@@ -19,7 +19,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import Counter, Gauge
 
-from gateway.app import STATE, AppState, ContinueCheck, Handler, RequestContext, Route, error_page, forward
+from gateway.app import error_page, forward
+from gateway.core import STATE, AppState, ContinueCheck, Handler, RequestContext, Route
 from gateway.observability.audit import audit
 from gateway.policy.clients import (
     ActiveSyncDevice,
@@ -34,8 +35,7 @@ from gateway.policy.clients import (
 )
 from gateway.policy.explicit_logon import autodiscover_path_confusion
 from gateway.policy.routes import RouteClass
-from gateway.proxy.forwarder import ResponseInspector
-from gateway.proxy.upstream import UpstreamResponse
+from gateway.proxy.forwarder import ResponseInspector, UpstreamAnswer
 from gateway.settings import RoutePolicy, Settings
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def _refusal(request: web.Request, ctx: RequestContext) -> web.Response:
 def _challenge_only(request: web.Request, ctx: RequestContext) -> ResponseInspector:
     """Pass the upstream's 401 challenge; anything else went further than a nameless client may."""
 
-    async def inspect(upstream: UpstreamResponse, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
+    async def inspect(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
         if upstream.status == 401:
             return None
         audit(AUDIT_EVENT, outcome=PolicyOutcome.DENY.value, reason="answer beyond the challenge",

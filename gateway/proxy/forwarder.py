@@ -20,14 +20,14 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway._compat import send_head_with_first_write
 from gateway.observability.logging import get_logger
@@ -74,7 +74,7 @@ class ClientGone(ConnectionResetError):
 
 
 @dataclass(slots=True)
-class Exchange:
+class Transfer:
     """What one forwarded request did, for the access log."""
 
     upstream_seconds: float | None = None
@@ -82,10 +82,20 @@ class Exchange:
     status: int | None = None
 
 
+class UpstreamAnswer(Protocol):
+    """What an inspector reads of the upstream's answer: status and headers, never the body."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+
+
 # Called with the upstream response and the (already filtered) headers the client will get. It may
 # edit those headers, or return a complete response to send instead (the upstream body is then
 # discarded). This is where login observation and cookie hold-back plug in.
-ResponseInspector = Callable[[UpstreamResponse, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
+ResponseInspector = Callable[[UpstreamAnswer, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
 
 
 def classify_client_error(exc: BaseException) -> UpstreamFailure:
@@ -182,7 +192,7 @@ class Forwarder:
         request: web.Request,
         target_forward: str,
         headers: CIMultiDict[str],
-        exchange: Exchange,
+        transfer: Transfer,
         *,
         request_id: str,
         body: bytes | None = None,
@@ -221,16 +231,16 @@ class Forwarder:
                                           read_timeout=read_timeout)
         except _UPSTREAM_FAILURES as exc:
             kind = classify_client_error(exc)
-            exchange.upstream_seconds = time.monotonic() - started
+            transfer.upstream_seconds = time.monotonic() - started
             self._metrics.upstream_errors.labels(kind.value).inc()
             if request.transport is None or request.transport.is_closing():
                 raise ClientGone("client disconnected while the upstream request was sent") from None
             raise UpstreamError(kind) from None
-        exchange.upstream_seconds = time.monotonic() - started
+        transfer.upstream_seconds = time.monotonic() - started
         # An NTLM/Negotiate offer on a pooled connection pins the client; that connection is not reused.
         reusable = pins.after_response(request, upstream, pinned=pinned) if pins is not None else True
         try:
-            response = await self._relay(request, upstream, exchange, request_id, inspect)
+            response = await self._relay(request, upstream, transfer, request_id, inspect)
         except BaseException:
             # An aborted download also aborts the upstream request: its connection is closed.
             upstream.close()
@@ -245,7 +255,7 @@ class Forwarder:
         self,
         request: web.Request,
         upstream: UpstreamResponse,
-        exchange: Exchange,
+        transfer: Transfer,
         request_id: str,
         inspect: ResponseInspector | None,
     ) -> web.StreamResponse:
@@ -255,7 +265,7 @@ class Forwarder:
             replacement = await inspect(upstream, client_headers)
             if replacement is not None:
                 upstream.close()
-                exchange.status = replacement.status
+                transfer.status = replacement.status
                 return replacement
         content = upstream.content
         try:
@@ -266,7 +276,7 @@ class Forwarder:
             kind = classify_client_error(exc)
             self._metrics.upstream_errors.labels(kind.value).inc()
             raise UpstreamError(kind) from None  # nothing was sent yet: the client gets a 502
-        exchange.status = upstream.status
+        transfer.status = upstream.status
         response = RelayResponse(status=upstream.status, reason=upstream.reason, headers=client_headers,
                                  head_with_body=bool(first) or content.at_eof())
         try:
@@ -276,17 +286,17 @@ class Forwarder:
         try:
             if content.at_eof():  # the whole body is here: head and body in one write
                 await response.write_eof(first)
-                exchange.bytes_out += len(first)
+                transfer.bytes_out += len(first)
                 return response
             if first:
                 await response.write(first)
-                exchange.bytes_out += len(first)
+                transfer.bytes_out += len(first)
             while True:
                 chunk = await content.readany()
                 if not chunk:
                     break
                 await response.write(chunk)
-                exchange.bytes_out += len(chunk)
+                transfer.bytes_out += len(chunk)
             await response.write_eof()
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             # The client went away: the caller closes the upstream connection too.
@@ -296,7 +306,7 @@ class Forwarder:
             kind = classify_client_error(exc)
             self._metrics.upstream_errors.labels(kind.value).inc()
             log.warning("upstream failed mid-response", kind=kind.value, status=upstream.status,
-                        bytes_out=exchange.bytes_out)
+                        bytes_out=transfer.bytes_out)
             raise ClientGone("upstream failed mid-response; client connection cut") from None
         return response
 

@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from gateway.demo import DemoPorts, RunningDemo, running_demo
-from gateway.mfa import pages
+from gateway.pages import renderer as pages
 from gateway.sim.monosign_state import FaultMode
 from tests.browser import artifact_path
 from tests.demo_users import PASSWORDS

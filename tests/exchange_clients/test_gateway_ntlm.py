@@ -157,10 +157,12 @@ async def test_without_close_hooks_nothing_is_pinned_or_pooled(make_stack: Stack
     # connection, so connection-bound requests get an upstream connection of their own each time.
     from aiohttp import web
 
-    from gateway.app import STATE, build_app
+    from gateway.app import build_app
+    from gateway.assembly import build_state
+    from gateway.core import STATE
 
     stack = await make_stack()
-    app = build_app(stack.gateway.settings)
+    app = build_app(build_state(stack.gateway.settings))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

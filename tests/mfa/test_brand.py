@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.mfa.brand import WHITE, Brand, Logo, contrast_ratio, darken, readable_with_white, relative_luminance
+from gateway.pages.brand import WHITE, Brand, Logo, contrast_ratio, darken, readable_with_white, relative_luminance
 from gateway.settings import SettingsError, load_settings
 from tests.settings_env import with_required_settings
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.mfa.brand import Brand
-from gateway.mfa.i18n import SUPPORTED_LANGUAGES, load_translations
-from gateway.mfa.pages import (
+from gateway.pages.brand import Brand
+from gateway.pages.i18n import SUPPORTED_LANGUAGES, load_translations
+from gateway.pages.renderer import (
     CONTENT_SECURITY_POLICY,
     ERROR_KINDS,
     ERROR_STATUSES,

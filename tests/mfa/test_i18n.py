@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.mfa.i18n import (
+from gateway.pages.i18n import (
     SUPPORTED_LANGUAGES,
     TRANSLATIONS_DIR,
     Translator,

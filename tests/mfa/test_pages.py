@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from gateway.mfa.brand import Brand, Logo
-from gateway.mfa.i18n import SUPPORTED_LANGUAGES, load_translations
-from gateway.mfa.pages import (
+from gateway.pages.brand import Brand, Logo
+from gateway.pages.i18n import SUPPORTED_LANGUAGES, load_translations
+from gateway.pages.renderer import (
     CONTENT_SECURITY_POLICY,
     PAGES,
     TEMPLATES_DIR,
     PageRenderer,
     offered_methods,
 )
-from gateway.mfa.static_files import BRAND_CSS, BRAND_LOGO, StaticFiles
+from gateway.pages.static_files import BRAND_CSS, BRAND_LOGO, StaticFiles
 
 REQUEST_ID = "7d0f3c1a9b2e4d5f"
 # The smallest context each page needs, and the status it answers with by default.
@@ -408,8 +408,8 @@ def test_support_text_is_shown(renderer: PageRenderer) -> None:
 
 def test_stylesheet_colours_are_readable() -> None:
     """Fixed colours of the stylesheet, used as text on white, reach 4.5:1."""
-    from gateway.mfa.brand import WHITE, contrast_ratio
-    from gateway.mfa.static_files import STATIC_DIR
+    from gateway.pages.brand import WHITE, contrast_ratio
+    from gateway.pages.static_files import STATIC_DIR
 
     css = (STATIC_DIR / "mfa.css").read_text()
     for name in ("--text", "--muted", "--error", "--brand"):

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page
 
-from gateway.mfa import pages
-from gateway.mfa.brand import Brand
-from gateway.mfa.pages import NO_SCRIPT_REFRESH_SECONDS, PageRenderer
+from gateway.pages import renderer as pages
+from gateway.pages.brand import Brand
+from gateway.pages.renderer import NO_SCRIPT_REFRESH_SECONDS, PageRenderer
 
 pytestmark = pytest.mark.browser
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.app import build_state
+from gateway.assembly import build_state
 from gateway.server import Gateway
 from gateway.settings import Settings, load_settings
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from gateway.mfa.i18n import load_translations
-from gateway.mfa.pages import CONTENT_SECURITY_POLICY
+from gateway.pages.i18n import load_translations
+from gateway.pages.renderer import CONTENT_SECURITY_POLICY
 from tests.proxy.support import (
     PUBLIC_HOST,
     Upstream,

@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from gateway.mfa.brand import Brand
-from gateway.mfa.i18n import SUPPORTED_LANGUAGES, Translator, load_translations, negotiate_language
-from gateway.mfa.static_files import StaticFiles
+from gateway.pages.brand import Brand
+from gateway.pages.i18n import SUPPORTED_LANGUAGES, Translator, load_translations, negotiate_language
+from gateway.pages.static_files import StaticFiles
 from gateway.policy.edge import EdgeRejection
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.mfa.brand import Brand
+from gateway.pages.brand import Brand
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PREFIX = "/_gateway/static/"

@@ -1,0 +1,168 @@
+"""The one place that wires features into an application's state, from one table per profile.
+
+    state = build_state(settings)          # the exchange profile, with the MFA flow
+    app = gateway.app.build_app(state)
+
+Nothing below this module imports a feature (`gateway.mfa`, `gateway.owa`,
+`gateway.proxy.client_routes`); tests/test_layers.py keeps it so. A profile is a table: the route
+class → `Route` map the pipeline starts with (the MFA-guarded classes refuse, fail closed, until
+the flow replaces them), the components every application of the profile gets, and its second
+factor (left out by `mfa=False`, for tests of the bare proxy).
+
+`install_mfa` replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes and
+the plain forwarding of owa-public (gateway.owa.public), adds the MFA pages (rendered by the
+application's own `state.renderer`, whose static files `build_state` already serves), applies the
+cookie rules to every other forwarded route, adds the `store` (critical) and `monosign`
+(informational) readiness checks and the Monosign metrics, and closes it all at shutdown.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.app import (
+    deny,
+    forward,
+    gateway_page,
+    healthz,
+    not_found,
+    readyz,
+    redirect_to_owa,
+    refuse_without_mfa,
+)
+from gateway.core import AppState, GatewayPages, Handler, Route, always
+from gateway.mfa import handlers
+from gateway.mfa.flow import FLOW, MfaFlow
+from gateway.monosign import MonosignClient
+from gateway.monosign.metrics import register_monosign_metrics
+from gateway.observability.metrics import Metrics
+from gateway.observability.readiness import Readiness
+from gateway.owa import guard, login, logoff, public
+from gateway.owa.upstream import FlowUpstreamGuard
+from gateway.pages import static_routes
+from gateway.pages.renderer import URLS, PageRenderer
+from gateway.policy.edge import allowed_host_set
+from gateway.policy.routes import RouteClass
+from gateway.proxy.client_routes import install_client_routes
+from gateway.proxy.forwarder import Forwarder
+from gateway.sessions.base import SessionStore
+from gateway.sessions.factory import build_store
+from gateway.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """How one kind of site is served: the table the pipeline starts from, what every application of
+    the profile gets, and its second factor."""
+
+    name: str
+    routes: Callable[[Settings], dict[RouteClass, Route]]
+    components: tuple[Callable[[AppState], object], ...]
+    second_factor: Callable[[AppState], object]
+
+
+def exchange_routes(settings: Settings) -> dict[RouteClass, Route]:
+    mfa_guarded = Route(refuse_without_mfa)
+    return {
+        RouteClass.GATEWAY: Route(gateway_page),
+        RouteClass.OWA_PUBLIC: Route(forward, may_continue=always),
+        RouteClass.OWA_LOGIN: mfa_guarded,
+        RouteClass.OWA_LOGOFF: mfa_guarded,
+        RouteClass.OWA_APP: mfa_guarded,
+        # Replaced by their policy-aware handlers (gateway.proxy.client_routes) in build_state.
+        RouteClass.ACTIVESYNC: Route(deny),
+        RouteClass.WINDOWS_AUTH: Route(deny),
+        RouteClass.POWERSHELL: Route(deny),
+        RouteClass.ROOT: Route(redirect_to_owa),
+        RouteClass.OTHER: Route(not_found),
+    }
+
+
+def exchange_mfa_routes() -> dict[RouteClass, Route]:
+    """The exchange profile's routes under the MFA flow."""
+    return {
+        RouteClass.OWA_LOGIN: Route(login.handle, may_continue=login.may_continue),
+        RouteClass.OWA_LOGOFF: Route(logoff.handle, may_continue=logoff.may_continue),
+        RouteClass.OWA_APP: Route(guard.handle, may_continue=guard.may_continue),
+        RouteClass.OWA_PUBLIC: Route(public.handle, may_continue=public.may_continue),
+    }
+
+
+# The MFA flow's pages: (method, path, handler).
+MFA_PAGES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", URLS["mfa"], handlers.show),
+    ("POST", URLS["verify"], handlers.verify),
+    ("POST", URLS["push"], handlers.push),
+    ("GET", URLS["status"], handlers.status),
+    ("GET", URLS["complete"], handlers.complete),
+)
+
+
+def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStore) -> MfaFlow:
+    """Install the flow; the returned object is also kept in the state, under `FLOW`."""
+    flow = MfaFlow(state, monosign=monosign, store=store)
+    state.provide(FLOW, flow)
+    state.routes.update(exchange_mfa_routes())
+    state.upstream_guard = FlowUpstreamGuard(flow)
+
+    for method, path, handler in MFA_PAGES:
+        state.pages.add(method, path, handler)
+
+    # Informational: Monosign is shared by every replica, so draining this one for it would drain
+    # them all; users get the "unavailable" page (or fail-open) instead (observability.readiness).
+    state.readiness.add("monosign", monosign.readiness_check, critical=False)
+    state.readiness.add("store", store.readiness_problem)
+    register_monosign_metrics(monosign, state.metrics.registry)
+    state.closers.append(flow.aclose)
+    return flow
+
+
+def install_mfa_from_settings(state: AppState) -> MfaFlow:
+    """`install_mfa` with the Monosign client and store the settings describe."""
+    settings = state.settings
+    return install_mfa(state, monosign=MonosignClient.from_settings(settings), store=build_store(settings))
+
+
+EXCHANGE = Profile(
+    name="exchange",
+    routes=exchange_routes,
+    components=(install_client_routes,),
+    second_factor=install_mfa_from_settings,
+)
+
+
+def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool = True,
+                profile: Profile = EXCHANGE) -> AppState:
+    """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
+    the bare proxy); otherwise the MFA flow is installed with the clients the settings describe."""
+    metrics = metrics or Metrics()
+    scheme = "https" if settings.public_is_https else "http"
+    networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.gateway_trusted_proxies)
+    forwarder = Forwarder(settings, metrics)
+    readiness = Readiness()
+    readiness.add("upstream", forwarder.check)
+    pages = GatewayPages()
+    pages.add("GET", "/_gateway/healthz", healthz)
+    pages.add("GET", "/_gateway/readyz", readyz)
+    renderer = PageRenderer.from_settings(settings)
+    for path, handler in static_routes(renderer).items():
+        pages.add("GET", path, handler)
+    state = AppState(
+        settings=settings,
+        metrics=metrics,
+        forwarder=forwarder,
+        readiness=readiness,
+        routes=profile.routes(settings),
+        pages=pages,
+        renderer=renderer,
+        allowed_hosts=allowed_host_set(settings.allowed_hosts, scheme=scheme),
+        public_scheme=scheme,
+        trusted_networks=networks,
+    )
+    for install in profile.components:
+        install(state)
+    if mfa:
+        profile.second_factor(state)
+    return state
