@@ -315,6 +315,14 @@ async def readyz(request: web.Request, ctx: RequestContext | None = None) -> web
                              headers={"Cache-Control": "no-store"})
 
 
+async def public_readyz(request: web.Request, ctx: RequestContext | None = None) -> web.StreamResponse:
+    """Readiness on the public listener: ready or not, and nothing about which dependency is down
+    (that is for the admin listener's /readyz, off the public network)."""
+    report = await request.app[STATE].readiness.report()
+    return web.json_response({"status": "ready" if report.ready else "not ready"},
+                             status=200 if report.ready else 503, headers={"Cache-Control": "no-store"})
+
+
 def default_routes(settings: Settings) -> dict[RouteClass, Route]:
     mfa_guarded = Route(refuse_without_mfa)
     return {
@@ -441,7 +449,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     readiness.add("upstream", forwarder.check)
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
-    pages.add("GET", "/_gateway/readyz", readyz)
+    pages.add("GET", "/_gateway/readyz", public_readyz)
     renderer = PageRenderer.from_settings(settings)
     for path, handler in static_routes(renderer).items():
         pages.add("GET", path, handler)
