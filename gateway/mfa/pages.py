@@ -99,6 +99,7 @@ ERROR_STATUSES = frozenset({400, 403, 404, 405, 408, 413, 417, 440, 502, 503, 50
 ERROR_KINDS = frozenset({
     "mfa-not-configured",  # the MFA flow is not installed: nobody gets in
     "sign-in-again",  # an Exchange session appeared without MFA: held back, sign in again
+    "unknown-host",  # a Host the gateway does not serve: the page names (and links) the public URL
 })
 # Why the edge refused a request (400, 417), as shown to the user: fixed strings of
 # gateway.policy.edge and gateway.policy.paths that name the problem and never echo the request.
@@ -131,7 +132,7 @@ PAGES: Mapping[str, PageSpec] = {
     "locked": PageSpec(429, required=frozenset({"retry_after_seconds"})),
     "unavailable": PageSpec(503, optional={"retry_after_seconds": None}),  # unreachable, slow, breaker open
     "config-error": PageSpec(503),  # e.g. code 12: the detail is for the log only
-    "error": PageSpec(500, optional={"kind": None, "reason": None}),  # every error answer; see render_error
+    "error": PageSpec(500, optional={"kind": None, "reason": None, "expected_url": None}),  # see render_error
     "bad-request": PageSpec(400),  # e.g. a CSRF failure: the form expired
 }
 
@@ -245,20 +246,25 @@ class PageRenderer:
         html: bool = True,
         kind: str | None = None,
         reason: str | None = None,
+        expected_url: str | None = None,
     ) -> RenderedPage:
         """The gateway's answer for an error `status`: the `error` page, or its words as plain text.
 
         `kind` (one of ERROR_KINDS) replaces the status's wording; `reason` is shown only when it is
-        one of the edge's fixed SHOWN_REASONS.
+        one of the edge's fixed SHOWN_REASONS; `expected_url` (configuration, never the request's)
+        is named as the address to use instead, and linked on the page.
         """
         if html:
-            return self.render("error", lang=lang, request_id=request_id, status=status, kind=kind, reason=reason)
+            return self.render("error", lang=lang, request_id=request_id, status=status, kind=kind, reason=reason,
+                               expected_url=expected_url)
         if lang not in self._translators:
             raise ValueError(f"unsupported language {lang!r}")
-        values = _page_values("error", {"kind": kind, "reason": reason}, status)
+        values = _page_values("error", {"kind": kind, "reason": reason, "expected_url": expected_url}, status)
         title_key, body_key = _text_keys("error", values)
         t = self._translators[lang]
         lines = [f"{status} {t(title_key)}", t(body_key)]
+        if expected_url is not None:
+            lines.append(t("error.expected_url", url=expected_url))
         if values["reason"] is not None:
             lines.append(t("error.reason", reason=values["reason"]))
         lines.append(f"{t('common.reference')} {request_id}")
