@@ -31,6 +31,10 @@ What the MFA page expects from the handlers (the contract in DESIGN.md):
   again; rejected / expired → the page with `notice="push-rejected"` / `"push-expired"`.
 - `POST /_gateway/mfa/verify` (`code`, `csrf_token`); a wrong code → the page with
   `code_error="invalid"` (or `"format"`) and `attempts_left`.
+- While waiting, the page shows `push_expires_in` (whole seconds the push has left; the script counts
+  down), a "Send again" form (`POST /_gateway/mfa/push` with `resend=1`: a new push in place of the
+  waiting one, within the push limits) and a cancel form (`POST /_gateway/mfa/cancel`; with
+  `then=code`, "Use a code instead", the browser lands on the code field).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ URLS: Mapping[str, str] = {
     "status": "/_gateway/mfa/status",
     "complete": "/_gateway/mfa/complete",
     "verify": "/_gateway/mfa/verify",
+    "cancel": "/_gateway/mfa/cancel",
     "start": "/owa/",
     # Ends the gateway session (owa-logoff route class) and lets Exchange clear its own cookies.
     "sign_out": "/owa/logoff.owa",
@@ -124,7 +129,8 @@ PAGES: Mapping[str, PageSpec] = {
     "mfa": PageSpec(
         200,
         required=frozenset({"display_name", "methods", "csrf_token"}),
-        optional={"push_state": "idle", "notice": None, "code_error": None, "attempts_left": None},
+        optional={"push_state": "idle", "notice": None, "code_error": None, "attempts_left": None,
+                  "push_expires_in": None},
     ),
     "not-assigned": PageSpec(403),  # Monosign code 22
     "not-found": PageSpec(403),  # the user is not in Monosign (code 21)
@@ -272,6 +278,12 @@ class PageRenderer:
         return RenderedPage(status=status, body=("\n".join(lines) + "\n").encode(), headers=headers)
 
 
+def _minutes_seconds(seconds: int) -> str:
+    """`m:ss`, as the countdown shows it (mfa-push.js writes the same)."""
+    seconds = max(0, seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 def _text_keys(page: str, values: dict[str, Any]) -> tuple[str, str]:
     """The translation keys of the page's title and message (the error page picks its own)."""
     return values.pop("title_key", f"{page}.title"), values.pop("body_key", f"{page}.body")
@@ -301,8 +313,11 @@ def _page_values(page: str, values: Mapping[str, Any], status: int) -> dict[str,
             raise ValueError(f"unknown notice {values['notice']!r}")
         if values["code_error"] is not None and values["code_error"] not in CODE_ERRORS:
             raise ValueError(f"unknown code_error {values['code_error']!r}")
+        expires_in = values["push_expires_in"]
         return {
             "methods": methods,
+            # Seconds the waiting push has left, as m:ss (the page's script counts down from it).
+            "push_countdown": None if expires_in is None else _minutes_seconds(expires_in),
             "code_max_length": CODE_MAX_LENGTH,
             "refresh_seconds": NO_SCRIPT_REFRESH_SECONDS,
             "poll_interval_ms": POLL_INTERVAL_MS,
