@@ -494,6 +494,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{name}: {message}"
     value = error.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {str(value)[:60]!r})"
+    if isinstance(value, str) and "://" in value:  # a URL: never its user name and password
+        shown = f" (got {_shown_url(value)})"
     return f"{name}: {message}{shown}"
 
 

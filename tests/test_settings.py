@@ -226,3 +226,15 @@ def test_enumeration_error_from_the_environment(env: pytest.MonkeyPatch) -> None
     with pytest.raises(SettingsError) as info:
         load_settings(env_file=None)
     assert info.value.problems == ["GATEWAY_FAIL_MODE: 'opne' is not one of: closed, open"]
+
+
+@pytest.mark.parametrize("name", ["MONOSIGN_API_URL", "GATEWAY_UPSTREAM_URL", "GATEWAY_PUBLIC_URL"])
+@pytest.mark.parametrize("value", ["https://admin:hunter2@host.example", "https://:hunter2@host.example/x",
+                                   "ftp://admin:hunter2@host.example", "https://admin:hunter2@host.example?q=1"])
+def test_a_password_in_a_refused_url_is_never_shown(env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    env.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert any(line.startswith(f"{name}:") for line in info.value.problems), info.value.problems
+    assert "hunter2" not in str(info.value)
+    assert "admin" not in str(info.value)
