@@ -31,13 +31,22 @@ from yarl import URL
 from gateway import __version__
 from gateway._compat import c_parser_loaded
 from gateway.mfa.pages import PageRenderer
+from gateway.mfa.static_files import STATIC_PREFIX
 from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
 from gateway.pages import error_response, static_routes
-from gateway.policy.edge import allowed_host_set, check_edge, new_request_id, valid_request_id
+from gateway.policy.edge import (
+    EdgeRejection,
+    allowed_host_set,
+    check_edge,
+    loopback_aliases,
+    new_request_id,
+    normalise_host,
+    valid_request_id,
+)
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, Target, canonicalize
 from gateway.policy.routes import RouteClass, classify, wants_navigation
@@ -87,6 +96,7 @@ class RequestContext:
     target: Target | None = None
     route: RouteClass | None = None
     rejection: tuple[int, str] | None = None  # (status, reason) decided at the edge
+    moved_to: str | None = None  # a loopback alias of a loopback public URL: redirected there
     exchange: Exchange = field(default_factory=Exchange)
 
 
@@ -154,6 +164,8 @@ class AppState:
     renderer: PageRenderer  # every page the gateway answers itself, errors included
     allowed_hosts: frozenset[str]
     public_scheme: str
+    # Other loopback names of a loopback public URL (the demo): redirected to the public URL.
+    loopback_aliases: frozenset[str]
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     extra: dict[str, Any] = field(default_factory=dict)  # for components that come later
     upstream_guard: UpstreamGuard | None = None
@@ -205,6 +217,8 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
     )
     rejection = check_edge(request.raw_path, (request.version.major, request.version.minor), request.headers,
                            allowed_hosts=state.allowed_hosts, scheme=state.public_scheme)
+    if rejection is EdgeRejection.UNKNOWN_HOST and _misdirected(request, state, ctx):
+        return ctx
     if rejection is not None:
         ctx.rejection = (400, rejection.value)
         state.metrics.rejected.labels(rejection.name.lower()).inc()
@@ -217,6 +231,25 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
         return ctx
     ctx.route = classify(request.method, ctx.target)
     return ctx
+
+
+def _misdirected(request: web.Request, state: AppState, ctx: RequestContext) -> bool:
+    """A request for a host the gateway does not serve that it still answers (True): a loopback
+    alias of a loopback public URL is sent to the public URL, and the pages' style sheets and logo
+    are served to any host, so that the "wrong address" page a browser gets is the branded one.
+    Everything else stays refused (False). The edge has checked all but the host already."""
+    try:
+        target = canonicalize(request.raw_path)
+    except BadTarget:
+        return False
+    if state.loopback_aliases and normalise_host(request.headers["Host"], scheme=state.public_scheme) in \
+            state.loopback_aliases:
+        ctx.moved_to = state.settings.gateway_public_url + target.forward
+    elif not (target.lower_path.startswith(STATIC_PREFIX) and request.method in ("GET", "HEAD")):
+        return False
+    ctx.target = target
+    ctx.route = classify(request.method, target)
+    return True
 
 
 def _context(request: web.Request) -> RequestContext:
@@ -233,11 +266,11 @@ def _context(request: web.Request) -> RequestContext:
 
 
 def error_page(request: web.Request, ctx: RequestContext, status: int, *, kind: str | None = None,
-               reason: str | None = None) -> web.Response:
+               reason: str | None = None, expected_url: str | None = None) -> web.Response:
     """The gateway's own error answer: a branded page for browsers, plain text otherwise (only
     ever built on errors, so successful requests never pay for it)."""
     return error_response(request.app[STATE].renderer, request.headers, status, request_id=ctx.request_id,
-                          kind=kind, reason=reason)
+                          kind=kind, reason=reason, expected_url=expected_url)
 
 
 async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: float | None = None,
@@ -316,6 +349,14 @@ async def readyz(request: web.Request, ctx: RequestContext | None = None) -> web
                              headers={"Cache-Control": "no-store"})
 
 
+async def public_readyz(request: web.Request, ctx: RequestContext | None = None) -> web.StreamResponse:
+    """Readiness on the public listener: ready or not, and nothing about which dependency is down
+    (that is for the admin listener's /readyz, off the public network)."""
+    report = await request.app[STATE].readiness.report()
+    return web.json_response({"status": "ready" if report.ready else "not ready"},
+                             status=200 if report.ready else 503, headers={"Cache-Control": "no-store"})
+
+
 def default_routes(settings: Settings) -> dict[RouteClass, Route]:
     mfa_guarded = Route(refuse_without_mfa)
     return {
@@ -352,7 +393,8 @@ async def _expect(request: web.Request) -> None:
         if ctx.rejection is None:
             ctx.rejection = (417, "unsupported expectation")
         return
-    if ctx.rejection is not None or ctx.route is None or _ecp_denied(request.app[STATE], ctx):
+    if ctx.rejection is not None or ctx.route is None or ctx.moved_to is not None or \
+            _ecp_denied(request.app[STATE], ctx):
         return
     if await request.app[STATE].routes[ctx.route].may_continue(request, ctx):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -368,8 +410,15 @@ async def _entry(request: web.Request) -> web.StreamResponse:
     try:
         if ctx.rejection is not None:
             code, reason = ctx.rejection
-            response: web.StreamResponse = error_page(request, ctx, code, reason=reason)
+            if reason == EdgeRejection.UNKNOWN_HOST:
+                # Name the address that works (the public URL is public): a browser gets a link to it.
+                response: web.StreamResponse = error_page(request, ctx, code, kind="unknown-host", reason=reason,
+                                                          expected_url=f"{state.settings.gateway_public_url}/")
+            else:
+                response = error_page(request, ctx, code, reason=reason)
             response.force_close()  # after a framing or host problem, do not read another request
+        elif ctx.moved_to is not None:
+            response = web.Response(status=307, headers={"Location": ctx.moved_to, "Cache-Control": "no-store"})
         elif _ecp_denied(state, ctx):
             response = error_page(request, ctx, 403)
         else:
@@ -442,7 +491,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     readiness.add("upstream", forwarder.check)
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
-    pages.add("GET", "/_gateway/readyz", readyz)
+    pages.add("GET", "/_gateway/readyz", public_readyz)
     renderer = PageRenderer.from_settings(settings)
     for path, handler in static_routes(renderer).items():
         pages.add("GET", path, handler)
@@ -456,6 +505,8 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
         renderer=renderer,
         allowed_hosts=allowed_host_set(settings.allowed_hosts, scheme=scheme),
         public_scheme=scheme,
+        loopback_aliases=loopback_aliases(settings.public_host, scheme=scheme) - allowed_host_set(
+            settings.allowed_hosts, scheme=scheme),
         trusted_networks=networks,
     )
     # Imported here: the client routes import this module.

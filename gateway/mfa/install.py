@@ -36,6 +36,7 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
     pages.add("GET", "/_gateway/mfa", handlers.show)
     pages.add("POST", "/_gateway/mfa/verify", handlers.verify)
     pages.add("POST", "/_gateway/mfa/push", handlers.push)
+    pages.add("POST", "/_gateway/mfa/cancel", handlers.cancel)
     pages.add("GET", "/_gateway/mfa/status", handlers.status)
     pages.add("GET", "/_gateway/mfa/complete", handlers.complete)
 
