@@ -33,7 +33,8 @@ from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.pages import error_response
-from gateway.policy.edge import check_edge, new_request_id, valid_request_id
+from gateway.pages.static_files import STATIC_PREFIX
+from gateway.policy.edge import EdgeRejection, check_edge, new_request_id, normalise_host, valid_request_id
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import classify, wants_navigation
@@ -95,6 +96,8 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
     )
     rejection = check_edge(request.raw_path, (request.version.major, request.version.minor), request.headers,
                            allowed_hosts=state.allowed_hosts, scheme=state.public_scheme)
+    if rejection is EdgeRejection.UNKNOWN_HOST and _misdirected(request, state, ctx):
+        return ctx
     if rejection is not None:
         ctx.rejection = (400, rejection.value)
         state.metrics.rejected.labels(rejection.name.lower()).inc()
@@ -107,6 +110,25 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
         return ctx
     ctx.route = classify(request.method, ctx.target)
     return ctx
+
+
+def _misdirected(request: web.Request, state: AppState, ctx: RequestContext) -> bool:
+    """A request for a host the gateway does not serve that it still answers (True): a loopback
+    alias of a loopback public URL is sent to the public URL, and the pages' style sheets and logo
+    are served to any host, so that the "wrong address" page a browser gets is the branded one.
+    Everything else stays refused (False). The edge has checked all but the host already."""
+    try:
+        target = canonicalize(request.raw_path)
+    except BadTarget:
+        return False
+    if state.loopback_aliases and normalise_host(request.headers["Host"], scheme=state.public_scheme) in \
+            state.loopback_aliases:
+        ctx.moved_to = state.settings.gateway_public_url + target.forward
+    elif not (target.lower_path.startswith(STATIC_PREFIX) and request.method in ("GET", "HEAD")):
+        return False
+    ctx.target = target
+    ctx.route = classify(request.method, target)
+    return True
 
 
 def _context(request: web.Request) -> RequestContext:
@@ -123,11 +145,11 @@ def _context(request: web.Request) -> RequestContext:
 
 
 def error_page(request: web.Request, ctx: RequestContext, status: int, *, kind: str | None = None,
-               reason: str | None = None) -> web.Response:
+               reason: str | None = None, expected_url: str | None = None) -> web.Response:
     """The gateway's own error answer: a branded page for browsers, plain text otherwise (only
     ever built on errors, so successful requests never pay for it)."""
     return error_response(request.app[STATE].renderer, request.headers, status, request_id=ctx.request_id,
-                          kind=kind, reason=reason)
+                          kind=kind, reason=reason, expected_url=expected_url)
 
 
 def upstream_headers(request: web.Request, ctx: RequestContext) -> CIMultiDict[str]:
@@ -220,6 +242,14 @@ async def readyz(request: web.Request, ctx: RequestContext | None = None) -> web
                              headers={"Cache-Control": "no-store"})
 
 
+async def public_readyz(request: web.Request, ctx: RequestContext | None = None) -> web.StreamResponse:
+    """Readiness on the public listener: ready or not, and nothing about which dependency is down
+    (that is for the admin listener's /readyz, off the public network)."""
+    report = await request.app[STATE].readiness.report()
+    return web.json_response({"status": "ready" if report.ready else "not ready"},
+                             status=200 if report.ready else 503, headers={"Cache-Control": "no-store"})
+
+
 def _ecp_denied(state: AppState, ctx: RequestContext) -> bool:
     if state.settings.gateway_policy_ecp is RoutePolicy.ALLOW or ctx.target is None:
         return False
@@ -239,7 +269,8 @@ async def _expect(request: web.Request) -> None:
         if ctx.rejection is None:
             ctx.rejection = (417, "unsupported expectation")
         return
-    if ctx.rejection is not None or ctx.route is None or _ecp_denied(request.app[STATE], ctx):
+    if ctx.rejection is not None or ctx.route is None or ctx.moved_to is not None or \
+            _ecp_denied(request.app[STATE], ctx):
         return
     if await request.app[STATE].routes[ctx.route].may_continue(request, ctx):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -255,8 +286,15 @@ async def _entry(request: web.Request) -> web.StreamResponse:
     try:
         if ctx.rejection is not None:
             code, reason = ctx.rejection
-            response: web.StreamResponse = error_page(request, ctx, code, reason=reason)
+            if reason == EdgeRejection.UNKNOWN_HOST:
+                # Name the address that works (the public URL is public): a browser gets a link to it.
+                response: web.StreamResponse = error_page(request, ctx, code, kind="unknown-host", reason=reason,
+                                                          expected_url=f"{state.settings.gateway_public_url}/")
+            else:
+                response = error_page(request, ctx, code, reason=reason)
             response.force_close()  # after a framing or host problem, do not read another request
+        elif ctx.moved_to is not None:
+            response = web.Response(status=307, headers={"Location": ctx.moved_to, "Cache-Control": "no-store"})
         elif _ecp_denied(state, ctx):
             response = error_page(request, ctx, 403)
         else:

@@ -28,7 +28,7 @@ from gateway.app import (
     gateway_page,
     healthz,
     not_found,
-    readyz,
+    public_readyz,
     redirect_to_owa,
     refuse_without_mfa,
 )
@@ -43,7 +43,7 @@ from gateway.owa import guard, login, logoff, public
 from gateway.owa.upstream import FlowUpstreamGuard
 from gateway.pages import static_routes
 from gateway.pages.renderer import URLS, PageRenderer
-from gateway.policy.edge import allowed_host_set
+from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
@@ -95,6 +95,7 @@ MFA_PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", URLS["mfa"], handlers.show),
     ("POST", URLS["verify"], handlers.verify),
     ("POST", URLS["push"], handlers.push),
+    ("POST", URLS["cancel"], handlers.cancel),
     ("GET", URLS["status"], handlers.status),
     ("GET", URLS["complete"], handlers.complete),
 )
@@ -145,7 +146,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     readiness.add("upstream", forwarder.check)
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
-    pages.add("GET", "/_gateway/readyz", readyz)
+    pages.add("GET", "/_gateway/readyz", public_readyz)
     renderer = PageRenderer.from_settings(settings)
     for path, handler in static_routes(renderer).items():
         pages.add("GET", path, handler)
@@ -159,6 +160,8 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
         renderer=renderer,
         allowed_hosts=allowed_host_set(settings.allowed_hosts, scheme=scheme),
         public_scheme=scheme,
+        loopback_aliases=loopback_aliases(settings.public_host, scheme=scheme) - allowed_host_set(
+            settings.allowed_hosts, scheme=scheme),
         trusted_networks=networks,
     )
     for install in profile.components:

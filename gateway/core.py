@@ -40,6 +40,7 @@ class RequestContext:
     target: Target | None = None
     route: RouteClass | None = None
     rejection: tuple[int, str] | None = None  # (status, reason) decided at the edge
+    moved_to: str | None = None  # a loopback alias of a loopback public URL: redirected there
     transfer: Transfer = field(default_factory=Transfer)
 
 
@@ -121,6 +122,8 @@ class AppState:
     renderer: PageRenderer  # every page the gateway answers itself, errors included
     allowed_hosts: frozenset[str]
     public_scheme: str
+    # Other loopback names of a loopback public URL (the demo): redirected to the public URL.
+    loopback_aliases: frozenset[str]
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     upstream_guard: UpstreamGuard | None = None
     # Run when the main application shuts down (close clients, cancel background tasks).

@@ -110,7 +110,8 @@ def demo_settings(*, gateway_port: int, admin_port: int, upstream_url: str, mono
         "monosign_ca_file": None,
         "gateway_listen": f"{DEMO_HOST}:{gateway_port}",
         "gateway_admin_listen": f"{DEMO_HOST}:{admin_port}",
-        # Only this origin: the MFA forms refuse posts from any other (localhost included).
+        # Only this origin: the MFA forms refuse posts from any other. `localhost` and `[::1]` with the
+        # same port are redirected here (gateway.policy.edge.loopback_aliases), so typing them works.
         "gateway_public_url": public_url,
         "gateway_allowed_hosts": [],
         "gateway_trusted_proxies": [],

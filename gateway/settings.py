@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -94,6 +95,57 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _public_origin(value: str) -> str:
+    """The public URL is an origin: every absolute URL the gateway builds is this plus a path, so a
+    path here would be doubled (`/owa/owa/`), and a query, fragment or user name would end up in them.
+    A lone trailing `/` is accepted (and dropped)."""
+    text = value.strip()
+    parts = urlsplit(text)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    # urlsplit drops tabs and line breaks and splits at `\\` loosely: look at the text itself too.
+    if (parts.scheme not in ("http", "https") or parts.path not in ("", "/") or not port_ok
+            or any(char in text for char in "?#@\\") or not text.isprintable() or " " in text
+            or _ORIGIN_HOST.fullmatch(parts.netloc) is None):
+        raise PydanticCustomError(SHOWN_VALUE_ERROR, "must be scheme://host[:port] with no path; got {shown}",
+                                  {"shown": _shown_url(text)})
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# host[:port] of the public origin: a DNS name, an IPv4 address or a bracketed IPv6 literal.
+_ORIGIN_HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?", re.ASCII)
+# Errors of this type name the value in their message already (without any password in it).
+SHOWN_VALUE_ERROR = "setting_value"
+
+
+def _shown_url(text: str) -> str:
+    """The URL as an error message may show it: quoted, shortened, a user name and password hidden."""
+    scheme, sep, rest = text.partition("://")
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        rest = "…@" + authority.rpartition("@")[2] + slash + tail
+    shown = f"{scheme}{sep}{rest}" if sep else text
+    return repr(shown if len(shown) <= 80 else shown[:79] + "…")
+
+
+def _one_of(choices: type[StrEnum]) -> Callable[[object], object]:
+    """A parser for an enumeration setting: any case, surrounding spaces ignored; one wording of the error."""
+    by_value = {member.value: member for member in choices}
+
+    def parse(value: object) -> object:
+        if isinstance(value, choices):
+            return value
+        if isinstance(value, str) and value.strip().lower() in by_value:
+            return by_value[value.strip().lower()]
+        shown = repr(value if not isinstance(value, str) or len(value) <= 60 else value[:59] + "…")
+        raise PydanticCustomError(SHOWN_VALUE_ERROR, "{shown} is not one of: {choices}",
+                                  {"shown": shown, "choices": ", ".join(by_value)})
+
+    return parse
+
+
 def _cidr(value: str) -> str:
     try:
         ipaddress.ip_network(value, strict=False)
@@ -153,6 +205,7 @@ def _directory(value: Path) -> Path:
 
 
 HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
+PublicOrigin = Annotated[str, AfterValidator(_public_origin)]
 ApiPath = Annotated[str, AfterValidator(_api_path)]
 ListenAddress = Annotated[HostPort, NoDecode, BeforeValidator(parse_host_port)]
 StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
@@ -187,6 +240,14 @@ class PageLanguage(StrEnum):
     AUTO = "auto"
     EN = "en"
     TR = "tr"
+
+
+# Enumeration settings: `Open`, `OPEN` and ` open ` all mean `open`.
+FailModeSetting = Annotated[FailMode, BeforeValidator(_one_of(FailMode))]
+StoreKindSetting = Annotated[StoreKind, BeforeValidator(_one_of(StoreKind))]
+LogFormatSetting = Annotated[LogFormat, BeforeValidator(_one_of(LogFormat))]
+RoutePolicySetting = Annotated[RoutePolicy, BeforeValidator(_one_of(RoutePolicy))]
+PageLanguageSetting = Annotated[PageLanguage, BeforeValidator(_one_of(PageLanguage))]
 
 
 SECRET_FIELDS = frozenset({"monosign_api_key", "monosign_api_secret", "gateway_session_secret",
@@ -269,7 +330,7 @@ class Settings(BaseSettings):
     gateway_admin_listen: ListenAddress = Field(default=HostPort("127.0.0.1", 9090))
     gateway_tls_cert_file: Path | None = None
     gateway_tls_key_file: Path | None = None
-    gateway_public_url: HttpUrlStr = Field(description="The URL users type, e.g. https://mail.example.com")
+    gateway_public_url: PublicOrigin = Field(description="The URL users type, e.g. https://mail.example.com")
     gateway_allowed_hosts: StrList = Field(default_factory=list)
     gateway_trusted_proxies: CidrList = Field(default_factory=list)
 
@@ -292,19 +353,19 @@ class Settings(BaseSettings):
     gateway_shutdown_grace: float = Field(30.0, ge=0)
 
     # --- Route policy -------------------------------------------------------------------------------
-    gateway_policy_activesync: RoutePolicy = RoutePolicy.ALLOW
+    gateway_policy_activesync: RoutePolicySetting = RoutePolicy.ALLOW
     gateway_policy_activesync_networks: CidrList = Field(default_factory=list)
     gateway_policy_activesync_users: StrList = Field(default_factory=list)
-    gateway_policy_windows_auth: RoutePolicy = RoutePolicy.ALLOW
+    gateway_policy_windows_auth: RoutePolicySetting = RoutePolicy.ALLOW
     gateway_policy_windows_auth_networks: CidrList = Field(default_factory=list)
     gateway_policy_windows_auth_users: StrList = Field(default_factory=list)
-    gateway_policy_powershell: RoutePolicy = RoutePolicy.DENY
+    gateway_policy_powershell: RoutePolicySetting = RoutePolicy.DENY
     gateway_policy_powershell_networks: CidrList = Field(default_factory=list)
     gateway_policy_powershell_users: StrList = Field(default_factory=list)
-    gateway_policy_ecp: RoutePolicy = RoutePolicy.ALLOW
+    gateway_policy_ecp: RoutePolicySetting = RoutePolicy.ALLOW
 
     # --- Sessions and store -------------------------------------------------------------------------
-    gateway_session_store: StoreKind = StoreKind.MEMORY
+    gateway_session_store: StoreKindSetting = StoreKind.MEMORY
     gateway_redis_url: SecretStr | None = None
     gateway_session_secret: SecretStr | None = None
     gateway_session_secret_previous: SecretStr | None = None
@@ -314,7 +375,7 @@ class Settings(BaseSettings):
     gateway_redis_ca_file: Path | None = None
     gateway_redis_prefix: str = Field("msgw:", min_length=1, max_length=64)
     gateway_redis_timeout: float = Field(2.0, gt=0, le=30)
-    gateway_fail_mode: FailMode = FailMode.CLOSED
+    gateway_fail_mode: FailModeSetting = FailMode.CLOSED
     gateway_workers: int = Field(1, ge=1, le=64)
 
     # --- Second factor: brute-force limits and the login form -------------------------------------
@@ -324,7 +385,7 @@ class Settings(BaseSettings):
     gateway_login_max_body: int = Field(16384, ge=1024, le=16384)
 
     # --- Gateway pages: language and brand -----------------------------------------------------------
-    gateway_language: PageLanguage = PageLanguage.AUTO
+    gateway_language: PageLanguageSetting = PageLanguage.AUTO
     gateway_brand_name: DisplayText = "Outlook on the web"
     gateway_brand_color: BrandColor = "#0f6cbd"
     gateway_brand_logo_file: BrandLogoFile | None = None
@@ -332,7 +393,7 @@ class Settings(BaseSettings):
     gateway_templates_dir: Directory | None = None
 
     # --- Logs -----------------------------------------------------------------------------------------
-    gateway_log_format: LogFormat = LogFormat.JSON
+    gateway_log_format: LogFormatSetting = LogFormat.JSON
 
     # --- Sites and rules ------------------------------------------------------------------------------
     # A YAML file of sites and rules (gateway.config); without it, the settings above describe one site.
@@ -430,11 +491,15 @@ def _describe(error: Mapping[str, Any]) -> str:
     name = location[0].upper() if location else "settings"
     if error.get("type") == "missing":
         return f"{name}: required but not set"
+    if error.get("type") == SHOWN_VALUE_ERROR:
+        return f"{name}: {error.get('msg')}"
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     if location and location[0] in SECRET_FIELDS:
         return f"{name}: {message}"
     value = error.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {str(value)[:60]!r})"
+    if isinstance(value, str) and "://" in value:  # a URL: never its user name and password
+        shown = f" (got {_shown_url(value)})"
     return f"{name}: {message}{shown}"
 
 

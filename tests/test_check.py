@@ -15,7 +15,7 @@ import pytest
 import trustme
 from aiohttp import web
 
-from gateway.commands.check import SENTINEL_USER, Mark, monosign_key_result
+from gateway.commands.check import SENTINEL_USER, CheckResult, Mark, monosign_key_result, summary
 from gateway.monosign import InvalidApplicationKey, MonosignUnreachable, UserNotFound
 from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import FaultMode, MonosignSimState
@@ -134,6 +134,50 @@ async def test_bad_settings_one_line_each(tmp_path: Path) -> None:
     assert "✗ settings: MONOSIGN_API_URL: required but not set" in result.out
     assert "✗ settings: GATEWAY_LISTEN: expected HOST:PORT" in result.out
     assert "nothing else was checked" in result.out
+
+
+async def test_the_count_is_the_number_of_problems_listed(tmp_path: Path) -> None:
+    env = base_env("http://127.0.0.1:1", "http://127.0.0.1:1")
+    required = ("MONOSIGN_API_URL", "MONOSIGN_API_KEY", "MONOSIGN_API_SECRET", "GATEWAY_PUBLIC_URL",
+                "GATEWAY_UPSTREAM_URL")
+    for name in required:
+        del env[name]
+    result = await run_check(env, tmp_path)
+    assert result.code == 1
+    failed = [line for line in result.out.splitlines() if line.startswith("✗")]
+    assert sorted(failed) == sorted(f"✗ settings: {name}: required but not set" for name in required)
+    assert result.out.splitlines()[-1] == "5 checks failed."
+    assert "nothing else was checked" in result.out
+
+    env["MONOSIGN_API_URL"], env["MONOSIGN_API_KEY"], env["MONOSIGN_API_SECRET"] = "http://127.0.0.1:1", KEY, SECRET
+    env["GATEWAY_UPSTREAM_URL"] = "http://127.0.0.1:1"
+    env["GATEWAY_PUBLIC_URL"] = "https://mail.example.com/owa"
+    result = await run_check(env, tmp_path)
+    assert result.code == 1
+    assert result.out.splitlines()[-1] == "1 check failed."
+
+
+async def test_public_url_with_a_path_is_refused_with_the_reason(tmp_path: Path) -> None:
+    env = base_env("http://127.0.0.1:1", "http://127.0.0.1:1")
+    env["GATEWAY_PUBLIC_URL"] = "https://mail.example.com/owa"
+    result = await run_check(env, tmp_path)
+    assert result.code == 1
+    assert ("✗ settings: GATEWAY_PUBLIC_URL: must be scheme://host[:port] with no path; "
+            "got 'https://mail.example.com/owa'") in result.out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("marks", "line"),
+    [
+        ([], "All checks passed."),
+        ([Mark.OK, Mark.WARN], "All checks passed."),
+        ([Mark.FAIL], "1 check failed."),
+        ([Mark.OK, Mark.FAIL, Mark.WARN, Mark.FAIL], "2 checks failed."),
+        ([Mark.FAIL] * 5, "5 checks failed."),
+    ],
+)
+def test_summary_counts_the_failed_lines(marks: list[Mark], line: str) -> None:
+    assert summary([CheckResult(mark, "x") for mark in marks]) == line
 
 
 async def test_wrong_key_pair(sim: MonosignSimulator, upstream: str, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from dotenv import dotenv_values
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.migration.envfile import quote_env_value, render_env
+from gateway.migration.envfile import EnvFormat, docker_env_value, quote_env_value, render_env
 from gateway.migration.iis_settings import EnvSetting, is_monosign_module, migrate, other_mfa_vendor
 from gateway.migration.webconfig import (
     CLASSIC_MODULES,
@@ -341,6 +341,72 @@ def test_render_uses_file_references_and_never_writes_refused_secrets() -> None:
     assert "$ecret" not in warnings[0]
 
 
+# --- --format docker: for `docker run --env-file` ---------------------------------------------------
+
+
+def docker_env_file_reads(text: str) -> dict[str, str]:
+    """What `docker run --env-file` makes of a file (Docker's opts/envfile.go): split at line breaks
+    (a trailing CR dropped), leading whitespace trimmed, `#` lines and blank lines skipped, then
+    NAME=value with the value taken literally."""
+    values: dict[str, str] = {}
+    for raw in text.split("\n"):
+        line = raw.removesuffix("\r").lstrip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        assert sep, line
+        assert name, line
+        assert not any(char.isspace() for char in name), line
+        values[name] = value
+    return values
+
+
+DOCKER_VALUES = [
+    "https://monosign.corp.example/", "CORP\\svc-scanner;healthmailbox01@corp.example", "C:\\Logs\\MonoSign\\",
+    "it's $ecret", 'say "hi"', "key with spaces # and a hash", "${HOME}", "`id`", "'quoted'", '"double"',
+    " leading and trailing ", "Zürich-AD", "a=b=c", "#not-a-comment", "\\", "",
+]
+
+
+def test_docker_format_writes_every_value_as_it_is() -> None:
+    settings_ = [EnvSetting(f"MONOSIGN_V{index}", value) for index, value in enumerate(DOCKER_VALUES)]
+    text, warnings = render_env(settings_, sources=["web.config"], env_format=EnvFormat.DOCKER)
+    assert warnings == []
+    read = docker_env_file_reads(text)
+    assert {name: read[name] for name in read if name.startswith("MONOSIGN_")} == {
+        f"MONOSIGN_V{index}": value for index, value in enumerate(DOCKER_VALUES)}
+    assert "import-webconfig --format docker" in text
+
+
+@pytest.mark.parametrize("value", ["line\nbreak", "carriage\rreturn", "trailing\r", "nul\x00", "tab\there",
+                                   "bell\x07", "del\x7f", "\n", "two\n\nlines", "escape\x1b[31m"])
+def test_docker_format_refuses_what_no_line_carries(value: str) -> None:
+    assert docker_env_value(value) is None
+    settings_ = [EnvSetting("MONOSIGN_API_URL", "https://m.example/"),
+                 EnvSetting("MONOSIGN_API_SECRET", value, secret=True)]
+    text, warnings = render_env(settings_, sources=["web.config"], env_format=EnvFormat.DOCKER)
+    assert warnings == ["MONOSIGN_API_SECRET: the value has a line break or another control character, which no "
+                        "`docker run --env-file` line can carry; set it by hand or use --secrets-dir"]
+    assert "# MONOSIGN_API_SECRET=  (set by hand, see the warning)" in text
+    assert docker_env_file_reads(text) == {"MONOSIGN_API_URL": "https://m.example/"}
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_docker_format_property(value: str) -> None:
+    written = docker_env_value(value)
+    if written is None:
+        assert any(ord(char) < 32 or ord(char) == 127 for char in value)
+        return
+    text, _ = render_env([EnvSetting("MONOSIGN_USER_SOURCE", value)], sources=["x"], env_format=EnvFormat.DOCKER)
+    assert docker_env_file_reads(text)["MONOSIGN_USER_SOURCE"] == value
+
+
+def test_dotenv_format_points_docker_users_at_the_docker_format() -> None:
+    text, _ = render_env([EnvSetting("MONOSIGN_LOG_PATH", "C:\\Logs")], sources=["x"])
+    assert "# `docker run --env-file` keeps them: for it, run again with --format docker.\n" in text
+
+
 # --- The command, as operators run it ---------------------------------------------------------
 
 
@@ -442,3 +508,21 @@ def test_cli_file_without_monosign_settings(tmp_path: Path) -> None:
     result = run_cli(str(config), cwd=tmp_path)
     assert result.returncode == 1
     assert "no MONOSIGN_* settings found" in result.stderr
+
+
+def test_cli_docker_format(tmp_path: Path) -> None:
+    result = run_cli(str(DATA / "owa-monosign.config"), "--format", "docker", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    read = docker_env_file_reads(result.stdout)
+    for name in ("MONOSIGN_API_URL", "MONOSIGN_API_KEY", "MONOSIGN_API_SECRET", "MONOSIGN_USER_EXCEPTIONS",
+                 "MONOSIGN_USER_SOURCE"):
+        assert read[name] == OWA_SETTINGS[name], name
+    settings_lines = [line for line in result.stdout.splitlines() if line and not line.startswith("#")]
+    assert settings_lines
+    assert not any("'" in line or '"' in line for line in settings_lines)
+    assert "import-webconfig --format docker" in result.stdout
+    default = run_cli(str(DATA / "owa-monosign.config"), cwd=tmp_path)
+    assert "MONOSIGN_USER_EXCEPTIONS='CORP\\svc-scanner;healthmailbox01@corp.example'" in default.stdout
+    bad = run_cli(str(DATA / "owa-monosign.config"), "--format", "yaml", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "invalid choice: 'yaml'" in bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,7 @@ def test_dotenv_file_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("GATEWAY_LISTEN", "8080", "GATEWAY_LISTEN: expected HOST:PORT"),
         ("GATEWAY_LISTEN", "0.0.0.0:99999", "GATEWAY_LISTEN: the port must be between 0 and 65535"),
         ("GATEWAY_UPSTREAM_URL", "ftp://x", "GATEWAY_UPSTREAM_URL: expected an http:// or https:// URL"),
-        ("GATEWAY_FAIL_MODE", "maybe", "GATEWAY_FAIL_MODE: Input should be 'closed' or 'open'"),
+        ("GATEWAY_FAIL_MODE", "maybe", "GATEWAY_FAIL_MODE: 'maybe' is not one of: closed, open"),
         ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8,not-a-net", "GATEWAY_TRUSTED_PROXIES: 'not-a-net' is not an IP"),
         ("GATEWAY_WORKERS", "4", "GATEWAY_WORKERS: more than one worker needs a shared store"),
         ("GATEWAY_TLS_CERT_FILE", "/nonexistent.pem", "GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE: set both"),
@@ -128,3 +129,112 @@ def test_file_variant_in_dotenv_file(env: pytest.MonkeyPatch, tmp_path: Path) ->
     dotenv = tmp_path / ".env"
     dotenv.write_text(f"MONOSIGN_API_SECRET_FILE={secret}\nGATEWAY_SESSION_SECRET_FILE=\n")
     assert load_settings(env_file=dotenv).monosign_api_secret.get_secret_value() == "from-dotenv-file"
+
+
+# --- GATEWAY_PUBLIC_URL is an origin -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://mail.example.com", "https://mail.example.com"),
+        ("https://mail.example.com/", "https://mail.example.com"),  # a lone trailing slash is fine
+        ("https://mail.example.com:8443", "https://mail.example.com:8443"),
+        ("HTTPS://Mail.Example.com/", "https://Mail.Example.com"),  # the scheme in lower case
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://[::1]:8080/", "http://[::1]:8080"),
+        (" https://mail.example.com ", "https://mail.example.com"),
+    ],
+)
+def test_public_url_origins_are_accepted(env: pytest.MonkeyPatch, value: str, expected: str) -> None:
+    env.setenv("GATEWAY_PUBLIC_URL", value)
+    assert load_settings(env_file=None).gateway_public_url == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("https://mail.example.com/owa", "'https://mail.example.com/owa'"),
+        ("https://mail.example.com/owa/", "'https://mail.example.com/owa/'"),
+        ("https://mail.example.com//", "'https://mail.example.com//'"),
+        ("https://mail.example.com/?", "'https://mail.example.com/?'"),
+        ("https://mail.example.com?", "'https://mail.example.com?'"),
+        ("https://mail.example.com?next=/owa", "'https://mail.example.com?next=/owa'"),
+        ("https://mail.example.com#", "'https://mail.example.com#'"),
+        ("https://mail.example.com#owa", "'https://mail.example.com#owa'"),
+        ("https://@mail.example.com", "'https://…@mail.example.com'"),
+        ("https://admin:hunter2@mail.example.com", "'https://…@mail.example.com'"),  # never the password
+        ("https://mail.example.com\\owa", "'https://mail.example.com\\\\owa'"),
+        ("https://mail.example.com;owa", "'https://mail.example.com;owa'"),
+        ("https://mail.example.com:99999", "'https://mail.example.com:99999'"),
+        ("https://mail.example.com:", "'https://mail.example.com:'"),
+        ("https://mail.exa\tmple.com", "'https://mail.exa\\tmple.com'"),  # urlsplit would drop the tab
+        ("https://mail example.com", "'https://mail example.com'"),
+        ("ftp://mail.example.com", "'ftp://mail.example.com'"),
+        ("mail.example.com", "'mail.example.com'"),
+        ("https:///owa", "'https:///owa'"),
+    ],
+)
+def test_public_url_with_a_path_query_fragment_or_user_is_refused(env: pytest.MonkeyPatch, value: str,
+                                                                   shown: str) -> None:
+    env.setenv("GATEWAY_PUBLIC_URL", value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert info.value.problems == [f"GATEWAY_PUBLIC_URL: must be scheme://host[:port] with no path; got {shown}"]
+    assert "hunter2" not in str(info.value)
+
+
+# --- Enumeration settings: any case, one wording for every error ---------------------------------------------
+
+ENUM_SETTINGS = {
+    name.upper(): field.annotation for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, StrEnum)
+}
+
+
+def test_the_enumeration_table_covers_every_enumeration_setting() -> None:
+    assert set(ENUM_SETTINGS) == {
+        "GATEWAY_POLICY_ACTIVESYNC", "GATEWAY_POLICY_WINDOWS_AUTH", "GATEWAY_POLICY_POWERSHELL", "GATEWAY_POLICY_ECP",
+        "GATEWAY_SESSION_STORE", "GATEWAY_FAIL_MODE", "GATEWAY_LANGUAGE", "GATEWAY_LOG_FORMAT",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(ENUM_SETTINGS))
+def test_enumeration_settings_accept_any_case(env: pytest.MonkeyPatch, name: str) -> None:
+    choices = ENUM_SETTINGS[name]
+    assert choices is not None
+    env.setenv("GATEWAY_REDIS_URL", "redis://127.0.0.1:6379/0")  # so that GATEWAY_SESSION_STORE=redis is usable
+    env.setenv("GATEWAY_SESSION_SECRET", "x" * 40)
+    for member in choices:
+        for spelling in (member.value, member.value.upper(), member.value.title(), f" {member.value.upper()} "):
+            env.setenv(name, spelling)
+            assert getattr(load_settings(env_file=None), name.lower()) is member, spelling
+
+
+@pytest.mark.parametrize("name", sorted(ENUM_SETTINGS))
+@pytest.mark.parametrize("value", ["opne", "", "yes", "closed,open", "x" * 100])
+def test_enumeration_errors_are_worded_alike(env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    choices = ENUM_SETTINGS[name]
+    assert choices is not None
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None, **{name.lower(): value})
+    shown = repr(value if len(value) <= 60 else value[:59] + "…")
+    assert info.value.problems == [f"{name}: {shown} is not one of: {', '.join(member.value for member in choices)}"]
+
+
+def test_enumeration_error_from_the_environment(env: pytest.MonkeyPatch) -> None:
+    env.setenv("GATEWAY_FAIL_MODE", "opne")
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert info.value.problems == ["GATEWAY_FAIL_MODE: 'opne' is not one of: closed, open"]
+
+
+@pytest.mark.parametrize("name", ["MONOSIGN_API_URL", "GATEWAY_UPSTREAM_URL", "GATEWAY_PUBLIC_URL"])
+@pytest.mark.parametrize("value", ["https://admin:hunter2@host.example", "https://:hunter2@host.example/x",
+                                   "ftp://admin:hunter2@host.example", "https://admin:hunter2@host.example?q=1"])
+def test_a_password_in_a_refused_url_is_never_shown(env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    env.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert any(line.startswith(f"{name}:") for line in info.value.problems), info.value.problems
+    assert "hunter2" not in str(info.value)
+    assert "admin" not in str(info.value)

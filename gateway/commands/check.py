@@ -286,6 +286,11 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
 
 
 # --- The command ---------------------------------------------------------------------------------------------
+# Said after the settings' problems: why nothing else follows (a note, not one more failure to count).
+SETTINGS_UNUSABLE_NOTE = ("    The settings are not usable, so nothing else was checked: fix the lines above in the "
+                          "environment or the .env file (see docs/configuration.md).")
+
+
 def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult]]:
     from gateway.settings import SettingsError, load_settings
 
@@ -294,10 +299,7 @@ def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult
     try:
         settings = load_settings(env_file=env_file)
     except SettingsError as exc:
-        results = [CheckResult(Mark.FAIL, f"settings: {problem}") for problem in exc.problems]
-        return None, [*results, CheckResult(Mark.FAIL, "settings are not usable: nothing else was checked",
-                                            fix="fix the lines above in the environment or the .env file; "
-                                                "see docs/configuration.md")]
+        return None, [CheckResult(Mark.FAIL, f"settings: {problem}") for problem in exc.problems]
     source = f"{env_file} and the environment" if env_file.is_file() else "the environment"
     results = [CheckResult(Mark.OK, f"settings: valid (read from {source})")]
     for warning in settings.plain_http_warnings():
@@ -323,15 +325,22 @@ async def _run_checks(args: argparse.Namespace) -> int:
     results[:0] = _runtime_results()
     for result in results:
         print(result.render(), flush=True)
-    if settings is not None:
+    if settings is None:
+        print(SETTINGS_UNUSABLE_NOTE, flush=True)
+    else:
         for section in (check_monosign(settings, args.user), check_upstream(settings)):
             section_results = await section
             for result in section_results:
                 print(result.render(), flush=True)
             results.extend(section_results)
+    print(summary(results))
+    return 0 if not any(result.mark is Mark.FAIL for result in results) else 1
+
+
+def summary(results: list[CheckResult]) -> str:
+    """The last line: how many of the listed checks failed (each ✗ line is one)."""
     failed = sum(result.mark is Mark.FAIL for result in results)
-    print("All checks passed." if not failed else f"{failed} check{'s' if failed > 1 else ''} failed.")
-    return 0 if not failed else 1
+    return "All checks passed." if not failed else f"{failed} check{'s' if failed > 1 else ''} failed."
 
 
 def run(args: argparse.Namespace) -> int:

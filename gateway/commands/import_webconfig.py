@@ -1,6 +1,7 @@
 """`monosign-gateway import-webconfig PATH...`: the IIS module's web.config as gateway settings.
 
-Prints the `.env` lines on stdout (or writes them with `--output`) and every warning on stderr.
+Prints the `.env` lines on stdout (or writes them with `--output`) and every warning on stderr;
+`--format docker` writes them for `docker run --env-file` instead (values unquoted).
 With `--secrets-dir DIR` the API key and secret go into files in DIR (mode 0600, never overwritten)
 and the `.env` names them with `*_FILE`; without it they are written inline.
 Exit status: 0 converted (read the warnings), 1 nothing converted or a file could not be written.
@@ -33,6 +34,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(default: the absolute path of --secrets-dir)",
     )
     parser.add_argument(
+        "--format", choices=("dotenv", "docker"), default="dotenv", dest="env_format",
+        help="dotenv (default): for the gateway's .env, compose env_file: and shells, values quoted where "
+        "needed; docker: for `docker run --env-file`, every value as it is, unquoted",
+    )
+    parser.add_argument(
         "-o", "--output", type=Path, metavar="FILE",
         help="write the .env here (mode 0600, never overwritten) instead of printing it",
     )
@@ -51,7 +57,7 @@ def _warn(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.migration.envfile import render_env
+    from gateway.migration.envfile import EnvFormat, render_env
     from gateway.migration.iis_settings import migrate
     from gateway.migration.webconfig import WebConfig, WebConfigError, parse_webconfig
 
@@ -92,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
 
     text, render_warnings = render_env(migration.settings, sources=[label for label, _ in configs],
-                                       secret_files=secret_files)
+                                       secret_files=secret_files, env_format=EnvFormat(args.env_format))
     for warning in (*migration.warnings, *render_warnings):
         _warn(warning)
     inline = [setting.name for setting in migration.settings if setting.secret and setting.name not in secret_files]

@@ -1,4 +1,4 @@
-"""The MFA pages: `/_gateway/mfa` (GET), `/verify` and `/push` (POST), `/status` (JSON), `/complete`.
+"""The MFA pages: `/_gateway/mfa` (GET), `/verify`, `/push` and `/cancel` (POST), `/status` (JSON), `/complete`.
 
 Every handler starts from the request's pending session (no session: Exchange's logon page; a
 passed one: its destination), and every POST must carry the session's CSRF token and come from
@@ -9,6 +9,7 @@ that is not 6 to 8 digits is refused without asking Monosign (and still counts).
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -74,6 +75,8 @@ async def _mfa_page(request: web.Request, ctx: RequestContext, flow: MfaFlow, pe
         return flow.page(request, ctx, "no-methods")
     if context.get("push_state") == "waiting" and "push" not in offered_methods(methods):
         context.pop("push_state")
+    elif context.get("push_state") == "waiting" and pending.record.push_expires_at is not None:
+        context["push_expires_in"] = max(0, math.ceil(pending.record.push_expires_at - flow.clock()))
     return flow.page(request, ctx, "mfa", status=status, display_name=_display_name(pending.record),
                      methods=list(methods), csrf_token=pending.record.csrf_token, **context)
 
@@ -178,7 +181,7 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
         return checked
     pending, form = checked
     record = pending.record
-    code = form.get("code", "").strip()
+    code = form.get("code", "").strip().replace(" ", "")  # pasted as "123 456"
     try:
         async with flow.lockout.one_at_a_time(record.user_id):
             locked = await _locked(request, ctx, flow, record, "totp")
@@ -217,17 +220,23 @@ async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     checked = await _checked_post(request, ctx, flow)
     if not isinstance(checked, tuple):
         return checked
-    pending, _ = checked
+    pending, form = checked
     record = pending.record
+    # "Send again" on the waiting page: a new push in place of the waiting one (the limits still apply).
+    resend = form.get("resend") == "1"
+    replaced = None
     try:
         locked = await _locked(request, ctx, flow, record, "push")
         if locked is not None:
             return locked
         if record.push_request_id is not None and record.push_expires_at is not None:
             status = await flow.poller.status(record.push_request_id, record.push_expires_at)
-            if status is PushStatus.PENDING:
+            if status is PushStatus.APPROVED:
+                return flow.redirect(URLS["complete"], status=303)  # answered already: never ask again
+            if status is PushStatus.PENDING and not resend:
                 # One push at a time: a second press of the button must not buzz the phone again.
                 return flow.redirect(MFA_PAGE, status=303)
+            replaced = record.push_request_id if status is PushStatus.PENDING else None
         if not await flow.lockout.push_allowed(record.user_id):
             flow.metrics.second_factor.labels("push", "locked").inc()
             flow.audit("refused", ctx, record, reason="too_many_pushes")
@@ -245,8 +254,35 @@ async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
         await flow.poller.ensure(started.request_id, record.push_expires_at)
     except StoreUnavailable as exc:
         return flow.store_unavailable(request, ctx, exc)
-    flow.audit("push_sent", ctx, record, expires_in=started.expires_in)
+    flow.audit("push_sent", ctx, record, expires_in=started.expires_in,
+               **({"replaced_push_request_id": replaced} if replaced is not None else {}))
     return flow.redirect(MFA_PAGE, status=303)
+
+
+# --- POST /_gateway/mfa/cancel -------------------------------------------------------------------------
+
+
+async def cancel(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    """Stop waiting for the push ("Cancel", "Use a code instead"): the session forgets it, so an
+    approval that comes later counts for nothing, and the page offers the methods again."""
+    flow = flow_of(request)
+    checked = await _checked_post(request, ctx, flow)
+    if not isinstance(checked, tuple):
+        return checked
+    pending, form = checked
+    record = pending.record
+    if record.push_request_id is not None:
+        request_id = record.push_request_id
+        record.push_request_id = None
+        record.push_expires_at = None
+        try:
+            saved = await flow.store.save(pending.cookie, record, flow.ttl(record))
+        except StoreUnavailable as exc:
+            return flow.store_unavailable(request, ctx, exc)
+        if saved:
+            flow.audit("push_cancelled", ctx, record, push_request_id=request_id)
+    # "Use a code instead" lands on the code field.
+    return flow.redirect(MFA_PAGE + ("#code" if form.get("then") == "code" else ""), status=303)
 
 
 # --- GET /_gateway/mfa/status ------------------------------------------------------------------------------

@@ -6,12 +6,17 @@ treats specially (URLs, GUIDs, host names) is written bare, which all of them re
 literal `--env-file` included. Anything else is quoted: single quotes when python-dotenv and a shell
 both read it back unchanged, double quotes (with `\\` and `\"` escapes) when that works for both, and
 refused otherwise: a wrong value here would be a silent misconfiguration.
+
+`docker run --env-file` reads a file of its own kind: each line `NAME=value`, the value taken
+literally to the end of the line, quotes included. `EnvFormat.DOCKER` writes that: every value as
+it is, unquoted, and refuses only what no line can carry (a line break or another control character).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 
 from gateway.migration.iis_settings import STILL_TO_SET, EnvSetting
 
@@ -19,6 +24,17 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Bare in a shell assignment, in python-dotenv and in Docker's --env-file: no quotes, spaces, `#`,
 # `$`, backslashes, `~` (expanded in shell assignments), or anything outside ASCII.
 _BARE = re.compile(r"[A-Za-z0-9_./:@%+,=-]+")
+
+
+class EnvFormat(StrEnum):
+    DOTENV = "dotenv"  # the gateway's .env, compose's env_file:, a shell's `. ./.env`
+    DOCKER = "docker"  # `docker run --env-file`: values literal, unquoted
+
+
+def docker_env_value(value: str) -> str | None:
+    """The value as a `docker run --env-file` line carries it (as it is), or None when no line can:
+    Docker splits the file at line breaks, drops a carriage return, and a NUL cannot be in the environment."""
+    return None if _CONTROL.search(value) else value
 
 
 def quote_env_value(value: str) -> str | None:
@@ -44,6 +60,7 @@ def render_env(
     *,
     sources: Iterable[str],
     secret_files: Mapping[str, str] | None = None,
+    env_format: EnvFormat = EnvFormat.DOTENV,
 ) -> tuple[str, list[str]]:
     """The `.env` text and the warnings about values that could not be written.
 
@@ -52,17 +69,24 @@ def render_env(
     """
     secret_files = secret_files or {}
     warnings: list[str] = []
+    docker = env_format is EnvFormat.DOCKER
+    encode = docker_env_value if docker else quote_env_value
     lines = [
         "# Monosign Gateway settings, converted from the IIS module's web.config by",
-        f"# `monosign-gateway import-webconfig` ({', '.join(sources)}).",
+        f"# `monosign-gateway import-webconfig{' --format docker' if docker else ''}` ({', '.join(sources)}).",
         "# Every other setting has a safe default; see docs/configuration.md.",
         "",
     ]
     inline = [setting.value for setting in settings if setting.name not in secret_files]
-    if any(quote_env_value(value) not in (value, None) for value in inline):
+    if docker:
+        lines += [
+            "# For `docker run --env-file`: every value is written as it is, without quotes. Not for the",
+            "# gateway's .env, compose `env_file:` or a shell, which would read quotes and $ differently.",
+        ]
+    elif any(quote_env_value(value) not in (value, None) for value in inline):
         lines += [
             "# Quoted values lose their quotes in this file, in compose `env_file:` and in shells;",
-            "# `docker run --env-file` keeps them: remove them there by hand.",
+            "# `docker run --env-file` keeps them: for it, run again with --format docker.",
         ]
     if secret_files:
         lines += [
@@ -72,12 +96,14 @@ def render_env(
         name, value = setting.name, setting.value
         if setting.secret and name in secret_files:
             name, value = f"{name}_FILE", secret_files[name]
-        quoted = quote_env_value(value)
+        quoted = encode(value)
         if quoted is None:
             # Never echo the value: it may be a secret, and it cannot be shown safely anyway.
             warnings.append(
-                f"{name}: the value has characters no .env quoting reads back unchanged "
-                "(a line break, ${...}, or a quote or backslash together with $ or `); set it by hand"
+                (f"{name}: the value has a line break or another control character, which no "
+                 "`docker run --env-file` line can carry; set it by hand" if docker else
+                 f"{name}: the value has characters no .env quoting reads back unchanged "
+                 "(a line break, ${...}, or a quote or backslash together with $ or `); set it by hand")
                 + (" or use --secrets-dir" if setting.secret else "")
             )
             lines.append(f"# {name}=  (set by hand, see the warning)")

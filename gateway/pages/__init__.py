@@ -36,11 +36,13 @@ def error_response(
     request_id: str,
     kind: str | None = None,
     reason: str | None = None,
+    expected_url: str | None = None,
 ) -> web.Response:
     """A complete error response for a request with these `headers`, in the language they ask for.
 
     `kind` picks other words than the status's (gateway.pages.renderer.ERROR_KINDS); `reason` is the
-    edge's short reason, shown only when it is one of the fixed, non-echoing ones.
+    edge's short reason, shown only when it is one of the fixed, non-echoing ones; `expected_url`
+    (the public URL, for a request to another host) is named, and linked on the page.
     """
     page = renderer.render_error(
         status,
@@ -49,6 +51,7 @@ def error_response(
         html=wants_html(headers),
         kind=kind,
         reason=reason,
+        expected_url=expected_url,
     )
     return web.Response(status=page.status, reason=REASON_PHRASES.get(status), body=page.body,
                         headers=dict(page.headers))

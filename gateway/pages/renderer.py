@@ -31,6 +31,10 @@ What the MFA page expects from the handlers (the contract in DESIGN.md):
   again; rejected / expired → the page with `notice="push-rejected"` / `"push-expired"`.
 - `POST /_gateway/mfa/verify` (`code`, `csrf_token`); a wrong code → the page with
   `code_error="invalid"` (or `"format"`) and `attempts_left`.
+- While waiting, the page shows `push_expires_in` (whole seconds the push has left; the script counts
+  down), a "Send again" form (`POST /_gateway/mfa/push` with `resend=1`: a new push in place of the
+  waiting one, within the push limits) and a cancel form (`POST /_gateway/mfa/cancel`; with
+  `then=code`, "Use a code instead", the browser lands on the code field).
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ URLS: Mapping[str, str] = {
     "status": "/_gateway/mfa/status",
     "complete": "/_gateway/mfa/complete",
     "verify": "/_gateway/mfa/verify",
+    "cancel": "/_gateway/mfa/cancel",
     "start": "/owa/",
     # Ends the gateway session (owa-logoff route class) and lets Exchange clear its own cookies.
     "sign_out": "/owa/logoff.owa",
@@ -99,6 +104,7 @@ ERROR_STATUSES = frozenset({400, 403, 404, 405, 408, 413, 417, 440, 502, 503, 50
 ERROR_KINDS = frozenset({
     "mfa-not-configured",  # the MFA flow is not installed: nobody gets in
     "sign-in-again",  # an Exchange session appeared without MFA: held back, sign in again
+    "unknown-host",  # a Host the gateway does not serve: the page names (and links) the public URL
 })
 # Why the edge refused a request (400, 417), as shown to the user: fixed strings of
 # gateway.policy.edge and gateway.policy.paths that name the problem and never echo the request.
@@ -123,7 +129,8 @@ PAGES: Mapping[str, PageSpec] = {
     "mfa": PageSpec(
         200,
         required=frozenset({"display_name", "methods", "csrf_token"}),
-        optional={"push_state": "idle", "notice": None, "code_error": None, "attempts_left": None},
+        optional={"push_state": "idle", "notice": None, "code_error": None, "attempts_left": None,
+                  "push_expires_in": None},
     ),
     "not-assigned": PageSpec(403),  # Monosign code 22
     "not-found": PageSpec(403),  # the user is not in Monosign (code 21)
@@ -131,7 +138,7 @@ PAGES: Mapping[str, PageSpec] = {
     "locked": PageSpec(429, required=frozenset({"retry_after_seconds"})),
     "unavailable": PageSpec(503, optional={"retry_after_seconds": None}),  # unreachable, slow, breaker open
     "config-error": PageSpec(503),  # e.g. code 12: the detail is for the log only
-    "error": PageSpec(500, optional={"kind": None, "reason": None}),  # every error answer; see render_error
+    "error": PageSpec(500, optional={"kind": None, "reason": None, "expected_url": None}),  # see render_error
     "bad-request": PageSpec(400),  # e.g. a CSRF failure: the form expired
 }
 
@@ -245,25 +252,36 @@ class PageRenderer:
         html: bool = True,
         kind: str | None = None,
         reason: str | None = None,
+        expected_url: str | None = None,
     ) -> RenderedPage:
         """The gateway's answer for an error `status`: the `error` page, or its words as plain text.
 
         `kind` (one of ERROR_KINDS) replaces the status's wording; `reason` is shown only when it is
-        one of the edge's fixed SHOWN_REASONS.
+        one of the edge's fixed SHOWN_REASONS; `expected_url` (configuration, never the request's)
+        is named as the address to use instead, and linked on the page.
         """
         if html:
-            return self.render("error", lang=lang, request_id=request_id, status=status, kind=kind, reason=reason)
+            return self.render("error", lang=lang, request_id=request_id, status=status, kind=kind, reason=reason,
+                               expected_url=expected_url)
         if lang not in self._translators:
             raise ValueError(f"unsupported language {lang!r}")
-        values = _page_values("error", {"kind": kind, "reason": reason}, status)
+        values = _page_values("error", {"kind": kind, "reason": reason, "expected_url": expected_url}, status)
         title_key, body_key = _text_keys("error", values)
         t = self._translators[lang]
         lines = [f"{status} {t(title_key)}", t(body_key)]
+        if expected_url is not None:
+            lines.append(t("error.expected_url", url=expected_url))
         if values["reason"] is not None:
             lines.append(t("error.reason", reason=values["reason"]))
         lines.append(f"{t('common.reference')} {request_id}")
         headers = {**SECURITY_HEADERS, "Content-Type": "text/plain; charset=utf-8", "Content-Language": lang}
         return RenderedPage(status=status, body=("\n".join(lines) + "\n").encode(), headers=headers)
+
+
+def _minutes_seconds(seconds: int) -> str:
+    """`m:ss`, as the countdown shows it (mfa-push.js writes the same)."""
+    seconds = max(0, seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def _text_keys(page: str, values: dict[str, Any]) -> tuple[str, str]:
@@ -295,8 +313,11 @@ def _page_values(page: str, values: Mapping[str, Any], status: int) -> dict[str,
             raise ValueError(f"unknown notice {values['notice']!r}")
         if values["code_error"] is not None and values["code_error"] not in CODE_ERRORS:
             raise ValueError(f"unknown code_error {values['code_error']!r}")
+        expires_in = values["push_expires_in"]
         return {
             "methods": methods,
+            # Seconds the waiting push has left, as m:ss (the page's script counts down from it).
+            "push_countdown": None if expires_in is None else _minutes_seconds(expires_in),
             "code_max_length": CODE_MAX_LENGTH,
             "refresh_seconds": NO_SCRIPT_REFRESH_SECONDS,
             "poll_interval_ms": POLL_INTERVAL_MS,

@@ -96,6 +96,23 @@ def check_edge(
     return None
 
 
+# The names of this machine's loopback interface, as they stand in a normalised Host.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+_LOOPBACK_HOST_RE = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?", re.ASCII)
+
+
+def loopback_aliases(public_host: str, *, scheme: str) -> frozenset[str]:
+    """When the public URL names a loopback host (a demo on one machine), the other loopback names
+    with the same port, normalised: people type `localhost` where the demo printed `127.0.0.1`, and
+    the other way round. Empty for any other public host."""
+    host = normalise_host(public_host, scheme=scheme)
+    match = _LOOPBACK_HOST_RE.fullmatch(host or "")
+    if match is None:
+        return frozenset()
+    port = match.group(2) or ""
+    return frozenset(f"{name}{port}" for name in LOOPBACK_NAMES) - {host}
+
+
 # A request id a trusted proxy may hand us: short, and only characters that are safe in a log
 # line and a header value.
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}", re.ASCII)

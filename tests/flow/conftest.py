@@ -28,8 +28,7 @@ import pyotp
 import pytest
 from multidict import CIMultiDictProxy
 
-from gateway.assembly import build_state
-from gateway.assembly import install_mfa
+from gateway.assembly import build_state, install_mfa
 from gateway.monosign import MonosignClient
 from gateway.owa.responses import parse_set_cookie
 from gateway.server import Gateway

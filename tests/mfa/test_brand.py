@@ -106,7 +106,7 @@ def test_brand_settings_are_read(env: pytest.MonkeyPatch, tmp_path: Path) -> Non
     [
         ("GATEWAY_BRAND_COLOR", "red", "GATEWAY_BRAND_COLOR: expected a colour as #rrggbb"),
         ("GATEWAY_BRAND_COLOR", "#f00", "GATEWAY_BRAND_COLOR: expected a colour as #rrggbb"),
-        ("GATEWAY_LANGUAGE", "de", "GATEWAY_LANGUAGE: Input should be 'auto', 'en' or 'tr'"),
+        ("GATEWAY_LANGUAGE", "de", "GATEWAY_LANGUAGE: 'de' is not one of: auto, en, tr"),
         ("GATEWAY_BRAND_NAME", "Mail\u202eliam", "GATEWAY_BRAND_NAME: expected one line of printable text"),
         ("GATEWAY_BRAND_NAME", "x" * 201, "GATEWAY_BRAND_NAME: String should have at most 200 characters"),
         ("GATEWAY_BRAND_SUPPORT_TEXT", "a\u200bb", "GATEWAY_BRAND_SUPPORT_TEXT: expected one line"),

@@ -138,6 +138,8 @@ def test_status_can_be_chosen_by_the_handler(renderer: PageRenderer) -> None:
         ("mfa", {"notice": "push-rejected", "code_error": "invalid", "attempts_left": 1}),
         ("mfa", {"methods": ["Totp"], "code_error": "format"}),
         ("mfa", {"methods": ["Push"], "push_state": "waiting"}),
+        ("mfa", {"push_state": "waiting", "push_expires_in": 65}),
+        ("mfa", {"methods": ["Push"], "push_state": "waiting", "push_expires_in": 0}),
     ],
 )
 def test_no_inline_code_and_labelled_controls(
@@ -241,10 +243,73 @@ def test_waiting_state_polls_and_completes_without_javascript(renderer: PageRend
     assert re.search(r'<noscript><meta http-equiv="refresh" content="\d+;url=/_gateway/mfa/complete"></noscript>', body)
     complete = [attrs for attrs in html.all("form") if attrs["action"] == "/_gateway/mfa/complete"]
     assert complete == [{"method": "get", "action": "/_gateway/mfa/complete"}]
-    # No second push form while one is waiting; the code form stays.
+    # No second "Send request" form while one is waiting, only "Send again" (resend=1); the code form stays.
     actions = [attrs["action"] for attrs in html.all("form")]
-    assert "/_gateway/mfa/push" not in actions
+    assert actions.count("/_gateway/mfa/push") == 1
+    assert any(attrs.get("name") == "resend" and attrs.get("value") == "1" for attrs in html.all("input"))
+    assert TRANSLATIONS["en"]["mfa.push.button"] not in html.text
     assert "/_gateway/mfa/verify" in actions
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0, "0:00"), (1, "0:01"), (9, "0:09"), (59, "0:59"), (60, "1:00"), (61, "1:01"), (65, "1:05"), (119, "1:59"),
+    (600, "10:00"), (-3, "0:00"),
+])
+def test_the_waiting_push_shows_its_time_left(renderer: PageRenderer, seconds: int, shown: str) -> None:
+    for lang in SUPPORTED_LANGUAGES:
+        _, html = render(renderer, "mfa", lang, push_state="waiting", push_expires_in=seconds)
+        texts = TRANSLATIONS[lang]
+        countdown = next(attrs for _, attrs in html.tags if "data-countdown" in attrs)
+        assert countdown["data-countdown"] == str(seconds)  # the script counts down from here
+        assert countdown["data-countdown-text"] == texts["mfa.push.expires_in"]  # {time} filled in by the script
+        assert countdown["data-expired-text"] == texts["mfa.push.expired_now"]
+        assert texts["mfa.push.expires_in"].format(time=shown) in html.text
+        # Not announced every second: outside the polite status line.
+        assert countdown.get("aria-live") is None
+
+
+def test_no_countdown_without_the_expiry(renderer: PageRenderer) -> None:
+    _, html = render(renderer, "mfa", push_state="waiting")
+    assert not any("data-countdown" in attrs for _, attrs in html.tags)
+    _, html = render(renderer, "mfa", push_expires_in=30)  # not waiting: nothing to count down
+    assert not any("data-countdown" in attrs for _, attrs in html.tags)
+
+
+@pytest.mark.parametrize(("methods", "cancel_label", "then"), [
+    (["Push", "Totp"], "mfa.push.use_code", "code"),
+    (["Push"], "mfa.push.cancel", None),
+])
+def test_the_waiting_push_can_be_sent_again_or_cancelled(renderer: PageRenderer, methods: list[str],
+                                                         cancel_label: str, then: str | None) -> None:
+    for lang in SUPPORTED_LANGUAGES:
+        rendered, _ = render(renderer, "mfa", lang, methods=methods, push_state="waiting", push_expires_in=30)
+        body = rendered.body.decode()
+        texts = TRANSLATIONS[lang]
+        again = re.search(r'<form method="post" action="/_gateway/mfa/push" data-once>(.*?)</form>', body, re.S)
+        assert again is not None
+        assert '<input type="hidden" name="csrf_token" value="tok-123">' in again.group(1)
+        assert '<input type="hidden" name="resend" value="1">' in again.group(1)
+        assert texts["mfa.push.send_again"] in again.group(1)
+        cancel = re.search(r'<form method="post" action="/_gateway/mfa/cancel" data-once>(.*?)</form>', body, re.S)
+        assert cancel is not None
+        assert '<input type="hidden" name="csrf_token" value="tok-123">' in cancel.group(1)
+        assert texts[cancel_label] in cancel.group(1)
+        assert ('name="then" value="code"' in cancel.group(1)) is (then == "code")
+    _, idle = render(renderer, "mfa", methods=methods)
+    assert not any(attrs.get("action") == "/_gateway/mfa/cancel" for attrs in idle.all("form"))
+
+
+def test_the_code_field_lets_spaces_through_and_says_what_it_is(renderer: PageRenderer) -> None:
+    _, html = render(renderer, "mfa")
+    field = next(attrs for attrs in html.all("input") if attrs.get("name") == "code")
+    assert field["inputmode"] == "numeric"
+    assert field["autocomplete"] == "one-time-code"
+    pattern = re.compile(f"(?:{field['pattern']})")  # as the browser anchors it
+    for typed in ("123456", "123 456", " 123 456 ", "1234 5678", "12 34 56"):
+        assert pattern.fullmatch(typed), typed
+    for typed in ("12a456", "123-456", "١٢٣٤٥٦"):
+        assert not pattern.fullmatch(typed), typed
+    assert int(field["maxlength"] or 0) >= len("1234 5678")
 
 
 @pytest.mark.parametrize("notice", ["push-rejected", "push-expired"])

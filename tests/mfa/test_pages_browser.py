@@ -156,7 +156,7 @@ async def test_keyboard_reaches_every_control_with_a_visible_focus(
     page, _ = await open_page(chromium_browser)
     await page.goto(f"{base}/_gateway/mfa")
     reached: list[str] = []
-    for _ in range(6):
+    for _ in range(8):
         await page.keyboard.press("Tab")
         focused = await page.evaluate(
             """() => { const e = document.activeElement; const s = getComputedStyle(e);
@@ -167,4 +167,5 @@ async def test_keyboard_reaches_every_control_with_a_visible_focus(
         reached.append(f"{tag}:{name}")
         if tag != "BODY":
             assert (outline_style, outline_width) == ("solid", "3px"), focused
-    assert reached[:4] == ["BUTTON:I have approved it", "INPUT:code", "BUTTON:Verify", "A:Sign out"]
+    assert reached[:6] == ["BUTTON:I have approved it", "BUTTON:Send again", "BUTTON:then",  # "Use a code instead"
+                           "INPUT:code", "BUTTON:Verify", "A:Sign out"]

@@ -11,6 +11,7 @@ from gateway.policy.edge import (
     EdgeRejection,
     allowed_host_set,
     check_edge,
+    loopback_aliases,
     new_request_id,
     normalise_host,
     valid_request_id,
@@ -115,3 +116,28 @@ def test_normalised_hosts_are_stable_and_safe(value: str) -> None:
         assert normalise_host(host, scheme="https") == host
         assert host == host.lower()
         assert not any(char in host for char in " \t\r\n@/\\%?#")
+
+
+@pytest.mark.parametrize(
+    ("public_host", "scheme", "aliases"),
+    [
+        ("127.0.0.1:8080", "http", {"localhost:8080", "[::1]:8080"}),
+        ("localhost:8080", "http", {"127.0.0.1:8080", "[::1]:8080"}),
+        ("LOCALHOST:8080", "http", {"127.0.0.1:8080", "[::1]:8080"}),
+        ("[::1]:8080", "http", {"localhost:8080", "127.0.0.1:8080"}),
+        ("127.0.0.1", "http", {"localhost", "[::1]"}),
+        ("127.0.0.1:80", "http", {"localhost", "[::1]"}),  # the default port is no port
+        ("localhost:443", "https", {"127.0.0.1", "[::1]"}),
+        ("localhost:443", "http", {"127.0.0.1:443", "[::1]:443"}),
+        ("mail.example.com", "https", set()),
+        ("mail.example.com:8080", "http", set()),
+        ("127.0.0.2:8080", "http", set()),  # loopback, but not a name people type for it
+        ("localhost.example.com:8080", "http", set()),
+        ("mylocalhost:8080", "http", set()),
+        ("[::2]:8080", "http", set()),
+        ("10.0.0.1:8080", "http", set()),
+        ("a b", "http", set()),
+    ],
+)
+def test_loopback_aliases(public_host: str, scheme: str, aliases: set[str]) -> None:
+    assert loopback_aliases(public_host, scheme=scheme) == aliases

@@ -85,13 +85,14 @@ async def test_plain_text_for_clients_that_do_not_ask_for_html_in_the_configured
 
 
 @pytest.mark.parametrize(
-    ("target", "host", "shown"),
+    ("target", "host", "shown", "title"),
     [
-        ("/owa/%2e%2e/ecp/", PUBLIC_HOST, "dot segment"),
-        ("/owa/", "evil.example", "unknown host"),
+        ("/owa/%2e%2e/ecp/", PUBLIC_HOST, "dot segment", "error.400.title"),
+        ("/owa/", "evil.example", "unknown host", "error.unknown-host.title"),
     ],
 )
-async def test_edge_rejections_name_their_fixed_reason(upstream: Upstream, target: str, host: str, shown: str) -> None:
+async def test_edge_rejections_name_their_fixed_reason(upstream: Upstream, target: str, host: str, shown: str,
+                                                       title: str) -> None:
     async with run_gateway(upstream[0].url, mfa=False) as gateway:
         request = f"GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n\r\n".encode()
         answer = await raw_exchange(gateway.port, request, timeout=1.0)
@@ -99,7 +100,7 @@ async def test_edge_rejections_name_their_fixed_reason(upstream: Upstream, targe
     head, _, body = answer.partition(b"\r\n\r\n")
     assert b"Content-Type: text/html; charset=utf-8" in head
     assert f"Reason: {shown}".encode() in body
-    assert TEXTS["en"]["error.400.title"].encode() in body
+    assert TEXTS["en"][title].encode() in body
     # Nothing of the request is echoed.
     assert host.encode() not in body
     assert b"%2e" not in body

@@ -304,6 +304,7 @@ async def test_admin_and_gateway_health_endpoints(gateway: InProcessGateway, cli
         assert response.status == 200
     async with client.get(_url(gateway, "/_gateway/readyz"), headers=HOST) as response:
         assert response.status == 200
+        assert await response.json() == {"status": "ready"}  # the checks only on the admin listener
     async with client.get(gateway.admin_url + "/metrics") as response:
         text = await response.text()
     assert 'gateway_requests_total{route_class="gateway",status="200"} 2.0' in text
@@ -323,3 +324,11 @@ async def test_readiness_names_the_missing_upstream_while_liveness_stays_up(clie
         assert report["status"] == "not ready"
         assert report["checks"]["upstream"]["ok"] is False
         assert "127.0.0.1" not in report["checks"]["upstream"]["error"]
+        # The public listener says not ready, and not what is down.
+        async with client.get(_url(gateway, "/_gateway/readyz"), headers=HOST) as response:
+            assert response.status == 503
+            assert response.headers["Cache-Control"] == "no-store"
+            body = await response.text()
+        assert json.loads(body) == {"status": "not ready"}
+        for detail in ("upstream", "connect", "checks", "error", "monosign", "store"):
+            assert detail not in body

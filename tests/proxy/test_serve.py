@@ -54,6 +54,15 @@ def test_bad_settings_exit_2_with_one_line_per_problem(tmp_path: Path) -> None:
         assert secret not in result.stderr + result.stdout
 
 
+def test_public_url_with_a_path_is_refused(tmp_path: Path) -> None:
+    environment = clean_environment(subprocess_settings("http://127.0.0.1:9",
+                                                        GATEWAY_PUBLIC_URL="https://mail.example.com/owa"))
+    result = _serve(environment, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "GATEWAY_PUBLIC_URL: must be scheme://host[:port] with no path; got 'https://mail.example.com/owa'"]
+
+
 def test_unloadable_certificate_is_a_settings_error(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert.write_text("not a certificate\n")
