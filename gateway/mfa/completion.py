@@ -15,7 +15,7 @@ from gateway.core import RequestContext
 from gateway.mfa.csrf import new_csrf_token
 from gateway.mfa.flow import MFA_PAGE, MfaFlow
 from gateway.observability.logging import get_logger
-from gateway.owa.responses import binding_hash
+from gateway.policy.owa_responses import binding_hash
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
 log = get_logger("gateway.mfa")

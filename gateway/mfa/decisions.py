@@ -11,7 +11,7 @@ import re
 from enum import StrEnum
 from urllib.parse import quote
 
-from gateway.owa.responses import LOGON_PAGE_PATH, LogonReason
+from gateway.policy.owa_responses import LOGON_PAGE_PATH, LogonReason
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sessions.lifetime import SessionTimeouts
 

@@ -33,8 +33,8 @@ from gateway.monosign import (
 )
 from gateway.observability.audit import audit
 from gateway.observability.logging import get_logger
-from gateway.owa.responses import LogonReason
 from gateway.pages.renderer import URLS, PageRenderer
+from gateway.policy.owa_responses import LogonReason
 from gateway.policy.redirects import safe_destination
 from gateway.sessions.base import SessionRecord, SessionState, SessionStore, StoreUnavailable
 from gateway.sessions.lifetime import SessionTimeouts

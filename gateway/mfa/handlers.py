@@ -21,9 +21,9 @@ from gateway.mfa.csrf import cross_site_problem, token_matches
 from gateway.mfa.decisions import expiry_reason, valid_code_format
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.monosign import InvalidCode, MonosignError, PushStatus
-from gateway.owa.login_form import is_form_content_type
-from gateway.owa.responses import LogonReason
 from gateway.pages.renderer import URLS, offered_methods
+from gateway.policy.login_form import is_form_content_type
+from gateway.policy.owa_responses import LogonReason
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 

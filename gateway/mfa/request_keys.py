@@ -2,7 +2,7 @@
 
 Two values decide every request on the protected routes: the gateway's session cookie
 (`SessionCookie.read`) and the binding hash of the Exchange session the request carries
-(`gateway.owa.responses.request_binding`: a SHA-256 over 1.5 KB and more of cadata). A signed-in
+(`gateway.policy.owa_responses.request_binding`: a SHA-256 over 1.5 KB and more of cadata). A signed-in
 browser sends the very same Cookie header on request after request, so both are remembered for the
 most recent headers: a hit costs one dictionary lookup (Python's keyed string hash, then an
 equality check of the whole header), not the reading and the hashing.
@@ -21,8 +21,8 @@ from typing import NamedTuple
 from aiohttp import web
 
 from gateway.mfa.session_cookie import SessionCookie
-from gateway.owa.responses import request_binding
 from gateway.policy.cookies import request_cookies
+from gateway.policy.owa_responses import request_binding
 
 DEFAULT_MAX_ENTRIES = 1024
 

@@ -30,7 +30,7 @@ from multidict import CIMultiDictProxy
 
 from gateway.assembly import build_state, install_mfa
 from gateway.monosign import MonosignClient
-from gateway.owa.responses import parse_set_cookie
+from gateway.policy.owa_responses import parse_set_cookie
 from gateway.server import Gateway
 from gateway.sessions.base import SessionStore
 from gateway.settings import Settings, load_settings

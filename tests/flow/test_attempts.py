@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from gateway.mfa.poller import DIRECT_CHECK_SECONDS
-from gateway.owa.responses import live_cadata
+from gateway.policy.owa_responses import live_cadata
 from tests.flow.conftest import Browser, EnvFactory, FlowEnv
 from tests.logs import CapturedLogs, events
 

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from gateway.owa.responses import live_cadata
+from gateway.policy.owa_responses import live_cadata
 from tests.flow.conftest import CADATA_NAMES, EnvFactory, FlowEnv
 from tests.logs import CapturedLogs, events
 

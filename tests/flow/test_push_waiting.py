@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from gateway.owa.responses import live_cadata
+from gateway.policy.owa_responses import live_cadata
 from tests.flow.conftest import Browser, EnvFactory, FlowEnv, Page
 from tests.logs import CapturedLogs, events
 

@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from gateway.owa.responses import live_cadata
+from gateway.policy.owa_responses import live_cadata
 from gateway.sessions.base import Stored
 from gateway.sessions.memory import MemoryBackend
 from gateway.sessions.store import EncryptedSessionStore, random_server_key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from gateway.owa.responses import live_cadata
+from gateway.policy.owa_responses import live_cadata
 from tests.flow.conftest import API_SECRET, CADATA_NAMES, PASSWORDS, FlowEnv
 from tests.logs import CapturedLogs, events
 

@@ -12,8 +12,8 @@ from multidict import CIMultiDict
 
 from gateway.mfa.request_keys import RequestKeyReader, RequestKeys
 from gateway.mfa.session_cookie import SessionCookie
-from gateway.owa.responses import request_binding
 from gateway.policy.cookies import RequestCookies
+from gateway.policy.owa_responses import request_binding
 
 COOKIE = SessionCookie(secure=False)
 CADATA = "Q" * 1300

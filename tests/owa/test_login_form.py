@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.owa.login_form import (
+from gateway.policy.login_form import (
     MAX_LOGIN_BODY,
     LoginForm,
     LoginFormRefused,

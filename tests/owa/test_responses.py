@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from gateway.owa.responses import (
+from gateway.policy.owa_responses import (
     LoginOutcome,
     binding_hash,
     cadata_cookies,

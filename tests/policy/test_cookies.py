@@ -6,8 +6,8 @@ import pytest
 from multidict import CIMultiDict
 
 from gateway.mfa.session_cookie import strip_request_cookies
-from gateway.owa.responses import request_binding
 from gateway.policy.cookies import cookie_name
+from gateway.policy.owa_responses import request_binding
 
 
 @pytest.mark.parametrize(("pair", "expected"), [

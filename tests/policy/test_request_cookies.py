@@ -8,8 +8,8 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from gateway.mfa.session_cookie import SessionCookie, strip_request_cookies
-from gateway.owa.responses import request_binding
 from gateway.policy.cookies import RequestCookies, cookie_name, request_cookies
+from gateway.policy.owa_responses import request_binding
 
 PLAIN = SessionCookie(secure=False)
 SECURE = SessionCookie(secure=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.owa.responses import live_cadata
+from gateway.policy.owa_responses import live_cadata
 from tests.flow.conftest import HOST, Browser
 from tests.flow.test_attempts import from_address
 from tests.scale.replicas import ReplicaEnv, replica_environment

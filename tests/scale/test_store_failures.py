@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.owa.responses import live_cadata
+from gateway.policy.owa_responses import live_cadata
 from tests.scale.replicas import ReplicaEnv, replica_environment
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
