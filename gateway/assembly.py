@@ -40,7 +40,7 @@ from gateway.monosign.metrics import register_monosign_metrics
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
 from gateway.owa import guard, login, logoff, public
-from gateway.owa.upstream import FlowUpstreamGuard
+from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
 from gateway.pages.renderer import URLS, PageRenderer
 from gateway.policy.edge import allowed_host_set, loopback_aliases

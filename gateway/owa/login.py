@@ -24,8 +24,8 @@ from gateway.mfa.csrf import new_csrf_token
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.monosign import MonosignError
 from gateway.observability.logging import get_logger
+from gateway.owa.cookie_rules import forward_upstream, hold_back_cadata, refusal
 from gateway.owa.identity import Identity, Verdict, identify
-from gateway.owa.upstream import forward_upstream, hold_back_cadata, refusal
 from gateway.pages.renderer import offered_methods
 from gateway.policy.login_form import LoginForm, LoginFormRefused, RefusalReason, is_form_content_type, parse_login_form
 from gateway.policy.owa_responses import LoginOutcome, binding_hash, cadata_cookies, login_outcome

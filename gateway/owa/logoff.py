@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 from gateway.core import RequestContext
 from gateway.mfa.flow import flow_of
 from gateway.observability.logging import get_logger
-from gateway.owa.upstream import cadata_guard, forward_upstream
+from gateway.owa.cookie_rules import cadata_guard, forward_upstream
 from gateway.policy.cookies import request_cookies
 from gateway.proxy.forwarder import UpstreamAnswer
 from gateway.sessions.base import StoreUnavailable

@@ -2,7 +2,7 @@
 
 The MFA page, its outcome pages and the gateway's error answers (400, 403, 404, ... 502, 504, from
 the edge, the route handlers and the forwarder) all come from one renderer, built once at start-up
-by `gateway.app.build_state` and kept on `AppState.renderer` (the MFA flow reuses it):
+by `gateway.assembly.build_state` and kept on `AppState.renderer` (the MFA flow reuses it):
 
     renderer = PageRenderer.from_settings(settings)
     lang = renderer.pick_language(request.headers.get("Accept-Language"))

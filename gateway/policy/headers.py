@@ -27,7 +27,6 @@ __all__ = [
     "forwarding_headers",
     "request_headers_for_upstream",
     "response_headers_for_client",
-    "strip_cookie",
 ]
 
 # aiohttp's CIMultiDictProxy, a CIMultiDict or a plain dict; items() yields duplicates of a multidict.
@@ -93,18 +92,7 @@ def request_headers_for_upstream(
     ``X-Forwarded-*``; and the extra names in ``drop`` (case-insensitive). ``Host`` is kept (the caller
     decides what the upstream sees). Duplicates and order are preserved.
     """
-    removed = _request_removed(peer_trusted, tuple(drop))
-    tokens = _connection_tokens(headers)
-    if tokens:
-        removed = removed | tokens
-    kept: list[tuple[str, str]] = []
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered in removed or "_" in lowered:
-            continue
-        if not peer_trusted and lowered.startswith(_FORWARDED_PREFIX):
-            continue
-        kept.append((name, value))
+    kept, _, _ = _filtered(headers, peer_trusted, drop, frozenset())
     return CIMultiDict(kept)
 
 
@@ -119,6 +107,15 @@ def forwarded_request_headers(
 ) -> CIMultiDict[str]:
     """:func:`request_headers_for_upstream` followed by :func:`forwarding_headers`, the same result
     in one pass over the headers (the proxy does both for every request it forwards)."""
+    kept, prior_for, prior_forwarded = _filtered(headers, peer_trusted, drop, _SET_BY_GATEWAY)
+    kept.extend(_forwarding_pairs(prior_for, prior_forwarded, client_ip=client_ip, proto=proto, host=host))
+    return CIMultiDict(kept)
+
+
+def _filtered(headers: Headers, peer_trusted: bool, drop: Collection[str], set_by_gateway: frozenset[str]
+              ) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """The one filter loop: the headers kept, and (of the names in `set_by_gateway`, which are left
+    out) a trusted peer's X-Forwarded-For and Forwarded values, for the chain."""
     removed = _request_removed(peer_trusted, tuple(drop))
     tokens = _connection_tokens(headers)
     if tokens:
@@ -130,8 +127,8 @@ def forwarded_request_headers(
         lowered = name.lower()
         if lowered in removed or "_" in lowered:
             continue
-        if lowered in _SET_BY_GATEWAY:
-            # Set below; only a trusted peer's chain (X-Forwarded-For, Forwarded) is carried on.
+        if lowered in set_by_gateway:
+            # Set by the caller; only a trusted peer's chain (X-Forwarded-For, Forwarded) is carried on.
             if peer_trusted and lowered == "x-forwarded-for":
                 prior_for.append(value)
             elif peer_trusted and lowered == "forwarded":
@@ -140,8 +137,7 @@ def forwarded_request_headers(
         if not peer_trusted and lowered.startswith(_FORWARDED_PREFIX):
             continue
         kept.append((name, value))
-    kept.extend(_forwarding_pairs(prior_for, prior_forwarded, client_ip=client_ip, proto=proto, host=host))
-    return CIMultiDict(kept)
+    return kept, prior_for, prior_forwarded
 
 
 @lru_cache(maxsize=64)  # a handful of (trust, drop) combinations, asked on every request
@@ -254,24 +250,6 @@ def _forwarded_value(value: str) -> str:
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
-
-
-def strip_cookie(header_value: str, names: Collection[str]) -> str | None:
-    """Remove the cookies called ``names`` (exact, case-sensitive) from a ``Cookie`` header value.
-
-    Returns the remaining pairs joined with ``"; "``, or None when nothing is left. A pair without
-    ``=`` is kept as it is (its whole text is not one of the gateway's names).
-    """
-    kept: list[str] = []
-    for pair in header_value.split(";"):
-        pair = pair.strip()
-        if not pair:
-            continue
-        name = pair.split("=", 1)[0].strip()
-        if name in names:
-            continue
-        kept.append(pair)
-    return "; ".join(kept) if kept else None
 
 
 def client_ip(peer_ip: str, headers: Headers, trusted: Sequence[IPNetwork]) -> str:

@@ -23,7 +23,7 @@ from gateway.mfa.session_cookie import (
     cookies_to_strip,
     strip_request_cookies,
 )
-from gateway.owa.upstream import hold_back_cadata
+from gateway.owa.cookie_rules import hold_back_cadata
 from gateway.policy.owa_responses import binding_hash
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sessions.lifetime import SessionTimeouts
