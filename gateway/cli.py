@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-webconfig": ("gateway.commands.import_webconfig", "turn the IIS module's web.config into .env lines"),
     "sim": ("gateway.commands.sim", "run one simulator alone (owa or monosign)"),
     "check": ("gateway.commands.check", "validate the settings, reach Monosign and the upstream, explain failures"),
+    "users": ("gateway.commands.users", "manage the users file of the portal's `file` first factor (users add)"),
 }
 
 
