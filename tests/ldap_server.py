@@ -110,7 +110,7 @@ class LdapServer:
 
     def __init__(self, directory: Path, *, tls: TlsFiles | None = None) -> None:
         self.binary = require_tool("/usr/sbin/slapd")
-        self.ldapadd = require_tool("ldapadd")
+        self.ldapadd = require_tool("ldapadd", "ldap-utils")
         self.directory = directory
         self.tls = tls
         self.port = free_port()
