@@ -20,6 +20,7 @@ a failure in CI (tests/tools.py). The directory (`SUFFIX`) holds:
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -108,11 +109,14 @@ def seed_ldif() -> str:
 class LdapServer:
     """A slapd with the seed data; with `tls`, StartTLS on `url` and TLS on `ldaps_url`."""
 
-    def __init__(self, directory: Path, *, tls: TlsFiles | None = None) -> None:
+    def __init__(self, directory: Path, *, tls: TlsFiles | None = None, log_operations: bool = False) -> None:
         self.binary = require_tool("/usr/sbin/slapd")
         self.ldapadd = require_tool("ldapadd", "ldap-utils")
         self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.tls = tls
+        self.log_operations = log_operations
+        self.log = directory / "slapd.log"
         self.port = free_port()
         self.ldaps_port = free_port() if tls else None
         self.process: subprocess.Popen[bytes] | None = None
@@ -162,11 +166,14 @@ class LdapServer:
         assert self.process is None, "already running"
         config = self._write_config()
         urls = self.url + (f" {self.ldaps_url}" if self.tls else "")
-        # -d 0: stay in the foreground (so the test owns the process) and log nothing.
-        self.process = subprocess.Popen(
-            [self.binary, "-f", str(config), "-h", urls, "-d", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.directory,
-        )
+        # -d: stay in the foreground (so the test owns the process); "stats" logs every operation
+        # (into a file: a pipe nobody reads would fill up and stop slapd).
+        level = "stats" if self.log_operations else "0"
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "-f", str(config), "-h", urls, "-d", level],
+                stdout=subprocess.DEVNULL, stderr=log, cwd=self.directory,
+            )
         self._wait_until_listening()
         if not self._seeded:
             self._seed()
@@ -177,9 +184,8 @@ class LdapServer:
         deadline = time.monotonic() + _START_TIMEOUT
         while True:
             if self.process.poll() is not None:
-                stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
                 self.process = None
-                raise RuntimeError(f"slapd exited at start: {stderr.strip()[-800:]}")
+                raise RuntimeError(f"slapd exited at start: {self.log.read_text(errors='replace').strip()[-800:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return
@@ -204,15 +210,19 @@ class LdapServer:
             return
         self.process.kill()
         self.process.wait(timeout=10)
-        if self.process.stderr:
-            self.process.stderr.close()
         self.process = None
+
+    def bound_dns(self) -> list[str]:
+        """The DNs of every simple bind so far, in order (needs `log_operations`)."""
+        assert self.log_operations, "started without log_operations"
+        return re.findall(r' BIND dn="([^"]*)" method=128', self.log.read_text(errors="replace"))
 
     @classmethod
     @contextmanager
-    def running(cls, directory: Path, *, tls: TlsFiles | None = None) -> Iterator[LdapServer]:
+    def running(cls, directory: Path, *, tls: TlsFiles | None = None,
+                log_operations: bool = False) -> Iterator[LdapServer]:
         for attempt in range(3):  # a free port may be taken between choosing and binding it
-            server = cls(directory / f"slapd-{attempt}", tls=tls)
+            server = cls(directory / f"slapd-{attempt}", tls=tls, log_operations=log_operations)
             try:
                 server.start()
                 break

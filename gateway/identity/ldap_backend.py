@@ -154,6 +154,8 @@ class LdapFirstFactor:
         if not password:
             # An empty password is an unauthenticated bind, which LDAP servers accept (RFC 4513 §5.1.2).
             return Failure(FailureKind.BAD_CREDENTIALS, "empty password")
+        if self._closed:
+            return Failure(FailureKind.DIRECTORY_UNREACHABLE, "backend closed")
         try:
             return await self._in_thread(self._authenticate, name, password)
         except _Fault as fault:

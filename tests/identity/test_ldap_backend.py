@@ -30,7 +30,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 
 @pytest.fixture(scope="module")
 def slapd(tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles) -> Iterator[LdapServer]:
-    with LdapServer.running(tmp_path_factory.mktemp("slapd"), tls=tls_files) as server:
+    with LdapServer.running(tmp_path_factory.mktemp("slapd"), tls=tls_files, log_operations=True) as server:
         yield server
 
 
@@ -94,6 +94,19 @@ async def test_bad_password_and_unknown_user_are_one_answer(connect: Any) -> Non
     assert isinstance(unknown, Failure)
     assert wrong.kind is unknown.kind is BAD_CREDENTIALS
     assert (wrong.reason, unknown.reason) == (REFUSED.reason, "unknown user")
+
+
+async def test_an_unknown_user_still_costs_a_bind(connect: Any, slapd: LdapServer) -> None:
+    """The same round trips whether or not the name exists: a search, then a bind with the password."""
+    backend = connect()
+    before = len(slapd.bound_dns())
+    assert await backend.authenticate("nobody", "guess") == Failure(BAD_CREDENTIALS, "unknown user")
+    assert await backend.authenticate("alice", "guess") == REFUSED
+    user_binds = [dn for dn in slapd.bound_dns()[before:] if dn != SERVICE_DN]
+    assert len(user_binds) == 2
+    assert user_binds[0].startswith("cn=monosign-gateway-absent-")
+    assert user_binds[0].endswith(f",{PEOPLE}")
+    assert user_binds[1] == f"uid=alice,{PEOPLE}"
 
 
 async def test_an_empty_password_is_never_an_anonymous_bind(connect: Any) -> None:
@@ -279,3 +292,26 @@ async def test_concurrent_sign_ins_share_a_small_pool(connect: Any) -> None:
     names = ["alice", "bob", "nobody", "alice"] * 3
     outcomes = await asyncio.gather(*(backend.authenticate(name, PASSWORDS.get(name, "x")) for name in names))
     assert [type(outcome).__name__ for outcome in outcomes] == ["Identity", "Identity", "Failure", "Identity"] * 3
+
+
+async def test_upn_binds_need_active_directory(connect: Any) -> None:
+    """slapd binds DNs only, so a UPN bind is refused as a malformed name: a misconfiguration, not a
+    wrong password (the UPN and DOMAIN\\user forms themselves are table-tested in test_rules.py)."""
+    backend = connect(user_bind="upn", user_domain="example.org", bind_dn=None, bind_password_file=None)
+    outcome = await backend.authenticate("alice", PASSWORDS["alice"])
+    assert isinstance(outcome, Failure)
+    assert outcome.kind is FailureKind.DIRECTORY_MISCONFIGURED
+    assert "invalidDNSyntax" in outcome.reason
+    bare = connect(user_bind="down_level", bind_dn=None, bind_password_file=None)
+    assert await bare.authenticate("alice", PASSWORDS["alice"]) == Failure(
+        BAD_CREDENTIALS, "bare name and no user_domain configured")
+    checks = await bare.diagnose()
+    assert [check.step for check in checks] == ["connect", "service account"]
+    assert all(check.ok for check in checks)
+
+
+async def test_a_closed_backend_fails_closed(slapd: LdapServer, service_password: Path) -> None:
+    backend = LdapFirstFactor(make_config(slapd, service_password))
+    await backend.aclose()
+    assert await backend.authenticate("alice", PASSWORDS["alice"]) == Failure(
+        FailureKind.DIRECTORY_UNREACHABLE, "backend closed")
