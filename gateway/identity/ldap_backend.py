@@ -30,20 +30,12 @@ import math
 import queue
 import secrets
 import ssl
-import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-with warnings.catch_warnings():
-    # ldap3 2.9.1 imports pyasn1's tagMap/typeMap, deprecated since pyasn1 0.6 (a pyasn1 that removes
-    # them breaks ldap3: the locks pin pyasn1, and tests/identity catch it).
-    warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"(tagMap|typeMap) is deprecated")
-    import ldap3
-    from ldap3.core import exceptions as ldap_errors
-    from ldap3.core.tls import Tls
-
+from gateway.identity._ldap3 import Tls, ldap3, ldap_errors
 from gateway.identity.base import Failure, FailureKind, Identity, Outcome
 from gateway.identity.ldap_config import LdapConfig
 from gateway.identity.ldap_rules import (
@@ -54,11 +46,13 @@ from gateway.identity.ldap_rules import (
     first_rdn_value,
 )
 from gateway.identity.usernames import InvalidUserName, validate_username
+from gateway.observability.logging import get_logger
 from gateway.policy.users import UserName
 
 __all__ = ["Check", "LdapFirstFactor", "Problem"]
 
 _T = TypeVar("_T")
+_log = get_logger("gateway.identity")
 
 # Results that mean the directory is there but cannot serve now (busy, unavailable, shutting down).
 _UNAVAILABLE_RESULTS = frozenset({51, 52, 80})
@@ -157,7 +151,7 @@ class LdapFirstFactor:
         if self._closed:
             return Failure(FailureKind.DIRECTORY_UNREACHABLE, "backend closed")
         try:
-            return await self._in_thread(self._authenticate, name, password)
+            return await self._in_thread(self._authenticate_or_fault, name, password)
         except _Fault as fault:
             return Failure(fault.kind, fault.reason)
 
@@ -165,7 +159,10 @@ class LdapFirstFactor:
         """Reach the directory, bind the service account, read base_dn, find `username` (if given).
 
         Stops at the first failing step. Never binds as a user (no password is needed or logged)."""
-        return await self._in_thread(self._diagnose, username)
+        try:
+            return await self._in_thread(self._diagnose, username)
+        except _Fault as fault:
+            return [Check("connect", fault.problem, fault.reason)]
 
     async def aclose(self) -> None:
         if self._closed:
@@ -189,6 +186,20 @@ class LdapFirstFactor:
         except TimeoutError:
             raise _Fault(FailureKind.DIRECTORY_UNREACHABLE, Problem.CANNOT_REACH,
                          "directory too slow (time-out)") from None
+
+    def _authenticate_or_fault(self, name: UserName, password: str) -> Outcome:
+        """`_authenticate`, with every exception a _Fault: authenticate() never raises, it fails closed."""
+        try:
+            return self._authenticate(name, password)
+        except _Fault:
+            raise
+        except ldap_errors.LDAPException as exc:
+            raise _fault(exc, None, binding_service=False) from None
+        except Exception as exc:
+            # ldap3 lets some low-level errors through unwrapped; fail closed and keep the trace.
+            _log.exception("ldap_unexpected_error", error=type(exc).__name__)
+            raise _Fault(FailureKind.DIRECTORY_UNREACHABLE, Problem.DIRECTORY_ERROR,
+                         f"unexpected error ({type(exc).__name__})") from None
 
     def _authenticate(self, name: UserName, password: str) -> Outcome:
         config = self.config
@@ -440,12 +451,14 @@ def _unbind(conn: ldap3.Connection) -> None:
             sock.close()
 
 
-def _fault(exc: ldap_errors.LDAPException, conn: ldap3.Connection, *, binding_service: bool) -> _Fault:
+def _fault(exc: ldap_errors.LDAPException, conn: ldap3.Connection | None, *, binding_service: bool) -> _Fault:
     """One ldap3 exception as the failure kind, the diagnosis and a short reason."""
     tls_error = getattr(conn, "gateway_tls_error", None)
     if tls_error is not None:
         detail = getattr(tls_error, "verify_message", None) or getattr(tls_error, "reason", None) or "handshake failed"
         return _Fault(FailureKind.DIRECTORY_MISCONFIGURED, Problem.BAD_TLS, f"TLS: {detail}")
+    if isinstance(exc, ldap_errors.LDAPInvalidFilterError | ldap_errors.LDAPInvalidDnError):
+        return _Fault(FailureKind.DIRECTORY_MISCONFIGURED, Problem.DIRECTORY_ERROR, f"gateway settings: {exc}")
     if isinstance(exc, ldap_errors.LDAPStartTLSError):
         return _Fault(FailureKind.DIRECTORY_MISCONFIGURED, Problem.BAD_TLS, "StartTLS refused by the directory")
     if isinstance(exc, ldap_errors.LDAPInvalidCredentialsResult) and binding_service:

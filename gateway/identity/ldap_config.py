@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.identity.ldap_rules import IN_CHAIN_GROUP_FILTER, UserBind, template_fields
+from gateway.identity.ldap_rules import IN_CHAIN_GROUP_FILTER, UserBind, fill_filter, template_fields
 
 __all__ = ["LdapConfig"]
 
@@ -146,6 +146,8 @@ def _balanced(value: str) -> bool:
 
 
 def _check_fields(name: str, template: str, allowed: frozenset[str], *, required: bool) -> None:
+    from gateway.identity._ldap3 import check_filter_syntax
+
     try:
         fields = template_fields(template)
     except ValueError as exc:
@@ -156,3 +158,7 @@ def _check_fields(name: str, template: str, allowed: frozenset[str], *, required
         raise ValueError(f"{name}: unknown field {', '.join(sorted(unknown))} (allowed: {known})")
     if required and not fields:
         raise ValueError(f"{name}: must contain {{username}} or {{account}}")
+    try:
+        check_filter_syntax(fill_filter(template, dict.fromkeys(fields, "x")))
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None

@@ -35,6 +35,8 @@ def test_defaults() -> None:
         ({"user_filter": "uid={username}"}, "parenthesised"),
         ({"user_filter": "(uid={username}"}, "parenthesised"),
         ({"user_filter": "(objectClass=person)"}, "must contain"),
+        ({"user_filter": "(uid={username})(cn={username})"}, "not a valid LDAP filter"),
+        ({"group_filter": "(member={dn})(cn=x)"}, "not a valid LDAP filter"),
         ({"user_filter": "(uid={user})"}, "unknown field user"),
         ({"user_filter": "(uid={username!r})"}, "plain"),
         ({"group_filter": "(member={userdn})"}, "unknown field userdn"),
