@@ -18,7 +18,6 @@ gateway then refuses to start, or keeps the previous content when it reloads.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -207,7 +206,7 @@ def add_user(text: str, record: UserRecord, *, allow_non_ascii: bool = False) ->
 
 
 def _render_user(record: UserRecord) -> str:
-    # JSON strings are YAML double-quoted scalars: no value is read as a number, a boolean or null.
+    # Every value double-quoted: none is read as a number, a boolean or null.
     lines = [f"  {_quote(record.name)}:", f"    password: {_quote(record.password_hash)}"]
     if record.display_name is not None:
         lines.append(f"    displayname: {_quote(record.display_name)}")
@@ -225,4 +224,17 @@ def _json_list(items: Sequence[str]) -> str:
 
 
 def _quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """A YAML double-quoted scalar: readable for printable text, escaped otherwise (YAML would fold
+    line separators such as U+2028 or NEL that JSON leaves as they are)."""
+    out = ['"']
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    out.append('"')
+    return "".join(out)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from argon2 import PasswordHasher, Type
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.identity.users_file import UserRecord, UsersFileError, add_user, parse_users_file
 from tests.identity.kit import fast_hash
@@ -121,3 +123,21 @@ def test_add_user_under_an_empty_users_key_and_to_a_comment_only_file() -> None:
 def test_add_user_refused(text: str, message: str) -> None:
     with pytest.raises(UsersFileError, match=message):
         add_user(text, UserRecord("alice", HASH))
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.from_regex(r"[A-Za-z0-9._-][A-Za-z0-9 ._()*-]{0,20}[A-Za-z0-9._-]", fullmatch=True),
+    display_name=st.none() | TEXT,
+    email=st.none() | TEXT,
+    groups=st.lists(TEXT.filter(str.strip), max_size=4),
+)
+def test_whatever_the_values_a_user_reads_back_as_written(
+    name: str, display_name: str | None, email: str | None, groups: list[str]
+) -> None:
+    record = UserRecord(name, HASH, display_name, email, tuple(groups))
+    text = add_user("# users\nusers:\n", record)
+    assert parse_users_file(text).find(name) == record
