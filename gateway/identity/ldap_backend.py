@@ -213,10 +213,9 @@ class LdapFirstFactor:
                 raise _Fault(FailureKind.DIRECTORY_MISCONFIGURED, Problem.AMBIGUOUS_USER,
                              "user_filter matches more than one entry")
             entry = entries[0]
-            refused = self._bind_as(entry.dn, password)
-            if refused is not None:
-                return self._refused(refused, entry)
-            return self._identity(entry, None, name)
+            # A refused bind returns at once: looking further (is the entry disabled?) would make a
+            # wrong password slower for a name that exists than for one that does not.
+            return self._bind_as(entry.dn, password) or self._identity(entry, None, name)
         principal = bind_name(name, config.user_bind, config.user_domain)
         if principal is None:
             return Failure(FailureKind.BAD_CREDENTIALS, "bare name and no user_domain configured")
@@ -229,13 +228,6 @@ class LdapFirstFactor:
                              Problem.USER_NOT_FOUND if not entries else Problem.AMBIGUOUS_USER,
                              f"bind succeeded but user_filter finds {len(entries)} entries")
             return self._identity(entries[0], user_conn, name)
-
-    def _refused(self, refused: Failure, entry: _Entry) -> Failure:
-        """A refused bind of a known entry: note in the reason when the entry is a disabled one."""
-        if self.config.disabled_filter and self._with_service(lambda conn: _matches(conn, entry.dn,
-                                                                                     self.config.disabled_filter)):
-            return Failure(refused.kind, f"{refused.reason}; the entry matches disabled_filter")
-        return refused
 
     def _identity(self, entry: _Entry, user_conn: ldap3.Connection | None, name: UserName) -> Outcome:
         config = self.config
