@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("gateway.commands.sim", "run one simulator alone (owa or monosign)"),
     "check": ("gateway.commands.check", "validate the settings, reach Monosign and the upstream, explain failures"),
     "explain": ("gateway.commands.explain", "say which site and which rule decide a request, and why"),
+    "users": ("gateway.commands.users", "manage the users file of the portal's `file` first factor (users add)"),
 }
 
 

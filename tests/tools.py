@@ -18,12 +18,13 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def require_tool(name: str) -> str:
-    """Return the tool's path, or skip (locally) / fail (CI) with a message that says how to get it."""
+def require_tool(name: str, package: str | None = None) -> str:
+    """Return the tool's path, or skip (locally) / fail (CI) with a message that says how to get it
+    (`package`: the Debian package, when it is not named after the tool)."""
     found = name if Path(name).is_absolute() and os.access(name, os.X_OK) else shutil.which(name)
     if found:
         return found
-    message = f"{name} is not installed (apt-get install -y {Path(name).name})"
+    message = f"{name} is not installed (apt-get install -y {package or Path(name).name})"
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
