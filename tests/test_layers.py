@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Pure rules and the configuration they are compiled from (config.model validates with the
     # rules' parsers; policy.rules and policy.sites compile the model): one layer, no cycle.
     ("policy and config", ("gateway.policy", "gateway.config", "gateway.assertion", "gateway.migration")),
-    ("components", ("gateway.proxy", "gateway.sessions", "gateway.monosign", "gateway.pages")),
+    ("components", ("gateway.proxy", "gateway.sessions", "gateway.monosign", "gateway.identity", "gateway.pages")),
     ("core types", ("gateway.core",)),
     ("pipeline", ("gateway.app",)),
     ("mfa", ("gateway.mfa",)),
