@@ -47,8 +47,9 @@ from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
+from gateway.proxy.upstream_config import UpstreamConfig
 from gateway.sessions.base import SessionStore
-from gateway.sessions.factory import build_store
+from gateway.sessions.factory import StoreConfig, build_store
 from gateway.settings import Settings
 
 
@@ -123,7 +124,8 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
 def install_mfa_from_settings(state: AppState) -> MfaFlow:
     """`install_mfa` with the Monosign client and store the settings describe."""
     settings = state.settings
-    return install_mfa(state, monosign=MonosignClient.from_settings(settings), store=build_store(settings))
+    return install_mfa(state, monosign=MonosignClient.from_settings(settings),
+                       store=build_store(store_config(settings)))
 
 
 EXCHANGE = Profile(
@@ -134,6 +136,32 @@ EXCHANGE = Profile(
 )
 
 
+def store_config(settings: Settings) -> StoreConfig:
+    return StoreConfig(
+        kind=settings.gateway_session_store,
+        secret=settings.gateway_session_secret,
+        previous_secret=settings.gateway_session_secret_previous,
+        cache_seconds=settings.gateway_session_cache_seconds,
+        redis_url=settings.gateway_redis_url,
+        redis_timeout=settings.gateway_redis_timeout,
+        redis_ca_file=settings.gateway_redis_ca_file,
+        redis_prefix=settings.gateway_redis_prefix,
+    )
+
+
+def upstream_config(settings: Settings) -> UpstreamConfig:
+    return UpstreamConfig(
+        url=settings.gateway_upstream_url,
+        pool_size=settings.gateway_upstream_pool_size,
+        connect_timeout=settings.gateway_upstream_connect_timeout,
+        read_timeout=settings.gateway_upstream_read_timeout,
+        long_poll_timeout=settings.gateway_timeout_owa_notifications,
+        windows_auth_timeout=settings.gateway_timeout_windows_auth,
+        ca_file=settings.gateway_upstream_ca_file,
+        tls_verify=settings.gateway_upstream_tls_verify,
+    )
+
+
 def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool = True,
                 profile: Profile = EXCHANGE) -> AppState:
     """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
@@ -141,7 +169,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     metrics = metrics or Metrics()
     scheme = "https" if settings.public_is_https else "http"
     networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.gateway_trusted_proxies)
-    forwarder = Forwarder(settings, metrics)
+    forwarder = Forwarder(upstream_config(settings), metrics)
     readiness = Readiness()
     readiness.add("upstream", forwarder.check)
     pages = GatewayPages()

@@ -34,10 +34,10 @@ from gateway.observability.logging import get_logger
 from gateway.policy.headers import forwarded_request_headers, response_headers_for_client
 from gateway.proxy.pinned import PinnedConnections
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
+from gateway.proxy.upstream_config import UpstreamConfig
 
 if TYPE_CHECKING:
     from gateway.observability.metrics import Metrics
-    from gateway.settings import Settings
 
 log = get_logger("gateway.proxy")
 
@@ -115,21 +115,6 @@ def classify_client_error(exc: BaseException) -> UpstreamFailure:
     return UpstreamFailure.PROTOCOL
 
 
-def upstream_ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    """Verification on by default, with the operator's CA file when given; off only when asked."""
-    if not settings.gateway_upstream_url.startswith("https://"):
-        return None
-    context = ssl.create_default_context(
-        cafile=str(settings.gateway_upstream_ca_file) if settings.gateway_upstream_ca_file else None
-    )
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols(["http/1.1"])
-    if not settings.gateway_upstream_tls_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 # Failures of the upstream exchange itself, as raised by UpstreamPool.request and the body stream.
 _UPSTREAM_FAILURES = (ConnectFailed, aiohttp.ClientError, HttpProcessingError, OSError, TimeoutError)
 
@@ -137,24 +122,24 @@ _UPSTREAM_FAILURES = (ConnectFailed, aiohttp.ClientError, HttpProcessingError, O
 class Forwarder:
     """Forwards a request upstream and streams the answer back. Create in the event loop."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
-        parts = urlsplit(settings.gateway_upstream_url)
+    def __init__(self, config: UpstreamConfig, metrics: Metrics) -> None:
+        parts = urlsplit(config.url)
         self._prefix = parts.path.rstrip("/")  # an upstream URL may name a base path
         self._metrics = metrics
-        self._settings = settings
-        self._read_timeout = settings.gateway_upstream_read_timeout
+        self._config = config
+        self._read_timeout = config.read_timeout
         # OWA's background requests (the ev.owa2 notification channel) may stay silent much longer.
-        self._long_poll_timeout = max(self._read_timeout, settings.gateway_timeout_owa_notifications)
+        self._long_poll_timeout = max(self._read_timeout, config.long_poll_timeout)
         self._pool: UpstreamPool | None = None
         self._unpooled: UpstreamPool | None = None  # one connection per request, never reused
         # Client connections using NTLM/Negotiate, each with its own upstream connection (gateway.proxy.pinned).
         self.pins: PinnedConnections | None = None
 
     def _new_pool(self, *, reuse: bool) -> UpstreamPool:
-        settings = self._settings
-        return UpstreamPool(settings.gateway_upstream_url, ssl_context=upstream_ssl_context(settings),
-                            limit=settings.gateway_upstream_pool_size,
-                            connect_timeout=settings.gateway_upstream_connect_timeout,
+        config = self._config
+        return UpstreamPool(config.url, ssl_context=config.ssl_context(),
+                            limit=config.pool_size,
+                            connect_timeout=config.connect_timeout,
                             idle_seconds=UPSTREAM_KEEPALIVE, reuse=reuse)
 
     @property
@@ -166,7 +151,7 @@ class Forwarder:
     async def start(self) -> None:
         self._pool = self._new_pool(reuse=True)
         self._unpooled = self._new_pool(reuse=False)
-        self.pins = PinnedConnections(self._settings, ssl_context=upstream_ssl_context(self._settings))
+        self.pins = PinnedConnections(self._config, ssl_context=self._config.ssl_context())
 
     async def close(self) -> None:
         if self.pins is not None:

@@ -40,7 +40,7 @@ from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamProtocol
 if TYPE_CHECKING:
     import ssl
 
-    from gateway.settings import Settings
+    from gateway.proxy.upstream_config import UpstreamConfig
 
 __all__ = ["PinnedConnection", "PinnedConnections", "PinnedPool"]
 
@@ -89,12 +89,12 @@ class PinnedConnection:
 class PinnedConnections:
     """Client connection → its pinned upstream connection. Create in the event loop."""
 
-    def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None) -> None:
-        self._url = settings.gateway_upstream_url
+    def __init__(self, config: UpstreamConfig, *, ssl_context: ssl.SSLContext | None) -> None:
+        self._url = config.url
         self._ssl = ssl_context
-        self._connect_timeout = settings.gateway_upstream_connect_timeout
+        self._connect_timeout = config.connect_timeout
         # A pinned connection may sit idle as long as its client's connection may (aiohttp's keep-alive).
-        self._idle_seconds = max(settings.gateway_timeout_windows_auth, 3630.0)
+        self._idle_seconds = max(config.windows_auth_timeout, 3630.0)
         self._by_protocol: dict[Any, PinnedConnection] = {}
         self.opened_total = 0
 

@@ -1,39 +1,59 @@
-"""`build_store(settings)`: the session store the settings ask for."""
+"""`build_store(config)`: the session store a `StoreConfig` asks for (`gateway.assembly` builds the
+config from the settings)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from gateway.observability.logging import get_logger
 from gateway.sessions.base import Backend, SessionStore
 from gateway.sessions.crypto import server_key_material
 from gateway.sessions.memory import MemoryBackend
 from gateway.sessions.store import EncryptedSessionStore, random_server_key
-from gateway.settings import Settings, StoreKind
+from gateway.settings import StoreKind
 
 log = get_logger(__name__)
 
 
-def build_store(settings: Settings) -> EncryptedSessionStore:
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """What the session store needs of the settings (GATEWAY_SESSION_*, GATEWAY_REDIS_*)."""
+
+    kind: StoreKind = StoreKind.MEMORY
+    secret: SecretStr | None = None
+    previous_secret: SecretStr | None = None
+    cache_seconds: float = 2.0
+    redis_url: SecretStr | None = None
+    redis_timeout: float = 2.0
+    redis_ca_file: Path | None = None
+    redis_prefix: str = "msgw:"
+
+
+def build_store(config: StoreConfig) -> EncryptedSessionStore:
     """Build the configured store (no I/O: the Redis client connects on first use).
 
     Memory without `GATEWAY_SESSION_SECRET` gets a random key: sessions then last as long as the
     process, which they do anyway in memory. Redis always needs the shared key (the settings
     refuse to start without it).
     """
-    secret = settings.gateway_session_secret
-    previous = settings.gateway_session_secret_previous
+    secret = config.secret
+    previous = config.previous_secret
     backend: Backend
-    if settings.gateway_session_store is StoreKind.REDIS:
+    if config.kind is StoreKind.REDIS:
         # Imported here: a memory-only gateway (and the CLI's light start-up) never loads redis-py.
         from gateway.sessions.redis_backend import connect
 
-        if secret is None or settings.gateway_redis_url is None:
+        if secret is None or config.redis_url is None:
             raise ValueError("the redis store needs GATEWAY_REDIS_URL and GATEWAY_SESSION_SECRET")
         backend = connect(
-            settings.gateway_redis_url.get_secret_value(),
-            timeout=settings.gateway_redis_timeout,
-            ca_file=settings.gateway_redis_ca_file,
+            config.redis_url.get_secret_value(),
+            timeout=config.redis_timeout,
+            ca_file=config.redis_ca_file,
         )
-        prefix = settings.gateway_redis_prefix
+        prefix = config.redis_prefix
     else:
         backend = MemoryBackend()
         prefix = ""
@@ -47,7 +67,7 @@ def build_store(settings: Settings) -> EncryptedSessionStore:
         key,
         previous_keys=[server_key_material(previous.get_secret_value())] if previous is not None else [],
         prefix=prefix,
-        cache_seconds=settings.gateway_session_cache_seconds,
+        cache_seconds=config.cache_seconds,
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.assembly import store_config
 from gateway.sessions.factory import build_store
 from gateway.sessions.store import EncryptedSessionStore
 from gateway.settings import Settings, load_settings
@@ -48,7 +49,7 @@ class ReplicaEnv(FlowEnv):
 
     def store(self) -> EncryptedSessionStore:
         """A store client of our own on the replicas' Redis and key (to look at what they wrote)."""
-        return build_store(self.settings)
+        return build_store(store_config(self.settings))
 
     def output(self) -> str:
         return "\n".join("\n".join(replica.lines) + replica.stderr for replica in self.replicas)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.assembly import store_config
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 from gateway.sessions.factory import build_store
 from gateway.sessions.redis_backend import SentinelTarget, connect, parse_sentinel_url
@@ -306,8 +307,8 @@ def base_settings(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
 
 
 async def test_build_store_memory_without_secret(base_settings: dict[str, object]) -> None:
-    store = build_store(Settings(_env_file=None, **base_settings))  # type: ignore[arg-type]
-    other = build_store(Settings(_env_file=None, **base_settings))  # type: ignore[arg-type]
+    store = build_store(store_config(Settings(_env_file=None, **base_settings)))  # type: ignore[arg-type]
+    other = build_store(store_config(Settings(_env_file=None, **base_settings)))  # type: ignore[arg-type]
     try:
         cookie = await store.create(SessionRecord(state=SessionState.PENDING), ttl=60)
         assert await store.load(cookie) is not None
@@ -330,7 +331,7 @@ async def test_build_store_redis_from_settings(
         gateway_redis_prefix="gw-a:",
         gateway_session_cache_seconds=0,
     )
-    one, two = build_store(settings), build_store(settings)
+    one, two = build_store(store_config(settings)), build_store(store_config(settings))
     try:
         cookie = await one.create(SessionRecord(state=SessionState.PENDING), ttl=60)
         assert await two.load(cookie) is not None, "two replicas with the same settings share sessions"
