@@ -1,5 +1,5 @@
 """The import contract: no import cycle between the gateway's modules, and each layer imports only
-the layers below it (DESIGN.md, "Sites and profiles"; docs/architecture.md).
+the layers below it (docs/README.md, "The code's layers").
 
 Read from the source with `ast`, so every import counts: at module level, inside functions, and
 under `if TYPE_CHECKING:` (a cycle hidden behind a lazy import is still a cycle).
