@@ -28,7 +28,7 @@ from yarl import URL
 
 from gateway import __version__
 from gateway._compat import c_parser_loaded
-from gateway.core import CONTEXT, STATE, AppState, RequestContext
+from gateway.core import CONTEXT, RequestContext, ResponseInspector, UpstreamAnswer
 from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -38,14 +38,9 @@ from gateway.policy.edge import EdgeRejection, check_edge, new_request_id, norma
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import classify, wants_navigation
-from gateway.proxy.forwarder import (
-    ClientGone,
-    ResponseInspector,
-    UpstreamAnswer,
-    UpstreamError,
-    upstream_request_headers,
-)
+from gateway.proxy.forwarder import ClientGone, UpstreamError, upstream_request_headers
 from gateway.settings import RoutePolicy
+from gateway.state import STATE, AppState
 
 _access_log = AccessLog()
 log = get_logger("gateway.app")

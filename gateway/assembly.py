@@ -32,7 +32,7 @@ from gateway.app import (
     redirect_to_owa,
     refuse_without_mfa,
 )
-from gateway.core import AppState, GatewayPages, Handler, Route, always
+from gateway.core import GatewayPages, Handler, Route, always
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.monosign import MonosignClient
@@ -51,6 +51,7 @@ from gateway.proxy.upstream_config import UpstreamConfig
 from gateway.sessions.base import SessionStore
 from gateway.sessions.factory import StoreConfig, build_store
 from gateway.settings import Settings
+from gateway.state import AppState
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,31 +1,49 @@
-"""The shared request types: what the edge decided about a request, how a route class is served,
-and the components every request shares.
+"""The shared request types: what the edge decided about a request, what a forwarded request did,
+how a route class is served, and the hook that inspects an upstream's answer.
 
-Everything above imports these (the pipeline in `gateway.app`, the features, the assembly); this
-module imports no feature. It sits above the components it names (the forwarder, the readiness
-checks, the metrics, the page renderer) and below the pipeline (see tests/test_layers.py).
+At the bottom, beside the pure rules: everything above imports these (the forwarder, the pipeline
+in `gateway.app`, the features, the assembly) and they import nothing of the gateway's but the
+rules' types. The components every request shares are `gateway.state.AppState`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.observability.metrics import Metrics
-from gateway.observability.readiness import Readiness
-from gateway.pages.renderer import PageRenderer
 from gateway.policy.paths import Target
 from gateway.policy.routes import RouteClass
-from gateway.proxy.forwarder import Forwarder, ResponseInspector, Transfer
-from gateway.settings import Settings
 
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Transfer:
+    """What one forwarded request did, for the access log."""
+
+    upstream_seconds: float | None = None
+    bytes_out: int = 0
+    status: int | None = None
+
+
+class UpstreamAnswer(Protocol):
+    """What an inspector reads of the upstream's answer: status and headers, never the body."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+
+
+# Called with the upstream response and the (already filtered) headers the client will get. It may
+# edit those headers, or return a complete response to send instead (the upstream body is then
+# discarded). This is where login observation and cookie hold-back plug in.
+ResponseInspector = Callable[[UpstreamAnswer, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
 
 
 @dataclass(slots=True)
@@ -109,53 +127,4 @@ class FeatureKey(Generic[T]):
         return f"FeatureKey({self.name!r})"
 
 
-@dataclass(slots=True)
-class AppState:
-    """Components shared by all requests of one application. Stored under `STATE`."""
-
-    settings: Settings
-    metrics: Metrics
-    forwarder: Forwarder
-    readiness: Readiness
-    routes: dict[RouteClass, Route]
-    pages: GatewayPages
-    renderer: PageRenderer  # every page the gateway answers itself, errors included
-    allowed_hosts: frozenset[str]
-    public_scheme: str
-    # Other loopback names of a loopback public URL (the demo): redirected to the public URL.
-    loopback_aliases: frozenset[str]
-    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-    upstream_guard: UpstreamGuard | None = None
-    # Run when the main application shuts down (close clients, cancel background tasks).
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    _features: dict[FeatureKey[Any], object] = field(default_factory=dict)
-
-    def peer_is_trusted(self, peer_ip: str) -> bool:
-        return _peer_in(peer_ip, self.trusted_networks)
-
-    def provide(self, key: FeatureKey[T], component: T) -> None:
-        """Keep a feature's component (once: a second one would be a wiring mistake)."""
-        if key in self._features:
-            raise ValueError(f"{key.name} is already installed")
-        self._features[key] = component
-
-    def feature(self, key: FeatureKey[T]) -> T:
-        """The component kept under `key`; KeyError when the feature is not installed."""
-        component = self._features[key]
-        assert isinstance(component, key.kind)
-        return component
-
-
-STATE = web.AppKey("gateway_state", AppState)
 CONTEXT = web.RequestKey("gateway_request_context", RequestContext)
-
-
-@lru_cache(maxsize=4096)
-def _peer_in(peer_ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
-    if not networks:
-        return False
-    try:
-        address = ipaddress.ip_address(peer_ip)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)

@@ -37,7 +37,6 @@ from gateway._compat import (
 )
 from gateway.app import build_admin_app, build_app, routing_every_target
 from gateway.assembly import build_state
-from gateway.core import STATE, AppState
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
 from gateway.pages.renderer import PageRenderer
@@ -45,6 +44,7 @@ from gateway.policy.edge import new_request_id
 from gateway.proxy.client_connection import CloseHooksMixin
 from gateway.proxy.extension_methods import ExtensionMethodsMixin, restoring_extension_methods
 from gateway.settings import Settings
+from gateway.state import STATE, AppState
 
 log = get_logger("gateway.server")
 

@@ -25,8 +25,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # Pure rules and the configuration they are compiled from (config.model validates with the
     # rules' parsers; policy.rules and policy.sites compile the model): one layer, no cycle.
     ("policy and config", ("gateway.policy", "gateway.config", "gateway.assertion", "gateway.migration")),
-    ("components", ("gateway.proxy", "gateway.sessions", "gateway.monosign", "gateway.identity", "gateway.pages")),
     ("core types", ("gateway.core",)),
+    ("components", ("gateway.proxy", "gateway.sessions", "gateway.monosign", "gateway.identity", "gateway.pages")),
+    ("application state", ("gateway.state",)),
     ("pipeline", ("gateway.app",)),
     ("mfa", ("gateway.mfa",)),
     ("exchange profile", ("gateway.owa", "gateway.proxy.client_routes")),
@@ -209,9 +210,10 @@ def test_imports_inside_functions_and_type_checking_count() -> None:
 @pytest.mark.parametrize(("lower", "higher"), [
     ("gateway", "gateway.sessions.store"),
     ("gateway.settings", "gateway.policy.paths"),
-    ("gateway.policy.paths", "gateway.proxy.forwarder"),
-    ("gateway.pages.renderer", "gateway.core"),
-    ("gateway.core", "gateway.app"),
+    ("gateway.policy.paths", "gateway.core"),
+    ("gateway.core", "gateway.proxy.forwarder"),
+    ("gateway.pages.renderer", "gateway.state"),
+    ("gateway.state", "gateway.app"),
     ("gateway.app", "gateway.mfa.flow"),
     ("gateway.mfa.flow", "gateway.owa.login"),
     ("gateway.proxy.forwarder", "gateway.proxy.client_routes"),

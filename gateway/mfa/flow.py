@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
 
-from gateway.core import STATE, AppState, FeatureKey, RequestContext
+from gateway.core import FeatureKey, RequestContext
 from gateway.mfa.csrf import origin_of
 from gateway.mfa.decisions import logon_redirect, touch_interval
 from gateway.mfa.lockout import Lockout
@@ -39,6 +39,7 @@ from gateway.policy.redirects import safe_destination
 from gateway.sessions.base import SessionRecord, SessionState, SessionStore, StoreUnavailable
 from gateway.sessions.lifetime import SessionTimeouts
 from gateway.settings import FailMode
+from gateway.state import STATE, AppState
 
 if TYPE_CHECKING:
     from gateway.observability.metrics import Metrics

@@ -17,12 +17,11 @@ from multidict import CIMultiDict
 
 from gateway.app import error_page, send_upstream
 from gateway.app import upstream_headers as client_upstream_headers
-from gateway.core import RequestContext
+from gateway.core import RequestContext, ResponseInspector, UpstreamAnswer
 from gateway.mfa.flow import MfaFlow
 from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, cookies_to_strip, strip_request_cookies
 from gateway.policy.cookies import request_cookies
 from gateway.policy.owa_responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
-from gateway.proxy.forwarder import ResponseInspector, UpstreamAnswer
 from gateway.sessions.base import StoreUnavailable
 
 

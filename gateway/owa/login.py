@@ -19,7 +19,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.app import error_page
-from gateway.core import RequestContext
+from gateway.core import RequestContext, ResponseInspector, UpstreamAnswer
 from gateway.mfa.csrf import new_csrf_token
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.monosign import MonosignError
@@ -31,7 +31,6 @@ from gateway.policy.login_form import LoginForm, LoginFormRefused, RefusalReason
 from gateway.policy.owa_responses import LoginOutcome, binding_hash, cadata_cookies, login_outcome
 from gateway.policy.redirects import safe_destination
 from gateway.policy.users import AmbiguousUserName, parse_username
-from gateway.proxy.forwarder import ResponseInspector, UpstreamAnswer
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.core import RequestContext
+from gateway.core import RequestContext, UpstreamAnswer
 from gateway.mfa.flow import flow_of
 from gateway.observability.logging import get_logger
 from gateway.owa.cookie_rules import cadata_guard, forward_upstream
 from gateway.policy.cookies import request_cookies
-from gateway.proxy.forwarder import UpstreamAnswer
 from gateway.sessions.base import StoreUnavailable
 
 log = get_logger("gateway.owa.logoff")

@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 from prometheus_client import Counter, Gauge
 
 from gateway.app import error_page, forward
-from gateway.core import STATE, AppState, ContinueCheck, Handler, RequestContext, Route
+from gateway.core import ContinueCheck, Handler, RequestContext, ResponseInspector, Route, UpstreamAnswer
 from gateway.observability.audit import audit
 from gateway.policy.clients import (
     ActiveSyncDevice,
@@ -35,8 +35,8 @@ from gateway.policy.clients import (
 )
 from gateway.policy.explicit_logon import autodiscover_path_confusion
 from gateway.policy.routes import RouteClass
-from gateway.proxy.forwarder import ResponseInspector, UpstreamAnswer
 from gateway.settings import RoutePolicy, Settings
+from gateway.state import STATE, AppState
 
 if TYPE_CHECKING:
     from gateway.policy.users import UserName

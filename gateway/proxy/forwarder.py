@@ -17,19 +17,19 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.streams import StreamReader
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 
 from gateway._compat import send_head_with_first_write
+from gateway.core import ResponseInspector, Transfer
 from gateway.observability.logging import get_logger
 from gateway.policy.headers import forwarded_request_headers, response_headers_for_client
 from gateway.proxy.pinned import PinnedConnections
@@ -71,31 +71,6 @@ class UpstreamError(Exception):
 
 class ClientGone(ConnectionResetError):
     """The client disconnected while we were streaming; there is nobody left to answer."""
-
-
-@dataclass(slots=True)
-class Transfer:
-    """What one forwarded request did, for the access log."""
-
-    upstream_seconds: float | None = None
-    bytes_out: int = 0
-    status: int | None = None
-
-
-class UpstreamAnswer(Protocol):
-    """What an inspector reads of the upstream's answer: status and headers, never the body."""
-
-    @property
-    def status(self) -> int: ...
-
-    @property
-    def headers(self) -> CIMultiDictProxy[str]: ...
-
-
-# Called with the upstream response and the (already filtered) headers the client will get. It may
-# edit those headers, or return a complete response to send instead (the upstream body is then
-# discarded). This is where login observation and cookie hold-back plug in.
-ResponseInspector = Callable[[UpstreamAnswer, CIMultiDict[str]], Awaitable[web.StreamResponse | None]]
 
 
 def classify_client_error(exc: BaseException) -> UpstreamFailure:

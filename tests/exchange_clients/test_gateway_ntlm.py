@@ -159,7 +159,7 @@ async def test_without_close_hooks_nothing_is_pinned_or_pooled(make_stack: Stack
 
     from gateway.app import build_app
     from gateway.assembly import build_state
-    from gateway.core import STATE
+    from gateway.state import STATE
 
     stack = await make_stack()
     app = build_app(build_state(stack.gateway.settings))

@@ -1,0 +1,76 @@
+"""`AppState`: the components every request of one application shares, kept under `STATE`.
+
+Above the components it names (the forwarder, the readiness checks, the metrics, the page renderer)
+and below the pipeline; `gateway.assembly.build_state` makes it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from gateway.core import FeatureKey, GatewayPages, Route, UpstreamGuard
+from gateway.observability.metrics import Metrics
+from gateway.observability.readiness import Readiness
+from gateway.pages.renderer import PageRenderer
+from gateway.policy.routes import RouteClass
+from gateway.proxy.forwarder import Forwarder
+from gateway.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class AppState:
+    """Components shared by all requests of one application. Stored under `STATE`."""
+
+    settings: Settings
+    metrics: Metrics
+    forwarder: Forwarder
+    readiness: Readiness
+    routes: dict[RouteClass, Route]
+    pages: GatewayPages
+    renderer: PageRenderer  # every page the gateway answers itself, errors included
+    allowed_hosts: frozenset[str]
+    public_scheme: str
+    # Other loopback names of a loopback public URL (the demo): redirected to the public URL.
+    loopback_aliases: frozenset[str]
+    trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    upstream_guard: UpstreamGuard | None = None
+    # Run when the main application shuts down (close clients, cancel background tasks).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _features: dict[FeatureKey[Any], object] = field(default_factory=dict)
+
+    def peer_is_trusted(self, peer_ip: str) -> bool:
+        return _peer_in(peer_ip, self.trusted_networks)
+
+    def provide(self, key: FeatureKey[T], component: T) -> None:
+        """Keep a feature's component (once: a second one would be a wiring mistake)."""
+        if key in self._features:
+            raise ValueError(f"{key.name} is already installed")
+        self._features[key] = component
+
+    def feature(self, key: FeatureKey[T]) -> T:
+        """The component kept under `key`; KeyError when the feature is not installed."""
+        component = self._features[key]
+        assert isinstance(component, key.kind)
+        return component
+
+
+STATE = web.AppKey("gateway_state", AppState)
+
+
+@lru_cache(maxsize=4096)
+def _peer_in(peer_ip: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    if not networks:
+        return False
+    try:
+        address = ipaddress.ip_address(peer_ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
