@@ -21,6 +21,8 @@ from prometheus_client import Counter, Gauge
 from gateway.app import STATE, AppState, ContinueCheck, Handler, RequestContext, Route, error_page, forward
 from gateway.observability.audit import audit
 from gateway.policy.clients import (
+    PING_NO_CHANGES,
+    WBXML_CONTENT_TYPE,
     ActiveSyncDevice,
     AuthScheme,
     ClientCredential,
@@ -29,6 +31,7 @@ from gateway.policy.clients import (
     PolicyOutcome,
     activesync_device,
     decide,
+    is_held_command,
     parse_authorization,
 )
 from gateway.policy.explicit_logon import autodiscover_path_confusion
@@ -131,10 +134,17 @@ def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
                 response.force_close()  # the connection's authenticated user is not allowed here
             return response
         inspect = _challenge_only(request, ctx) if decision.outcome is PolicyOutcome.CHALLENGE_ONLY else None
+        held = _ping_without_changes if device is not None and is_held_command(device) else None
         return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned,
-                             inspect=inspect)
+                             inspect=inspect, held=held)
 
     return handle
+
+
+def _ping_without_changes() -> web.Response:
+    """A held Ping at the start of the shutdown drain: "nothing changed", and the phone pings again,
+    on another replica (any change meanwhile is reported by that Ping)."""
+    return web.Response(body=PING_NO_CHANGES, content_type=WBXML_CONTENT_TYPE)
 
 
 def _refusal(request: web.Request, ctx: RequestContext) -> web.Response:
