@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.proxy.slow_clients import SlowDownload, SlowUpload
-from tests.proxy.support import PUBLIC_HOST, GatewayProcess, Upstream, gateway_process, status_codes
+from tests.proxy.support import PUBLIC_HOST, GatewayProcess, Upstream, gateway_process, raw_exchange, status_codes
 
 UPLOAD_SIZE = 48 * 1024  # 4 KiB every 0.2 s: about 2.4 s per upload
 DOWNLOAD_CHUNKS = 8  # 64 KiB every 0.25 s: about 2 s per download
@@ -67,7 +67,7 @@ async def test_uploads_and_downloads_in_flight_at_sigterm_all_complete(upstream:
 async def test_a_stalled_upload_is_cut_at_the_grace_period_and_idle_connections_close_at_once(
     upstream: Upstream, tmp_path: Path,
 ) -> None:
-    grace = 3.0
+    grace = 4.0
     with gateway_process(upstream[0].url, tmp_path, GATEWAY_SHUTDOWN_GRACE=str(grace)) as gateway:
         stalled = await SlowUpload.start(gateway.port, size=UPLOAD_SIZE, chunk=4096, interval=0.05, stall_after=8192)
         idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", gateway.port)
@@ -121,3 +121,31 @@ async def test_a_request_arriving_on_a_busy_connection_during_the_drain_is_not_r
     assert received.endswith(b"finally")
     assert [seen.raw_path for seen in upstream[1].seen] == ["/owa/auth/slow?s=1.5"]
 
+
+
+@pytest.mark.slow
+async def test_the_shutdown_delay_keeps_serving_while_not_ready_then_refuses_new_connections(
+    upstream: Upstream, tmp_path: Path,
+) -> None:
+    delay = 4.0
+    readyz = f"GET /_gateway/readyz HTTP/1.1\r\nHost: {PUBLIC_HOST}\r\nConnection: close\r\n\r\n".encode()
+    with gateway_process(upstream[0].url, tmp_path, GATEWAY_SHUTDOWN_DELAY=str(delay),
+                         GATEWAY_SHUTDOWN_GRACE="5") as gateway:
+        assert status_codes(await raw_exchange(gateway.port, readyz, timeout=5)) == [200]
+        loop = asyncio.get_running_loop()
+        signalled = loop.time()
+        gateway.process.send_signal(signal.SIGTERM)
+        while status_codes(ready := await raw_exchange(gateway.port, readyz, timeout=5)) == [200]:
+            await asyncio.sleep(0.05)  # until the process has taken the signal
+        served = await raw_exchange(gateway.port, f"GET /owa/auth/status?code=200 HTTP/1.1\r\nHost: {PUBLIC_HOST}\r\n"
+                                                  "Connection: close\r\n\r\n".encode(), timeout=5)
+        assert loop.time() - signalled < delay, "too slow to look inside the delay"
+        await asyncio.sleep(delay + 1.5 - (loop.time() - signalled))
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection("127.0.0.1", gateway.port)
+        code = await asyncio.to_thread(gateway.wait, 15)
+    assert status_codes(ready) == [503]
+    assert b'"shutdown"' in ready
+    assert status_codes(served) == [200]
+    assert code == 0
+    assert events(gateway, "shutdown delay: serving on while load balancers stop sending new connections")
