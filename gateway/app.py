@@ -50,6 +50,7 @@ from gateway.policy.edge import (
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, Target, canonicalize
 from gateway.policy.routes import RouteClass, classify, wants_navigation
+from gateway.proxy.drain import Drain, DrainStarted
 from gateway.proxy.forwarder import (
     ClientGone,
     Exchange,
@@ -172,6 +173,11 @@ class AppState:
     # Run when the main application shuts down (close clients, cancel background tasks).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
+    @property
+    def drain(self) -> Drain:
+        """The shutdown drain, as the requests see it (gateway.server starts it on SIGTERM)."""
+        return self.forwarder.drain
+
     def peer_is_trusted(self, peer_ip: str) -> bool:
         return _peer_in(peer_ip, self.trusted_networks)
 
@@ -275,12 +281,15 @@ def error_page(request: web.Request, ctx: RequestContext, status: int, *, kind: 
 
 async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: float | None = None,
                   pin: bool = False, inspect: ResponseInspector | None = None,
-                  body: bytes | None = None) -> web.StreamResponse:
+                  body: bytes | None = None,
+                  held: Callable[[], web.StreamResponse] | None = None) -> web.StreamResponse:
     """Pass the request through the streaming forwarder (the route handler for allowed classes).
 
     Routes with needs of their own (gateway.proxy.client_routes) pass the route class's read
     timeout, `pin` (always over the client connection's pinned upstream connection), an
     inspector that runs after the cookie rules' one, and `body` to send instead of the client's.
+    `held` marks a long poll: when the shutdown drain starts before the upstream answers, the
+    client gets `held()` instead, at once.
     """
     state = request.app[STATE]
     assert ctx.target is not None
@@ -294,9 +303,13 @@ async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: fl
         return await state.forwarder.forward(
             request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
             inspect=_chain(guard_inspect, inspect), read_timeout=read_timeout, pin=pin, body=body,
+            held=held is not None,
         )
     except UpstreamError as exc:
         return error_page(request, ctx, exc.kind.status)
+    except DrainStarted:
+        assert held is not None
+        return held()
 
 
 def _chain(first: ResponseInspector | None, second: ResponseInspector | None) -> ResponseInspector | None:
@@ -434,11 +447,9 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         status = exc.status
         exc.headers["X-Request-Id"] = ctx.request_id
         raise
-    except ClientGone:
+    except (ClientGone, asyncio.CancelledError):
         status = ctx.exchange.status or CLIENT_CLOSED_REQUEST
-        raise
-    except asyncio.CancelledError:
-        status = ctx.exchange.status or CLIENT_CLOSED_REQUEST
+        state.drain.record_cut(ctx.route.value if ctx.route is not None else "rejected")
         raise
     finally:
         _record(request, state, ctx, status)

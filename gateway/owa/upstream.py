@@ -21,6 +21,7 @@ from gateway.app import STATE, RequestContext, error_page
 from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, cookies_to_strip, strip_request_cookies
 from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
 from gateway.policy.cookies import request_cookies
+from gateway.proxy.drain import DrainStarted
 from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
 from gateway.sessions.base import StoreUnavailable
 
@@ -130,8 +131,12 @@ def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passe
 
 async def forward_upstream(request: web.Request, ctx: RequestContext, *, session_passed: bool,
                            inspect: AnswerInspector, body: bytes | None = None,
-                           long_poll: bool = False, exchange_cookies: bool = True) -> web.StreamResponse:
+                           long_poll: bool = False, exchange_cookies: bool = True,
+                           held: bool = False) -> web.StreamResponse:
     """Forward with the cookie rules applied; an upstream failure becomes the gateway's error page.
+
+    `held` (OWA's notification channel) ends at the start of the shutdown drain: with a 503 when
+    Exchange has not answered yet (OWA reopens the channel, on another replica).
 
     Never over a client connection's NTLM-authenticated upstream connection: IIS would take the
     request as that connection's user wherever Windows authentication is enabled on the vdir.
@@ -143,9 +148,12 @@ async def forward_upstream(request: web.Request, ctx: RequestContext, *, session
         return await state.forwarder.forward(
             request, ctx.target.forward, headers, ctx.exchange, request_id=ctx.request_id,
             body=body, long_poll=long_poll, inspect=dropping_gateway_cookies(inspect), connection_auth=False,
+            held=held,
         )
     except UpstreamError as exc:
         return error_page(request, ctx, exc.kind.status)
+    except DrainStarted:
+        return error_page(request, ctx, 503)
 
 
 class FlowUpstreamGuard:
