@@ -115,6 +115,17 @@ def _request_factory_signature_present() -> bool:
     return list(inspect.signature(factory).parameters) == ["self", "message", "payload", "protocol", "writer", "task"]
 
 
+def _drain_hooks_present() -> bool:
+    """`finish_response(request, resp, start_time)` is where an answer is completed; the connection reads
+    on (bodies included) unless `close()`/`force_close()` set `_close`/`_force_close`."""
+    finish = getattr(RequestHandler, "finish_response", None)
+    if finish is None or not inspect.iscoroutinefunction(finish):
+        return False
+    if list(inspect.signature(finish).parameters) != ["self", "request", "resp", "start_time"]:
+        return False
+    return "_force_close" in RequestHandler.__slots__ and "_close" in RequestHandler.__slots__
+
+
 def _c_parser_present() -> bool:
     from aiohttp.http_parser import HttpRequestParser
 
@@ -148,6 +159,14 @@ INTERNALS: tuple[Internal, ...] = (
         "quiet answers to malformed requests (gateway.server, gateway.proxy.extension_methods)",
         "a server of our own on asyncio.Protocol, re-implementing aiohttp's keep-alive and pipelining",
         _class_has(lambda: RequestHandler, "data_received", "handle_error", "force_close", "close"),
+    ),
+    Internal(
+        "aiohttp.web_protocol.RequestHandler.finish_response(request, resp, start_time)/_close/_force_close",
+        "the shutdown drain (gateway.server): an answer finished during the drain gets `Connection: close`, "
+        "and accepted requests keep their bodies flowing because the drain never calls "
+        "RequestHandler.shutdown()/close() (they set _force_close/_close, after which data_received drops bytes)",
+        "aiohttp's BaseRunner.cleanup(): every upload in flight at SIGTERM lost, and twice the grace period",
+        _drain_hooks_present,
     ),
     Internal(
         "aiohttp.web.Server._loop/_kwargs",

@@ -38,6 +38,7 @@ from gateway.policy.edge import EdgeRejection, check_edge, new_request_id, norma
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import classify, wants_navigation
+from gateway.proxy.drain import DrainStarted
 from gateway.proxy.forwarder import ClientGone, UpstreamError, upstream_request_headers
 from gateway.settings import RoutePolicy
 from gateway.state import STATE, AppState
@@ -157,34 +158,42 @@ def upstream_headers(request: web.Request, ctx: RequestContext) -> CIMultiDict[s
 
 async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: float | None = None,
                   pin: bool = False, inspect: ResponseInspector | None = None,
-                  body: bytes | None = None) -> web.StreamResponse:
+                  body: bytes | None = None,
+                  held: Callable[[], web.StreamResponse] | None = None) -> web.StreamResponse:
     """Pass the request through the streaming forwarder (the route handler for allowed classes).
 
     Routes with needs of their own (gateway.proxy.client_routes) pass the route class's read
     timeout, `pin` (always over the client connection's pinned upstream connection), an
     inspector that runs after the cookie rules' one, and `body` to send instead of the client's.
+    `held` marks a long poll: when the shutdown drain starts before the upstream answers, the
+    client gets `held()` instead, at once.
     """
     headers = upstream_headers(request, ctx)
     guard = request.app[STATE].upstream_guard
     guard_inspect = guard.prepare(request, ctx, headers) if guard is not None else None
     return await send_upstream(request, ctx, headers, inspect=_chain(guard_inspect, inspect),
-                               read_timeout=read_timeout, pin=pin, body=body)
+                               read_timeout=read_timeout, pin=pin, body=body, held=held)
 
 
 async def send_upstream(request: web.Request, ctx: RequestContext, headers: CIMultiDict[str], *,
                         inspect: ResponseInspector | None, body: bytes | None = None, long_poll: bool = False,
-                        read_timeout: float | None = None, pin: bool = False,
-                        connection_auth: bool = True) -> web.StreamResponse:
+                        read_timeout: float | None = None, pin: bool = False, connection_auth: bool = True,
+                        held: Callable[[], web.StreamResponse] | None = None) -> web.StreamResponse:
     """The one way a handler sends a request upstream, with `headers` already built for it: an
-    upstream failure before the response started becomes the gateway's error page."""
+    upstream failure before the response started becomes the gateway's error page. `held` marks a
+    long poll: when the shutdown drain starts before the upstream answers, the client gets `held()`."""
     assert ctx.target is not None
     try:
         return await request.app[STATE].forwarder.forward(
             request, ctx.target.forward, headers, ctx.transfer, request_id=ctx.request_id, inspect=inspect,
             body=body, long_poll=long_poll, read_timeout=read_timeout, pin=pin, connection_auth=connection_auth,
+            held=held is not None,
         )
     except UpstreamError as exc:
         return error_page(request, ctx, exc.kind.status)
+    except DrainStarted:
+        assert held is not None
+        return held()
 
 
 def _chain(first: ResponseInspector | None, second: ResponseInspector | None) -> ResponseInspector | None:
@@ -305,11 +314,9 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         status = exc.status
         exc.headers["X-Request-Id"] = ctx.request_id
         raise
-    except ClientGone:
+    except (ClientGone, asyncio.CancelledError):
         status = ctx.transfer.status or CLIENT_CLOSED_REQUEST
-        raise
-    except asyncio.CancelledError:
-        status = ctx.transfer.status or CLIENT_CLOSED_REQUEST
+        state.drain.record_cut(ctx.route.value if ctx.route is not None else "rejected")
         raise
     finally:
         _record(request, state, ctx, status)

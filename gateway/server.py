@@ -12,6 +12,14 @@ anything that must happen below HTTP parsing:
   that starts with one is framed by `gateway.proxy.extension_methods` before llhttp sees it, every
   other connection keeps the strict C parser untouched (see docs/security.md);
 - close hooks (`gateway.proxy.client_connection`): a pinned upstream connection ends with its client's.
+
+The drain (SIGTERM/SIGINT) is the gateway's own, not aiohttp's `BaseRunner.cleanup()`: that one
+closes every connection (`Server.pre_shutdown`), after which aiohttp drops the bytes still arriving,
+so accepted uploads were lost, and it waits the grace period twice. Here, after the optional
+`GATEWAY_SHUTDOWN_DELAY`: the listeners close; idle keep-alive connections close at once; held
+requests (long polls) end at once (gateway.proxy.drain); every other accepted request keeps being
+read and forwarded to its end, answered with `Connection: close`; at `GATEWAY_SHUTDOWN_GRACE` what is
+still running is cut, and the log says how many requests and of which route classes.
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ REQUEST_TIMEOUT_RESPONSE = (
 )
 LISTEN_BACKLOG = 1024
 IDLE_KEEPALIVE_SECONDS = 120.0
+DRAIN_POLL_SECONDS = 0.05  # how often the drain looks for connections that became idle
+# After the cut, how long the cancelled requests get to unwind (close their upstream, log).
+CUT_SETTLE_SECONDS = 2.0
 
 
 class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandler):
@@ -65,6 +76,23 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
         self._header_timeout = header_timeout
         self._renderer = renderer
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._draining = False
+
+    def begin_drain(self) -> None:
+        """Take no new request on this connection: closed now when idle, else after its answer.
+
+        The request in progress keeps its body flowing: aiohttp's own `shutdown()`/`close()` would
+        make `data_received` drop it. Called again while the drain waits, to close the connection
+        in the moment after its answer."""
+        self._draining = True
+        if not handler_busy(self):
+            self.force_close()
+
+    async def finish_response(self, request: BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        if self._draining:
+            resp.force_close()  # `Connection: close`, and aiohttp reads no further request
+        return await super().finish_response(request, resp, start_time)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -157,6 +185,14 @@ class GatewayServer(web.Server):
         return new_connection_handler(GatewayRequestHandler, self, header_timeout=self._header_timeout,
                                       renderer=self._renderer)
 
+    def drain_connections(self) -> int:
+        """Ask every connection to take no new request (idle ones close now); how many are left."""
+        connections = self.connections
+        for connection in connections:
+            if isinstance(connection, GatewayRequestHandler):
+                connection.begin_drain()
+        return len(connections)
+
 
 class GatewayRunner(web.AppRunner):
     """An AppRunner whose server is a `GatewayServer`."""
@@ -169,6 +205,38 @@ class GatewayRunner(web.AppRunner):
         server = await super()._make_server()
         return GatewayServer.wrapping(server, header_timeout=self._header_timeout,
                                       renderer=self.app[STATE].renderer)
+
+    async def drain(self, grace: float) -> None:
+        """Stop accepting, end held requests, let the others finish for `grace` seconds, cut the rest."""
+        server = self.server
+        if not isinstance(server, GatewayServer):
+            return  # never set up
+        for site in list(self.sites):
+            await site.stop()
+        drain = self.app[STATE].drain
+        drain.begin()
+        loop = asyncio.get_running_loop()
+        await _poll_while(lambda: server.drain_connections() > 0, loop.time() + grace)
+        connections = server.connections
+        if not connections:
+            log.info("drain complete: every request finished", grace_s=grace)
+            return
+        drain.cutting = True
+        for connection in connections:
+            connection.force_close()
+        await _poll_while(lambda: bool(server.connections), loop.time() + CUT_SETTLE_SECONDS)
+        drain.cutting = False
+        log.warning("grace period over: requests still running were cut", grace_s=grace,
+                    requests_cut=sum(drain.cut.values()), route_classes=dict(sorted(drain.cut.items())),
+                    connections_cut=len(connections))
+
+
+async def _poll_while(condition: Callable[[], bool], deadline: float) -> None:
+    """Wait while `condition` holds, until the loop time `deadline`. Polled: a connection that becomes
+    idle after its answer, or closes, signals nothing the drain could wait on."""
+    loop = asyncio.get_running_loop()
+    while condition() and (left := deadline - loop.time()) > 0:  # noqa: ASYNC110 - see the docstring
+        await asyncio.sleep(min(DRAIN_POLL_SECONDS, left))
 
 
 def listener_ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -187,7 +255,9 @@ def main_runner_options(settings: Settings) -> dict[str, Any]:
     """Options for the main listener's connections (header limits, keep-alive, cancellation)."""
     return {
         "header_timeout": settings.gateway_header_timeout,
-        "shutdown_timeout": settings.gateway_shutdown_grace,
+        # The grace period is the drain's (GatewayRunner.drain); aiohttp's own shutdown only meets
+        # what the cut left, and must not wait the grace period a second time.
+        "shutdown_timeout": CUT_SETTLE_SECONDS,
         # A client that disconnects cancels its handler, which aborts the upstream request.
         "handler_cancellation": True,
         "access_log": None,  # our own access log line is written by the app
@@ -211,6 +281,7 @@ class Gateway:
                                     handler_cancellation=True)
         self.main_addresses: list[str] = []
         self.admin_addresses: list[str] = []
+        self._stopping = False
 
     async def start(self, *, reuse_port: bool = False, listen_sockets: Sequence[socket.socket] = (),
                     admin_path: str | None = None) -> None:
@@ -239,8 +310,18 @@ class Gateway:
                                 for address in self._admin.addresses]
 
     async def stop(self) -> None:
-        """Stop accepting, let in-flight requests finish within the grace period, then close."""
+        """Readiness 503 at once; after GATEWAY_SHUTDOWN_DELAY stop accepting, drain within
+        GATEWAY_SHUTDOWN_GRACE (module docstring), then close. Once: later calls return at once."""
+        if self._stopping:
+            return
+        self._stopping = True
         self.state.readiness.draining = True
+        delay = self.settings.gateway_shutdown_delay
+        if delay > 0:
+            log.info("shutdown delay: serving on while load balancers stop sending new connections",
+                     delay_s=delay)
+            await asyncio.sleep(delay)
+        await self._main.drain(self.settings.gateway_shutdown_grace)
         await self._main.cleanup()
         await self._admin.cleanup()
 
@@ -275,8 +356,8 @@ async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], Non
         loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
-        log.info("shutting down: no new connections; in-flight requests may finish",
-                 grace_s=settings.gateway_shutdown_grace)
+        log.info("shutting down: readiness 503; in-flight requests may finish",
+                 delay_s=settings.gateway_shutdown_delay, grace_s=settings.gateway_shutdown_grace)
         await gateway.stop()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):

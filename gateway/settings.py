@@ -351,6 +351,7 @@ class Settings(BaseSettings):
     gateway_max_header_size: int = Field(16384, ge=1024)
     gateway_max_headers: int = Field(100, ge=8)
     gateway_shutdown_grace: float = Field(30.0, ge=0)
+    gateway_shutdown_delay: float = Field(0.0, ge=0)
 
     # --- Route policy -------------------------------------------------------------------------------
     gateway_policy_activesync: RoutePolicySetting = RoutePolicy.ALLOW

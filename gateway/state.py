@@ -19,6 +19,7 @@ from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
 from gateway.pages.renderer import PageRenderer
 from gateway.policy.routes import RouteClass
+from gateway.proxy.drain import Drain
 from gateway.proxy.forwarder import Forwarder
 from gateway.settings import Settings
 
@@ -45,6 +46,11 @@ class AppState:
     # Run when the main application shuts down (close clients, cancel background tasks).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _features: dict[FeatureKey[Any], object] = field(default_factory=dict)
+
+    @property
+    def drain(self) -> Drain:
+        """The shutdown drain, as the requests see it (gateway.server starts it on SIGTERM)."""
+        return self.forwarder.drain
 
     def peer_is_trusted(self, peer_ip: str) -> bool:
         return _peer_in(peer_ip, self.trusted_networks)

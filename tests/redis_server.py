@@ -9,6 +9,7 @@ Skips locally when redis-server is missing and fails in CI (tests/tools.py).
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -134,6 +135,18 @@ class RedisServer:
                     self.stop()
                     raise RuntimeError("redis-server did not answer within 10 s") from None
                 time.sleep(0.05)
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The server stopped (SIGSTOP) inside the block: connections stay open and nothing answers,
+        as with a Redis stuck on a slow disk or a paused VM."""
+        assert self.process is not None, "not running"
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            if self.process is not None:
+                self.process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         """Kill the server (SIGKILL: an outage, not a clean shutdown) and wait for it."""

@@ -44,6 +44,12 @@ def _make_server_not_a_coroutine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(web.AppRunner, "_make_server", lambda self: None)
 
 
+def _finish_response_with_other_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def finish_response(self: RequestHandler, request: Any, resp: Any) -> Any: ...
+
+    monkeypatch.setattr(RequestHandler, "finish_response", finish_response)
+
+
 def _python_parser(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aiohttp.http_parser, "HttpRequestParser", aiohttp.http_parser.HttpRequestParserPy)
 
@@ -64,6 +70,10 @@ REMOVALS: list[tuple[str, Callable[[pytest.MonkeyPatch], None]]] = [
      lambda mp: mp.delattr(RequestHandler, "_request_count")),
     ("aiohttp.web_protocol.RequestHandler.data_received/handle_error/force_close/close",
      lambda mp: mp.delattr(RequestHandler, "handle_error")),
+    ("aiohttp.web_protocol.RequestHandler.finish_response(request, resp, start_time)/_close/_force_close",
+     lambda mp: mp.delattr(RequestHandler, "finish_response")),
+    ("aiohttp.web_protocol.RequestHandler.finish_response(request, resp, start_time)/_close/_force_close",
+     _finish_response_with_other_signature),
     ("aiohttp.web.Server._loop/_kwargs", _server_without_kwargs),
     ("aiohttp.web.Server._make_request(message, payload, protocol, writer, task)", _factory_with_other_signature),
     ("aiohttp.web.AppRunner._make_server", _make_server_not_a_coroutine),

@@ -208,8 +208,10 @@ class MfaFlow:
         return self.page(request, ctx, "unavailable")
 
     def store_unavailable(self, request: web.Request, ctx: RequestContext, error: StoreUnavailable) -> web.Response:
+        """The session store is down: sign-in itself is unavailable, whatever the second factor's state."""
         log.error("session_store_unavailable", reason=str(error))
-        return self.page(request, ctx, "unavailable")
+        self.audit("refused", ctx, reason="session_store_unavailable")
+        return self.page(request, ctx, "store-unavailable")
 
     def audit(self, event: str, ctx: RequestContext, record: SessionRecord | None = None, *,
               user: str | None = None, **fields: Any) -> None:
@@ -217,6 +219,8 @@ class MfaFlow:
         if record is not None:
             fields.setdefault("monosign_user_id", record.user_id or None)
             user = user or record.typed_username or None
+        if event == "refused":
+            self.metrics.refusals.labels(str(fields.get("reason"))).inc()
         audit(event, client_ip=ctx.client_ip, user=user, **fields)
 
 

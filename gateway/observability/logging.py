@@ -21,6 +21,8 @@ import structlog
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 LOG_FILE_NAME = "monosign-gateway.log"
+# Libraries whose info and debug lines would repeat what our own events say, with less care for secrets.
+QUIET_LIBRARIES = ("httpx", "httpcore")
 _REDACTED = "[redacted]"
 # Keys whose values must never reach a log line, whoever passes them by mistake.
 SENSITIVE_KEYS = frozenset({
@@ -117,6 +119,11 @@ def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path |
     root.setLevel(level)
     # aiohttp's own access logger is replaced by ours.
     logging.getLogger("aiohttp.access").disabled = True
+    # httpx (the Monosign client) logs every request's full URL at info, the typed user name of
+    # `by-username` included; the client's own `monosign_call` event reports each call instead. Their
+    # warnings and errors still come through, in debug mode too.
+    for library in QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

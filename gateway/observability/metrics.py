@@ -75,6 +75,12 @@ class Metrics:
             "new_login).",
             ("reason",), registry=self.registry,
         )
+        self.refusals = Counter(
+            "gateway_authn_refusals_total",
+            "Sign-ins and signed-in requests refused, by the audit event's reason (e.g. monosign_unreachable, "
+            "session_store_unavailable, csrf_token).",
+            ("reason",), registry=self.registry,
+        )
 
     def request_started(self) -> None:
         self.requests.in_flight += 1

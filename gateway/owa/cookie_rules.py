@@ -108,15 +108,20 @@ def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passe
 
 async def forward_upstream(request: web.Request, ctx: RequestContext, *, session_passed: bool,
                            inspect: ResponseInspector, body: bytes | None = None,
-                           long_poll: bool = False, exchange_cookies: bool = True) -> web.StreamResponse:
+                           long_poll: bool = False, exchange_cookies: bool = True,
+                           held: bool = False) -> web.StreamResponse:
     """Forward with the cookie rules applied; an upstream failure becomes the gateway's error page.
+
+    `held` (OWA's notification channel) ends at the start of the shutdown drain: with a 503 when
+    Exchange has not answered yet (OWA reopens the channel, on another replica).
 
     Never over a client connection's NTLM-authenticated upstream connection: IIS would take the
     request as that connection's user wherever Windows authentication is enabled on the vdir.
     """
     headers = upstream_headers(request, ctx, session_passed=session_passed, exchange_cookies=exchange_cookies)
     return await send_upstream(request, ctx, headers, body=body, long_poll=long_poll,
-                               inspect=dropping_gateway_cookies(inspect), connection_auth=False)
+                               inspect=dropping_gateway_cookies(inspect), connection_auth=False,
+                               held=(lambda: error_page(request, ctx, 503)) if held else None)
 
 
 class FlowUpstreamGuard:

@@ -21,7 +21,7 @@ from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.owa.cookie_rules import forward_upstream, hold_back_cadata, refusal
 from gateway.policy.owa_responses import LogonReason, is_exchange_timeout, sets_foreign_session
-from gateway.policy.routes import is_background, wants_navigation
+from gateway.policy.routes import is_background, is_notification_channel, wants_navigation
 from gateway.sessions.base import SessionRecord, StoreUnavailable
 
 _TIMEOUT_ACCESS = (Access.IDLE, Access.ABSOLUTE)
@@ -61,6 +61,7 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
             except StoreUnavailable as exc:
                 return flow.store_unavailable(request, ctx, exc)
         return await forward_upstream(request, ctx, session_passed=True, long_poll=background,
+                                      held=is_notification_channel(ctx.target),
                                       inspect=_exchange_timeout_watch(request, flow, ctx, found.cookie, record))
     if access.ends_session and found.cookie is not None:
         await flow.end_session(ctx, found.cookie, found.record, access.value)

@@ -138,6 +138,7 @@ PAGES: Mapping[str, PageSpec] = {
     "locked": PageSpec(429, required=frozenset({"retry_after_seconds"})),
     "unavailable": PageSpec(503, optional={"retry_after_seconds": None}),  # unreachable, slow, breaker open
     "config-error": PageSpec(503),  # e.g. code 12: the detail is for the log only
+    "store-unavailable": PageSpec(503),  # the session store (Redis) is down: no sign-in at all
     "error": PageSpec(500, optional={"kind": None, "reason": None, "expected_url": None}),  # see render_error
     "bad-request": PageSpec(400),  # e.g. a CSRF failure: the form expired
 }

@@ -196,6 +196,16 @@ _COMMANDS = {
 }
 _USER_PARAMETER_TAG = 8
 
+WBXML_CONTENT_TYPE = "application/vnd.ms-sync.wbxml"
+# Exchange's answer to a Ping whose heartbeat ran out with nothing new (MS-ASCMD Ping Status 1): WBXML
+# 1.3, UTF-8, code page 13 (Ping), <Ping><Status>1</Status></Ping>. The phone sends its next Ping at once.
+PING_NO_CHANGES = bytes([0x03, 0x01, 0x6A, 0x00, 0x00, 0x0D, 0x45, 0x47, 0x03]) + b"1\x00" + bytes([0x01, 0x01])
+
+
+def is_held_command(device: ActiveSyncDevice) -> bool:
+    """A command Exchange holds open until something changes: Ping (up to its heartbeat, 59 minutes)."""
+    return device.command is not None and device.command.lower() == "ping"
+
 
 def _printable(text: str) -> str:
     return "".join(char for char in text if char.isprintable() and char.isascii())[:MAX_DEVICE_FIELD]

@@ -111,7 +111,15 @@ def _classify_owa(method: str, path: str, segments: list[str], is_read: bool) ->
 
 
 # OWA's background traffic: the notification channel (ev.owa2, ev.owa before 2013) and the pings.
-_BACKGROUND_PAGES = frozenset({"ev.owa2", "ev.owa", "keepalive.owa", "ping.owa"})
+_NOTIFICATION_PAGES = frozenset({"ev.owa2", "ev.owa"})
+_BACKGROUND_PAGES = _NOTIFICATION_PAGES | {"keepalive.owa", "ping.owa"}
+
+
+def is_notification_channel(target: Target) -> bool:
+    """True for OWA's notification channel, a long poll Exchange holds open for minutes (under `/owa`,
+    also below an explicit-logon segment): the shutdown drain ends it at once, OWA reopens it elsewhere."""
+    path = target.lower_path
+    return path.startswith("/owa/") and path[path.rfind("/") + 1:] in _NOTIFICATION_PAGES
 
 
 def is_background(target: Target, headers: Mapping[str, str]) -> bool:

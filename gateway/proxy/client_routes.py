@@ -23,6 +23,8 @@ from gateway.app import error_page, forward
 from gateway.core import ContinueCheck, Handler, RequestContext, ResponseInspector, Route, UpstreamAnswer
 from gateway.observability.audit import audit
 from gateway.policy.clients import (
+    PING_NO_CHANGES,
+    WBXML_CONTENT_TYPE,
     ActiveSyncDevice,
     AuthScheme,
     ClientCredential,
@@ -31,6 +33,7 @@ from gateway.policy.clients import (
     PolicyOutcome,
     activesync_device,
     decide,
+    is_held_command,
     parse_authorization,
 )
 from gateway.policy.explicit_logon import autodiscover_path_confusion
@@ -131,14 +134,23 @@ def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
             if pins is not None and pins.is_pinned(request):
                 response.force_close()  # the connection's authenticated user is not allowed here
             return response
+        held = _ping_without_changes if device is not None and is_held_command(device) else None
         if decision.outcome is PolicyOutcome.CHALLENGE_ONLY:
             # Only the challenge is wanted: the body stays here (aiohttp reads and drops it after
             # the answer, so the connection and its handshake carry on), Exchange gets none.
             return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned,
-                                 inspect=_challenge_only(request, ctx), body=b"" if request.body_exists else None)
-        return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned)
+                                 inspect=_challenge_only(request, ctx), body=b"" if request.body_exists else None,
+                                 held=held)
+        return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned,
+                             held=held)
 
     return handle
+
+
+def _ping_without_changes() -> web.Response:
+    """A held Ping at the start of the shutdown drain: "nothing changed", and the phone pings again,
+    on another replica (any change meanwhile is reported by that Ping)."""
+    return web.Response(body=PING_NO_CHANGES, content_type=WBXML_CONTENT_TYPE)
 
 
 def _refusal(request: web.Request, ctx: RequestContext) -> web.Response:

@@ -32,6 +32,7 @@ from gateway._compat import send_head_with_first_write
 from gateway.core import ResponseInspector, Transfer
 from gateway.observability.logging import get_logger
 from gateway.policy.headers import forwarded_request_headers, response_headers_for_client
+from gateway.proxy.drain import Drain, DrainStarted
 from gateway.proxy.pinned import PinnedConnections
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
 from gateway.proxy.upstream_config import UpstreamConfig
@@ -97,7 +98,8 @@ _UPSTREAM_FAILURES = (ConnectFailed, aiohttp.ClientError, HttpProcessingError, O
 class Forwarder:
     """Forwards a request upstream and streams the answer back. Create in the event loop."""
 
-    def __init__(self, config: UpstreamConfig, metrics: Metrics) -> None:
+    def __init__(self, config: UpstreamConfig, metrics: Metrics, *, drain: Drain | None = None) -> None:
+        self.drain = drain or Drain()
         parts = urlsplit(config.url)
         self._prefix = parts.path.rstrip("/")  # an upstream URL may name a base path
         self._metrics = metrics
@@ -162,6 +164,7 @@ class Forwarder:
         read_timeout: float | None = None,
         pin: bool = False,
         connection_auth: bool = True,
+        held: bool = False,
     ) -> web.StreamResponse:
         """Send `headers` (already built for the upstream) and the body; stream the answer back.
 
@@ -173,6 +176,9 @@ class Forwarder:
         Negotiate, or when the connection is already pinned (gateway.proxy.pinned), unless
         `connection_auth=False`: then never (OWA and ECP, whose session is the cookies alone, must not
         ride on a connection that NTLM authenticated as somebody).
+        `held` marks a long poll (ActiveSync Ping, OWA's notification channel): it ends at the start of
+        the shutdown drain, with DrainStarted when no answer has started yet, else with the end of a
+        chunked body (a body of announced length cannot end early: its client connection is cut).
         The client's response carries `X-Request-Id: request_id`. Raises UpstreamError before the
         response starts, and ClientGone when the connection to the client had to be cut.
         """
@@ -187,8 +193,9 @@ class Forwarder:
             read_timeout = self._long_poll_timeout if long_poll else self._read_timeout
         started = time.monotonic()
         try:
-            upstream = await pool.request(request.method, self._prefix + target_forward, headers, body=data,
-                                          read_timeout=read_timeout)
+            sent = pool.request(request.method, self._prefix + target_forward, headers, body=data,
+                                read_timeout=read_timeout)
+            upstream = await (self.drain.race(sent) if held else sent)
         except _UPSTREAM_FAILURES as exc:
             kind = classify_client_error(exc)
             transfer.upstream_seconds = time.monotonic() - started
@@ -200,7 +207,7 @@ class Forwarder:
         # An NTLM/Negotiate offer on a pooled connection pins the client; that connection is not reused.
         reusable = pins.after_response(request, upstream, pinned=pinned) if pins is not None else True
         try:
-            response = await self._relay(request, upstream, transfer, request_id, inspect)
+            response = await self._relay(request, upstream, transfer, request_id, inspect, held=held)
         except BaseException:
             # An aborted download also aborts the upstream request: its connection is closed.
             upstream.close()
@@ -218,6 +225,8 @@ class Forwarder:
         transfer: Transfer,
         request_id: str,
         inspect: ResponseInspector | None,
+        *,
+        held: bool = False,
     ) -> web.StreamResponse:
         client_headers = response_headers_for_client(upstream.headers)
         client_headers["X-Request-Id"] = request_id
@@ -239,6 +248,8 @@ class Forwarder:
         transfer.status = upstream.status
         response = RelayResponse(status=upstream.status, reason=upstream.reason, headers=client_headers,
                                  head_with_body=bool(first) or content.at_eof())
+        if self.drain.started:
+            response.force_close()  # `Connection: close`: this replica takes no further request
         try:
             await response.prepare(request)
         except (ConnectionError, aiohttp.ClientConnectionResetError):
@@ -252,7 +263,15 @@ class Forwarder:
                 await response.write(first)
                 transfer.bytes_out += len(first)
             while True:
-                chunk = await content.readany()
+                if held:
+                    try:
+                        chunk = await self.drain.race(content.readany())
+                    except DrainStarted:
+                        if response.content_length is not None:
+                            raise ClientGone("the drain ended a long poll of announced length") from None
+                        break  # the chunked body ends here; the client reconnects elsewhere
+                else:
+                    chunk = await content.readany()
                 if not chunk:
                     break
                 await response.write(chunk)

@@ -211,19 +211,24 @@ class RedisBackend:
         return "RedisBackend()"
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """`operation` within GATEWAY_REDIS_TIMEOUT, all included: the wait for a free connection,
+        connecting, redis-py's socket timeouts and its retry. A frozen Redis costs a request that
+        long, not a multiple of it."""
+        acquired = False
         try:
             async with asyncio.timeout(self._timeout):
                 await self._slots.acquire()
+                acquired = True
+                return await operation()
         except TimeoutError:
-            raise StoreUnavailable("redis: no free connection") from None
-        try:
-            return await operation()
-        except (TimeoutError, RedisError, OSError) as exc:
-            # The class name says enough (ConnectionError, TimeoutError, ...); messages may
-            # echo addresses or credentials, so they stay out.
+            raise StoreUnavailable("redis: no answer in time" if acquired else "redis: no free connection") from None
+        except (RedisError, OSError) as exc:
+            # The class name says enough (ConnectionError, ...); messages may echo addresses or
+            # credentials, so they stay out.
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from None
         finally:
-            self._slots.release()
+            if acquired:
+                self._slots.release()
 
     async def get(self, key: str) -> Stored | None:
         version, data, proof = await self._call(lambda: self._client.hmget(key, ["v", "d", "p"]))

@@ -281,7 +281,8 @@ class Supervisor:
             if slot.alive:
                 assert slot.process is not None
                 slot.process.terminate()
-        limit = self.settings.gateway_shutdown_grace + self._kill_after_grace
+        # Each worker serves on for the delay, then drains for the grace period.
+        limit = self.settings.gateway_shutdown_delay + self.settings.gateway_shutdown_grace + self._kill_after_grace
         done, pending = await asyncio.wait(monitors, timeout=limit)
         if pending:
             for slot in self._slots:

@@ -154,7 +154,10 @@ def test_kubernetes_deployment(tmp_path: Path, clean_env: pytest.MonkeyPatch) ->
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
-    assert pod["terminationGracePeriodSeconds"] > Settings.model_fields["gateway_shutdown_grace"].default
+    # The pod outlives the drain: the delay (readiness 503, still serving) plus the grace period.
+    shutdown = float(config["GATEWAY_SHUTDOWN_DELAY"]) + float(config["GATEWAY_SHUTDOWN_GRACE"])
+    assert pod["terminationGracePeriodSeconds"] > shutdown
+    assert "lifecycle" not in container, "GATEWAY_SHUTDOWN_DELAY is the preStop pause"
 
     # The environment the pod gets loads into valid settings (secrets as files from the Secret).
     mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}

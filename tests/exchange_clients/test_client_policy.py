@@ -17,6 +17,7 @@ from gateway.policy.clients import (
     activesync_device,
     decide,
     is_connection_auth,
+    is_held_command,
     offers_connection_auth,
     parse_authorization,
 )
@@ -153,6 +154,25 @@ def test_activesync_device(query: str, device_id: str | None, device_type: str |
     device = activesync_device(query)
     assert (device.device_id, device.device_type, device.command, device.user_hint) == (
         device_id, device_type, command, user)
+
+
+# Held by Exchange until something changes: ended at the start of the shutdown drain (gateway.proxy.drain).
+@pytest.mark.parametrize(("query", "held"), [
+    ("Cmd=Ping&User=alice&DeviceId=ABC123&DeviceType=iPhone", True),
+    ("cmd=ping&deviceid=X&devicetype=Android", True),
+    ("CMD=PING&DeviceId=X&DeviceType=Y", True),
+    ("DeviceId=X&Cmd=Ping&DeviceType=Y", True),
+    (_encoded_query(18, b"\x01", b"SmartPhone", b"bob"), True),
+    ("Cmd=Sync&DeviceId=X&DeviceType=Y", False),
+    ("Cmd=SendMail&DeviceId=X&DeviceType=Y", False),
+    ("Cmd=Pingx&DeviceId=X&DeviceType=Y", False),
+    ("Cmd=&DeviceId=X&DeviceType=Y", False),
+    ("", False),
+    (_encoded_query(0, b"\x01", b"WP", None), False),
+    (_encoded_query(19, b"\x01", b"WP", None), False),
+])
+def test_is_held_command(query: str, held: bool) -> None:
+    assert is_held_command(activesync_device(query)) is held
 
 
 ALICE = ClientCredential(AuthScheme.BASIC, parse_username("CORP\\alice"))

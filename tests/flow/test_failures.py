@@ -130,7 +130,8 @@ async def test_store_down_is_never_a_pass(start_env: EnvFactory) -> None:
     browser = env.browser()
     page = await browser.password("alice")
     assert page.status == 503
-    assert "Verification unavailable" in page.text
+    assert "Sign-in service temporarily unavailable" in page.text
+    assert "second factor" not in page.text  # the store is down, not Monosign
     assert_no_exchange_session(page.set_cookies)
     browser.cookies["msgw"] = "A" * 22 + "." + "A" * 43  # a well-formed ticket: the store must be asked
     assert (await browser.get("/owa/")).status == 503

@@ -81,7 +81,8 @@ async def test_secrets_and_codes_never_logged(make_client: ClientFactory, sim: M
         await make_client(api_secret=wrong_secret).verify_code(user.id, right)
     events = json_logs()
     assert len(calls(events)) == 6
-    assert any(event.get("logger", "").startswith("http") for event in events), "debug logs of httpx/httpcore expected"
+    # httpx and httpcore stay at warning even in debug mode (their lines name URLs, user names included).
+    assert not any(event.get("logger", "").startswith("http") for event in events)
     for event in events:
         for key, value in event.items():
             if key == "timestamp":
@@ -89,3 +90,18 @@ async def test_secrets_and_codes_never_logged(make_client: ClientFactory, sim: M
             text = json.dumps(value)
             for secret in (API_SECRET, wrong_secret, right, wrong):
                 assert secret not in text, f"{secret!r} leaked in {key}: {event}"
+
+
+@pytest.mark.parametrize("user", ["CORP\\alice", "alice@corp.example", "ALICE"])
+async def test_the_http_library_does_not_log_the_url_and_its_user_name(
+    client: MonosignClient, json_logs: ReadLogs, user: str,
+) -> None:
+    # httpx writes `GET .../by-username?userName=<typed name>` at info; only our own event may name the
+    # user (the access log records query parameter names only, for the same reason).
+    await client.lookup_user(user)
+    events = json_logs()  # at debug level: the most the product ever writes
+    assert [event["user"] for event in calls(events)] == [user]
+    others = [event for event in events if event.get("event") != "monosign_call"]
+    assert not [event for event in others if event.get("logger", "").startswith(("httpx", "httpcore"))]
+    assert not [event for event in others if user.lower() in json.dumps(event).lower()]
+    assert not [event for event in events if "username=" in json.dumps(event).lower()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.policy.paths import canonicalize
-from gateway.policy.routes import RouteClass, classify, is_background, wants_navigation
+from gateway.policy.routes import RouteClass, classify, is_background, is_notification_channel, wants_navigation
 
 G = RouteClass.GATEWAY
 PUB = RouteClass.OWA_PUBLIC
@@ -186,6 +186,33 @@ BACKGROUND: list[tuple[str, bool]] = [
 @pytest.mark.parametrize(("raw", "expected"), BACKGROUND)
 def test_is_background(raw: str, expected: bool) -> None:
     assert is_background(canonicalize(raw), {}) is expected
+
+
+# Held open by Exchange for minutes: the shutdown drain ends these at once (gateway.proxy.drain).
+NOTIFICATION_CHANNEL: list[tuple[str, bool]] = [
+    ("/owa/ev.owa2?ns=PendingRequest&ev=PendingNotificationRequest&UA=0&cid=1", True),
+    ("/owa/ev.owa2?ns=PendingRequest&ev=FinishNotificationRequest", True),
+    ("/OWA/EV.OWA2?ns=PendingRequest", True),
+    ("/owa/ev.owa?ns=x", True),
+    ("/owa/alice@corp.example/ev.owa2", True),
+    ("/owa/%65v.owa2", True),
+    ("/owa/x/y/ev.owa2", True),
+    ("/owa/keepalive.owa", False),
+    ("/owa/ping.owa", False),
+    ("/owa/service.svc?action=GetFolder&UA=0", False),
+    ("/owa/ev.owa2x", False),
+    ("/owa/ev.owa2/x", False),
+    ("/ecp/ev.owa2", False),
+    ("/ev.owa2", False),
+    ("/Microsoft-Server-ActiveSync?Cmd=Ping", False),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), NOTIFICATION_CHANNEL)
+def test_is_notification_channel(raw: str, expected: bool) -> None:
+    target = canonicalize(raw)
+    assert is_notification_channel(target) is expected
+    assert not expected or is_background(target, {}), "a notification channel is background traffic too"
 
 
 NAVIGATION: list[tuple[str, dict[str, str], bool]] = [

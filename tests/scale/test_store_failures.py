@@ -58,7 +58,7 @@ async def test_redis_down_then_back(tmp_path: Path) -> None:
 
             await _eventually(refused, timeout=5, what="the mailbox to be refused")
             page = await browser.get("/owa/")
-            assert "Verification unavailable" in page.text
+            assert "Sign-in service temporarily unavailable" in page.text
             assert page.headers["Cache-Control"].startswith("no-store")
             # Scripts get the same refusal, and a new sign-in gets no Exchange session.
             xhr = await browser.request("POST", "/owa/service.svc?action=GetFolder", navigate=False,

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.proxy.slow_clients import SlowDownload, SlowUpload
 from tests.proxy.support import (
     PUBLIC_HOST,
     GatewayProcess,
@@ -296,3 +297,36 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+async def test_workers_drain_slow_bodies_to_the_end_and_cut_a_stalled_upload_at_the_grace_period(
+    upstream: Upstream, redis_server: RedisServer, tmp_path: Path,
+) -> None:
+    delay, grace = 1.0, 5.0
+    with supervisor(upstream[0].url, redis_server.url, tmp_path, GATEWAY_SHUTDOWN_GRACE=str(grace),
+                    GATEWAY_SHUTDOWN_DELAY=str(delay)) as gateway:
+        # Fresh connections: the two workers take them from one queue, so both have some.
+        uploads = await asyncio.gather(*(
+            SlowUpload.start(gateway.port, size=48 * 1024, chunk=4096, interval=0.2) for _ in range(10)))
+        downloads = await asyncio.gather(*(SlowDownload.start(gateway.port, chunks=8, delay=0.25) for _ in range(10)))
+        stalled = await SlowUpload.start(gateway.port, size=48 * 1024, chunk=4096, interval=0.05, stall_after=8192)
+        await asyncio.wait_for(asyncio.gather(*(upload.first_sent.wait() for upload in [*uploads, stalled])), 10)
+        await asyncio.sleep(0.3)
+        loop = asyncio.get_running_loop()
+        signalled = loop.time()
+        gateway.process.send_signal(signal.SIGTERM)
+        async with aiohttp.ClientSession() as client, client.get(gateway.admin_url + "/readyz") as response:
+            assert response.status == 503  # at the first moment of the drain
+        answers = await asyncio.gather(*(upload.finish(delay + grace + 10) for upload in uploads))
+        downloaded = await asyncio.gather(*(download.finish(delay + grace + 10) for download in downloads))
+        cut = await stalled.finish(delay + grace + 10)
+        code = await asyncio.to_thread(gateway.wait, delay + grace + 20)
+    assert code == 0
+    assert [answer.status for answer in answers] == [200] * 10
+    assert [answer.json()["body_len"] for answer in answers] == [48 * 1024] * 10
+    assert all(download.complete(answer) for download, answer in zip(downloads, downloaded, strict=True))
+    assert cut.raw == b""
+    assert delay + grace <= cut.closed_at - signalled < delay + grace + 2, cut.closed_at - signalled
+    (cut_event,) = events_named(gateway, "grace period over: requests still running were cut")
+    assert (cut_event["requests_cut"], cut_event["route_classes"]) == (1, {"activesync": 1})
+    assert [event["exit"] for event in events_named(gateway, "worker stopped")] == ["exit status 0"] * 2

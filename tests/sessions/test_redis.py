@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,11 @@ import pytest
 from gateway.assembly import store_config
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 from gateway.sessions.factory import build_store
-from gateway.sessions.redis_backend import SentinelTarget, connect, parse_sentinel_url
+from gateway.sessions.redis_backend import MAX_CONNECTIONS, SentinelTarget, connect, parse_sentinel_url
 from gateway.sessions.store import EncryptedSessionStore
 from gateway.sessions.ticket import parse_ticket
 from gateway.settings import Settings
+from tests.flow.conftest import flow_environment
 from tests.redis_server import RedisServer, free_port, make_tls_files
 from tests.sessions.conftest import PREFIX, SERVER_KEY
 from tests.settings_env import without_settings
@@ -155,6 +157,61 @@ async def test_a_frozen_redis_times_out_and_recovers(fresh_redis: RedisServer) -
         assert await store.load(cookie) is not None
     finally:
         await store.aclose()
+
+
+@pytest.mark.redis
+async def test_a_frozen_redis_costs_each_operation_the_timeout_and_no_more(fresh_redis: RedisServer) -> None:
+    """GATEWAY_REDIS_TIMEOUT bounds a store operation as a whole: with more callers than connections,
+    neither the queue for a connection nor redis-py's socket timeout and retry add to it."""
+    timeout = 1.0
+    store = redis_store(fresh_redis.url, timeout=timeout)
+    ticket = "A" * 22 + "." + "A" * 43
+
+    async def duration(operation: Awaitable[object]) -> float:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await operation
+        return time.monotonic() - started
+
+    try:
+        await store.ping()
+        with fresh_redis.frozen():
+            callers = MAX_CONNECTIONS + 16  # some queue for a connection
+            durations = await asyncio.gather(
+                *(duration(store.load(ticket)) for _ in range(callers // 2)),
+                *(duration(store.hit("otp-fail-ip", "192.0.2.1", 60)) for _ in range(callers - callers // 2)),
+            )
+            durations.append(await duration(store.create(SessionRecord(state=SessionState.PENDING), ttl=60)))
+        # Before: up to twice the timeout with a connection (socket timeout, then the retry's), and
+        # the queue's wait on top of that.
+        assert max(durations) < timeout * 1.5, sorted(durations)[-5:]
+        await store.ping()  # thawed: the same client works again
+        cookie = await store.create(SessionRecord(state=SessionState.PENDING), ttl=60)
+        assert await store.load(cookie) is not None
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.redis
+async def test_a_signed_in_user_waits_at_most_the_timeout_for_a_frozen_redis(fresh_redis: RedisServer) -> None:
+    timeout = 1.0
+    async with flow_environment(gateway_session_store="redis", gateway_redis_url=fresh_redis.url,
+                                gateway_session_secret=SECRET, gateway_redis_timeout=timeout,
+                                gateway_session_cache_seconds=0) as env:
+        browser = env.browser()
+        await browser.sign_in("alice")
+        assert (await browser.get("/owa/")).status == 200
+        with fresh_redis.frozen():
+            started = time.monotonic()
+            page = await browser.get("/owa/", headers={"Accept-Language": "tr"})
+            waited = time.monotonic() - started
+        assert page.status == 503
+        assert "Giriş hizmeti geçici olarak kullanılamıyor" in page.text
+        assert page.headers["X-Request-Id"] in page.text  # the reference to quote to the help desk
+        assert waited < timeout * 1.5, waited
+        metrics = await env.metrics()
+        assert 'gateway_authn_refusals_total{reason="session_store_unavailable"} 1.0' in metrics
+        assert (await browser.get("/owa/")).status == 200  # thawed: the session is still there
 
 
 # The ACL documented in docs/sessions.md: the least a gateway needs.
