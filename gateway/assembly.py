@@ -19,6 +19,7 @@ cookie rules to every other forwarded route, adds the `store` (critical) and `mo
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,7 +36,8 @@ from gateway.app import (
 from gateway.core import GatewayPages, Handler, Route, always
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
-from gateway.monosign import MonosignClient
+from gateway.monosign import CircuitBreaker, MonosignClient
+from gateway.monosign.contract import ApiPaths, ResultCodes
 from gateway.monosign.metrics import register_monosign_metrics
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
@@ -125,7 +127,7 @@ def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStor
 def install_mfa_from_settings(state: AppState) -> MfaFlow:
     """`install_mfa` with the Monosign client and store the settings describe."""
     settings = state.settings
-    return install_mfa(state, monosign=MonosignClient.from_settings(settings),
+    return install_mfa(state, monosign=monosign_client(settings),
                        store=build_store(store_config(settings)))
 
 
@@ -135,6 +137,36 @@ EXCHANGE = Profile(
     components=(install_client_routes,),
     second_factor=install_mfa_from_settings,
 )
+
+
+def monosign_client(settings: Settings) -> MonosignClient:
+    """The Monosign client the MONOSIGN_* settings describe (one per process, shared)."""
+    verify: ssl.SSLContext | bool = settings.monosign_tls_verify
+    if settings.monosign_tls_verify and settings.monosign_ca_file is not None:
+        verify = ssl.create_default_context(cafile=str(settings.monosign_ca_file))
+    return MonosignClient(
+        base_url=settings.monosign_api_url,
+        api_key=settings.monosign_api_key.get_secret_value(),
+        api_secret=settings.monosign_api_secret.get_secret_value(),
+        paths=ApiPaths(
+            user_lookup=settings.monosign_path_user_lookup,
+            push_start=settings.monosign_path_push_start,
+            push_status=settings.monosign_path_push_status,
+            verify=settings.monosign_path_verify,
+        ),
+        codes=ResultCodes(
+            user_not_found=settings.monosign_code_user_not_found,
+            invalid_code=settings.monosign_code_invalid_code,
+            locked=settings.monosign_code_locked,
+            push_unknown=settings.monosign_code_push_unknown,
+        ),
+        user_source=settings.monosign_user_source,
+        connect_timeout=settings.monosign_connect_timeout,
+        timeout=settings.monosign_timeout,
+        max_connections=settings.monosign_max_connections,
+        verify=verify,
+        breaker=CircuitBreaker(settings.monosign_breaker_threshold, settings.monosign_breaker_cooldown),
+    )
 
 
 def store_config(settings: Settings) -> StoreConfig:

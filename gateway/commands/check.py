@@ -118,10 +118,11 @@ def monosign_user_results(name: str, user: MonosignUser | None, error: MonosignE
 
 
 async def check_monosign(settings: Settings, user_name: str | None) -> list[CheckResult]:
-    from gateway.monosign import MonosignClient, MonosignError
+    from gateway.assembly import monosign_client
+    from gateway.monosign import MonosignError
 
     results: list[CheckResult] = []
-    async with MonosignClient.from_settings(settings) as client:
+    async with monosign_client(settings) as client:
         try:
             await client.lookup_user(SENTINEL_USER)
             error: MonosignError | None = None

@@ -1,6 +1,6 @@
 """The Monosign API client (see docs/monosign-api.md).
 
-    client = MonosignClient.from_settings(settings)     # one per process
+    client = gateway.assembly.monosign_client(settings)  # one per process
     user = await client.lookup_user("CORP\\alice")       # MonosignUser
     push = await client.start_push(user.id, client_ip, user_agent)
     status = await client.push_status(push.request_id)   # PushStatus

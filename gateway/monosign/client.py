@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -47,9 +47,6 @@ from gateway.monosign.errors import (
 from gateway.monosign.models import MonosignUser, PushRequest, PushStatus
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.readiness import CheckOutcome
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 _log = get_logger("gateway.monosign")
 
@@ -124,7 +121,8 @@ class CallStats:
 
 
 class MonosignClient:
-    """Async Monosign client. Create one per process (`from_settings`), share it, `aclose()` it."""
+    """Async Monosign client. Create one per process (`gateway.assembly.monosign_client(settings)`),
+    share it, `aclose()` it."""
 
     def __init__(
         self,
@@ -164,25 +162,6 @@ class MonosignClient:
             verify=verify,
             transport=transport,
             follow_redirects=False,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> MonosignClient:
-        verify: ssl.SSLContext | bool = settings.monosign_tls_verify
-        if settings.monosign_tls_verify and settings.monosign_ca_file is not None:
-            verify = ssl.create_default_context(cafile=str(settings.monosign_ca_file))
-        return cls(
-            base_url=settings.monosign_api_url,
-            api_key=settings.monosign_api_key.get_secret_value(),
-            api_secret=settings.monosign_api_secret.get_secret_value(),
-            paths=ApiPaths.from_settings(settings),
-            codes=ResultCodes.from_settings(settings),
-            user_source=settings.monosign_user_source,
-            connect_timeout=settings.monosign_connect_timeout,
-            timeout=settings.monosign_timeout,
-            max_connections=settings.monosign_max_connections,
-            verify=verify,
-            breaker=CircuitBreaker(settings.monosign_breaker_threshold, settings.monosign_breaker_cooldown),
         )
 
     async def aclose(self) -> None:

@@ -7,10 +7,6 @@ vendor's; the paths and the other codes are ours and can be overridden by settin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 HEADER_APP_ID = "MonoSign-AppId"
 HEADER_APP_KEY = "MonoSign-AppKey"
@@ -29,15 +25,6 @@ class ApiPaths:
     push_status: str = "/api/v1.4/mfa/push/{request_id}"
     verify: str = "/api/v1.4/mfa/verify"
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ApiPaths:
-        return cls(
-            user_lookup=settings.monosign_path_user_lookup,
-            push_start=settings.monosign_path_push_start,
-            push_status=settings.monosign_path_push_status,
-            verify=settings.monosign_path_verify,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ResultCodes:
@@ -51,12 +38,4 @@ class ResultCodes:
     invalid_application_key: int = CODE_INVALID_APPLICATION_KEY
     user_not_assigned: int = CODE_USER_NOT_ASSIGNED
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ResultCodes:
-        return cls(
-            user_not_found=settings.monosign_code_user_not_found,
-            invalid_code=settings.monosign_code_invalid_code,
-            locked=settings.monosign_code_locked,
-            push_unknown=settings.monosign_code_push_unknown,
-        )
 

@@ -28,8 +28,7 @@ import pyotp
 import pytest
 from multidict import CIMultiDictProxy
 
-from gateway.assembly import build_state, install_mfa
-from gateway.monosign import MonosignClient
+from gateway.assembly import build_state, install_mfa, monosign_client
 from gateway.policy.owa_responses import parse_set_cookie
 from gateway.server import Gateway
 from gateway.sessions.base import SessionStore
@@ -261,7 +260,7 @@ async def flow_environment(*, owa: OwaSimConfig | None = None, monosign_options:
         state = None
         if store is not None:
             state = build_state(settings, mfa=False)
-            install_mfa(state, monosign=MonosignClient.from_settings(settings), store=store)
+            install_mfa(state, monosign=monosign_client(settings), store=store)
         gateway = Gateway(settings, state=state)
         await gateway.start()
         stack.push_async_callback(gateway.stop)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from gateway.assembly import monosign_client
 from gateway.monosign import (
     BreakerState,
     CircuitBreaker,
@@ -283,7 +284,7 @@ async def test_from_settings_uses_paths_and_codes(sim: MonosignSimulator) -> Non
         gateway_public_url="https://mail.example.com", gateway_upstream_url="http://127.0.0.1:1",
         monosign_path_user_lookup="/api/v9/people", monosign_breaker_threshold=2,
     )
-    async with MonosignClient.from_settings(settings) as client:
+    async with monosign_client(settings) as client:
         assert client.breaker.threshold == 2
         assert client.paths.user_lookup == "/api/v9/people"
         with pytest.raises(UnexpectedResponse) as info:  # the simulator has no such path: 404 text/plain

@@ -11,6 +11,7 @@ import pytest
 import trustme
 from aiohttp import web
 
+from gateway.assembly import monosign_client
 from gateway.monosign import MonosignClient, MonosignUnreachable
 from gateway.settings import Settings, load_settings
 
@@ -55,7 +56,7 @@ async def test_untrusted_certificate(tls_monosign: str) -> None:
 async def test_ca_file_setting(tls_monosign: str, ca: trustme.CA, tmp_path: Path) -> None:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    async with MonosignClient.from_settings(settings_for(tls_monosign, monosign_ca_file=ca_file)) as client:
+    async with monosign_client(settings_for(tls_monosign, monosign_ca_file=ca_file)) as client:
         assert (await client.lookup_user("alice")).user_name == "alice"
-    async with MonosignClient.from_settings(settings_for(tls_monosign, monosign_tls_verify=False)) as client:
+    async with monosign_client(settings_for(tls_monosign, monosign_tls_verify=False)) as client:
         assert (await client.lookup_user("bob")).user_name == "bob"
