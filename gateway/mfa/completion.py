@@ -36,6 +36,7 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
     record.upstream_set_cookies = []  # replayed now; the store need not keep Exchange's session
     record.push_request_id = None
     record.push_expires_at = None
+    record.push_number = None
     record.failures = 0
     record.csrf_token = new_csrf_token()
     if record.cadata_hash is None:

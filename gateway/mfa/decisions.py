@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
 from enum import StrEnum
 from urllib.parse import quote
 
@@ -82,6 +83,11 @@ def logon_redirect(public_url: str, target: str, *, reason: int = LogonReason.NO
 
 def valid_code_format(code: str) -> bool:
     return _CODE.fullmatch(code) is not None
+
+
+def new_number_challenge() -> str:
+    """Two random digits for number matching ("Enter 42 in the Monofor Identity app"), 00 to 99."""
+    return f"{secrets.randbelow(100):02d}"
 
 
 def attempts_left(max_failures: int, *counts: int) -> int:

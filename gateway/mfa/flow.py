@@ -24,6 +24,7 @@ from gateway.mfa.poller import PushPoller
 from gateway.mfa.request_keys import RequestKeyReader
 from gateway.mfa.session_cookie import SessionCookie
 from gateway.monosign import (
+    InputRefused,
     InvalidApplicationKey,
     MonosignClient,
     MonosignError,
@@ -161,8 +162,9 @@ class MfaFlow:
         return user.mfa_methods
 
     def fail_open_allowed(self, error: MonosignError) -> bool:
-        """Only an unreachable Monosign (or its open circuit) may let users in, and only when asked
-        for. A configuration error or an answer outside the contract never does."""
+        """Only an unreachable Monosign (no HTTP answer: a transport failure, or the circuit those
+        opened) may let users in, and only when asked for. Any HTTP answer (however odd), a
+        configuration error or a refused input never does: a caller can shape those."""
         return self.settings.gateway_fail_mode is FailMode.OPEN and isinstance(error, MonosignUnreachable)
 
     # --- answers -------------------------------------------------------------------------------------
@@ -195,6 +197,9 @@ class MfaFlow:
             self.audit("lockout", ctx, record, user=user, scope="monosign")
             wait = error.retry_after if error.retry_after is not None else self.lockout.seconds
             return self.page(request, ctx, "locked", retry_after_seconds=wait)
+        if isinstance(error, InputRefused):
+            self.audit("refused", ctx, record, user=user, reason="monosign_input_refused", field=error.field)
+            return self.page(request, ctx, "input-refused")
         if isinstance(error, InvalidApplicationKey):
             # Loud on purpose: every sign-in fails until an operator fixes the key pair.
             log.error("monosign_configuration_error", monosign_code=error.code, hint=error.operator_hint,

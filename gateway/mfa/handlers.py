@@ -9,6 +9,7 @@ that is not 6 to 8 digits is refused without asking Monosign (and still counts).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -17,18 +18,22 @@ from aiohttp import web
 from gateway.app import RequestContext
 from gateway.mfa.completion import count_failure, finish
 from gateway.mfa.csrf import cross_site_problem, token_matches
-from gateway.mfa.decisions import expiry_reason, valid_code_format
+from gateway.mfa.decisions import expiry_reason, new_number_challenge, valid_code_format
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.mfa.pages import URLS, offered_methods
 from gateway.monosign import InvalidCode, MonosignError, PushStatus
 from gateway.owa.login_form import is_form_content_type
 from gateway.owa.responses import LogonReason
+from gateway.policy.user_agent import parse_user_agent
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
 _NO_STORE = {"Cache-Control": "no-store"}
 # The MFA forms carry a code and a token: a few hundred bytes.
 MAX_FORM_BYTES = 4096
+# A push press holds its session's claim at most the Monosign call's time plus this (a replica that
+# died holding it frees it then).
+PUSH_CLAIM_SLACK_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,8 @@ async def _mfa_page(request: web.Request, ctx: RequestContext, flow: MfaFlow, pe
         return flow.page(request, ctx, "no-methods")
     if context.get("push_state") == "waiting" and "push" not in offered_methods(methods):
         context.pop("push_state")
+    if context.get("push_state") == "waiting" and pending.record.push_number is not None:
+        context["push_number"] = pending.record.push_number
     return flow.page(request, ctx, "mfa", status=status, display_name=_display_name(pending.record),
                      methods=list(methods), csrf_token=pending.record.csrf_token, **context)
 
@@ -218,34 +225,56 @@ async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     if not isinstance(checked, tuple):
         return checked
     pending, _ = checked
-    record = pending.record
     try:
-        locked = await _locked(request, ctx, flow, record, "push")
+        locked = await _locked(request, ctx, flow, pending.record, "push")
         if locked is not None:
             return locked
-        if record.push_request_id is not None and record.push_expires_at is not None:
-            status = await flow.poller.status(record.push_request_id, record.push_expires_at)
-            if status is PushStatus.PENDING:
-                # One push at a time: a second press of the button must not buzz the phone again.
-                return flow.redirect(MFA_PAGE, status=303)
-        if not await flow.lockout.push_allowed(record.user_id):
-            flow.metrics.second_factor.labels("push", "locked").inc()
-            flow.audit("refused", ctx, record, reason="too_many_pushes")
-            return flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)
-        try:
-            started = await flow.monosign.start_push(record.user_id, ctx.client_ip,
-                                                     request.headers.get("User-Agent", "")[:300])
-        except MonosignError as error:
-            flow.metrics.second_factor.labels("push", "error").inc()
-            return await _monosign_failed(request, ctx, flow, pending, error)
-        record.push_request_id = started.request_id
-        record.push_expires_at = flow.clock() + started.expires_in
-        if not await flow.store.save(pending.cookie, record, flow.ttl(record)):
+        # One push at a time per session, across tabs, double clicks and replicas: the press that
+        # wins this claim (one atomic set-if-absent in the store) decides; the others wait on the page.
+        claim = f"push-start:{pending.cookie}"
+        if not await flow.store.claim_once(claim, flow.settings.monosign_timeout + PUSH_CLAIM_SLACK_SECONDS):
             return flow.redirect(MFA_PAGE, status=303)
-        await flow.poller.ensure(started.request_id, record.push_expires_at)
+        try:
+            return await _start_push(request, ctx, flow, pending.cookie)
+        finally:
+            # Released once the record says so (or nothing was sent); should the store fail now,
+            # the claim still ends with its TTL.
+            with contextlib.suppress(StoreUnavailable):
+                await flow.store.release(claim)
     except StoreUnavailable as exc:
         return flow.store_unavailable(request, ctx, exc)
-    flow.audit("push_sent", ctx, record, expires_in=started.expires_in)
+
+
+async def _start_push(request: web.Request, ctx: RequestContext, flow: MfaFlow, cookie: str) -> web.StreamResponse:
+    """Under the session's push claim: read the record again (a press that held the claim before
+    may have started a push since this request first read it), then start one if none is pending."""
+    record = await flow.store.load(cookie)
+    if record is None or record.state is not SessionState.PENDING:
+        return flow.redirect(MFA_PAGE, status=303)
+    if record.push_request_id is not None and record.push_expires_at is not None:
+        status = await flow.poller.status(record.push_request_id, record.push_expires_at)
+        if status is PushStatus.PENDING:
+            # A second press of the button must not buzz the phone again.
+            return flow.redirect(MFA_PAGE, status=303)
+    if not await flow.lockout.push_allowed(record.user_id):
+        flow.metrics.second_factor.labels("push", "locked").inc()
+        flow.audit("refused", ctx, record, reason="too_many_pushes")
+        return flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)
+    number = new_number_challenge() if flow.settings.gateway_mfa_number_matching else None
+    try:
+        started = await flow.monosign.start_push(record.user_id, ctx.client_ip,
+                                                 parse_user_agent(request.headers.get("User-Agent")),
+                                                 number_challenge=number)
+    except MonosignError as error:
+        flow.metrics.second_factor.labels("push", "error").inc()
+        return await _monosign_failed(request, ctx, flow, Pending(cookie, record), error)
+    record.push_request_id = started.request_id
+    record.push_expires_at = flow.clock() + started.expires_in
+    record.push_number = number
+    if not await flow.store.save(cookie, record, flow.ttl(record)):
+        return flow.redirect(MFA_PAGE, status=303)
+    await flow.poller.ensure(started.request_id, record.push_expires_at)
+    flow.audit("push_sent", ctx, record, expires_in=started.expires_in, number_matching=number is not None)
     return flow.redirect(MFA_PAGE, status=303)
 
 
@@ -299,6 +328,7 @@ async def complete(request: web.Request, ctx: RequestContext) -> web.StreamRespo
         request_id = record.push_request_id
         record.push_request_id = None
         record.push_expires_at = None
+        record.push_number = None
         if not await flow.store.save(pending.cookie, record, flow.ttl(record)):
             return flow.redirect(MFA_PAGE, status=303)
         if push_status is PushStatus.REJECTED:

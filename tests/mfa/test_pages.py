@@ -31,6 +31,7 @@ CONTEXTS: dict[str, tuple[int, dict[str, Any]]] = {
     "locked": (429, {"retry_after_seconds": 600}),
     "unavailable": (503, {}),
     "config-error": (503, {}),
+    "input-refused": (400, {}),
     "error": (500, {}),
     "bad-request": (400, {}),
 }
