@@ -88,8 +88,3 @@ def valid_code_format(code: str) -> bool:
 def new_number_challenge() -> str:
     """Two random digits for number matching ("Enter 42 in the Monofor Identity app"), 00 to 99."""
     return f"{secrets.randbelow(100):02d}"
-
-
-def attempts_left(max_failures: int, *counts: int) -> int:
-    """Attempts before the lockout, from the highest of the failure counters."""
-    return max(0, max_failures - max(counts, default=0))

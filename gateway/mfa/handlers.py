@@ -94,7 +94,7 @@ async def _monosign_failed(request: web.Request, ctx: RequestContext, flow: MfaF
 
 async def _locked(request: web.Request, ctx: RequestContext, flow: MfaFlow, record: SessionRecord,
                   method: str | None = None) -> web.Response | None:
-    wait = await flow.lockout.wait_seconds(record.user_id, ctx.client_ip)
+    wait = await flow.lockout.wait_seconds(flow.attempt(request, ctx, record))
     if wait <= 0:
         return None
     if method is not None:

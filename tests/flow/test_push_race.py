@@ -6,42 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.flow.conftest import Browser, EnvFactory, FlowEnv
-from tests.redis_server import RedisServer
+from tests.flow.conftest import Browser, FlowEnv, StoreEnv
 
 CHROME_ON_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                      "Chrome/120.0.0.0 Safari/537.36")
 _NUMBER = re.compile(r"Enter (\d\d) in the Monofor Identity app")
-
-StoreEnv = Callable[..., Any]
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def store_env(request: pytest.FixtureRequest, start_env: EnvFactory,
-                    tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """start_env on the memory store, or on a real redis-server."""
-    if request.param == "memory":
-        yield start_env
-        return
-    with RedisServer.running(tmp_path / "redis") as server:
-        async def start(**settings: Any) -> FlowEnv:
-            return await start_env(gateway_session_store="redis", gateway_redis_url=server.url,
-                                   gateway_session_secret="push-race-secret-" + "x" * 32, **settings)
-
-        yield start
-
-
-@asynccontextmanager
-async def nothing() -> AsyncIterator[None]:
-    yield
-
 
 async def at_mfa_page(browser: Browser, user: str = "alice") -> None:
     assert (await browser.password(user)).location == "/_gateway/mfa"
