@@ -2,7 +2,7 @@
 
 Every handler starts from the request's pending session (no session: Exchange's logon page; a
 passed one: its destination), and every POST must carry the session's CSRF token and come from
-the gateway's own origin. Attempts are limited per Monosign user and per client address; a code
+the gateway's own origin. Attempts are limited by the smart lockout (gateway.mfa.lockout); a code
 that is not 6 to 8 digits is refused without asking Monosign (and still counts).
 """
 
@@ -31,9 +31,10 @@ from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 _NO_STORE = {"Cache-Control": "no-store"}
 # The MFA forms carry a code and a token: a few hundred bytes.
 MAX_FORM_BYTES = 4096
-# A push press holds its session's claim at most the Monosign call's time plus this (a replica that
-# died holding it frees it then).
-PUSH_CLAIM_SLACK_SECONDS = 5.0
+# The store calls a push press makes under its claim (load, poll status, count, save, poller lease):
+# the claim outlasts the Monosign call and that many store timeouts, and frees itself after that
+# should the replica holding it die.
+PUSH_CLAIM_STORE_CALLS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +233,8 @@ async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
         # One push at a time per session, across tabs, double clicks and replicas: the press that
         # wins this claim (one atomic set-if-absent in the store) decides; the others wait on the page.
         claim = f"push-start:{pending.cookie}"
-        if not await flow.store.claim_once(claim, flow.settings.monosign_timeout + PUSH_CLAIM_SLACK_SECONDS):
+        claim_seconds = flow.settings.monosign_timeout + PUSH_CLAIM_STORE_CALLS * flow.settings.gateway_redis_timeout
+        if not await flow.store.claim_once(claim, claim_seconds):
             return flow.redirect(MFA_PAGE, status=303)
         try:
             return await _start_push(request, ctx, flow, pending.cookie)
