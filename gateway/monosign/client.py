@@ -36,6 +36,7 @@ from gateway.monosign.envelope import (
 from gateway.monosign.errors import (
     CircuitOpen,
     ErrorPage,
+    InputRefused,
     InvalidApplicationKey,
     InvalidCode,
     MonosignError,
@@ -333,6 +334,10 @@ class MonosignClient:
                             continue
                         reason, detail = describe_transport_error(exc)
                         raise MonosignUnreachable(detail, reason=reason) from None
+                    except httpx.LocalProtocolError:
+                        # Our own request could not be written as HTTP: something in it, not
+                        # Monosign's availability (never "unreachable", never fail-open).
+                        raise InputRefused("request", "cannot be sent as HTTP") from None
                     except httpx.TransportError as exc:
                         reason, detail = describe_transport_error(exc)
                         raise MonosignUnreachable(detail, reason=reason) from None

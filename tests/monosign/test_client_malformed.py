@@ -12,6 +12,7 @@ from gateway.monosign import (
     BreakerState,
     CircuitBreaker,
     ErrorPage,
+    InputRefused,
     MonosignClient,
     MonosignUnreachable,
     UnexpectedResponse,
@@ -159,4 +160,15 @@ async def test_headers_and_bodies_sent(mock: respx.MockRouter, client: MonosignC
                                            "Context": context}
     await client.start_push("7f1c", "203.0.113.9", ClientDevice("Firefox", "Linux"), number_challenge="07")
     assert json.loads(route.calls.last.request.content)["NumberChallenge"] == "07"
+    await client.aclose()
+
+
+async def test_a_request_that_cannot_be_written_is_refused_not_unreachable(mock: respx.MockRouter,
+                                                                           client: MonosignClient) -> None:
+    mock.get(LOOKUP).mock(side_effect=httpx.LocalProtocolError("Illegal header value"))
+    for _ in range(5):
+        with pytest.raises(InputRefused):
+            await client.lookup_user("john.smith")
+    assert client.breaker_state is BreakerState.CLOSED
+    assert client.breaker.consecutive_failures == 0
     await client.aclose()
