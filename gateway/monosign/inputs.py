@@ -26,8 +26,8 @@ MAX_CONTEXT_LENGTH = 64
 # a filter (`* ( ) % ? " < > ; : , = | [ ] `` `), no controls, nothing outside ASCII (Exchange
 # reads those as other accounts anyway: gateway.policy.users.check_exchange_reading).
 _USER_NAME = re.compile(r"[A-Za-z0-9._@\\/'+$#!&^~{}-](?:[A-Za-z0-9._@\\/'+$#!&^~{} -]*[A-Za-z0-9._@\\/'+$#!&^~{}-])?")
-# Identifiers Monosign hands out (user Id, push RequestId): GUIDs and the like.
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+# Identifiers Monosign hands out (user Id, push RequestId): GUIDs (braced or not) and the like.
+_IDENTIFIER = re.compile(r"[A-Za-z0-9{][A-Za-z0-9._:{}-]*")
 _CODE = re.compile(r"[0-9]{6,8}")
 NUMBER_CHALLENGE = re.compile(r"[0-9]{2}")
 # The names of gateway.policy.user_agent's tables and the push's application name.

@@ -73,7 +73,8 @@ def test_identifiers_refused(value: str) -> None:
         inputs.identifier("user id", value)
 
 
-@pytest.mark.parametrize("value", ["7f1c", "b2e0-11aa", "0123456789abcdef0123456789abcdef", "user:1.2_3"])
+@pytest.mark.parametrize("value", ["7f1c", "b2e0-11aa", "0123456789abcdef0123456789abcdef", "user:1.2_3",
+                                   "{6f9619ff-8b86-d011-b42d-00cf4fc964ff}"])
 def test_identifiers_accepted(value: str) -> None:
     assert inputs.identifier("user id", value) == value
 
