@@ -383,6 +383,14 @@ class Settings(BaseSettings):
     gateway_mfa_max_failures: int = Field(5, ge=1, le=100)
     gateway_mfa_lockout_seconds: float = Field(300.0, ge=1, le=86400)
     gateway_mfa_max_pushes: int = Field(10, ge=1, le=10000)
+    # Smart lockout (gateway.mfa.lockout): GATEWAY_MFA_MAX_FAILURES counts per user and client
+    # network (and per user and familiar device); these count per user overall and per address.
+    gateway_mfa_max_failures_user: int = Field(50, ge=1, le=10000)
+    gateway_mfa_max_failures_ip: int = Field(30, ge=1, le=10000)
+    gateway_mfa_network_prefix_v4: int = Field(24, ge=8, le=32)
+    gateway_mfa_network_prefix_v6: int = Field(64, ge=16, le=128)
+    gateway_mfa_device_days: float = Field(30.0, ge=0, le=400)  # 0: no familiar-device cookie
+    gateway_mfa_number_matching: bool = False
     gateway_login_max_body: int = Field(16384, ge=1024, le=16384)
 
     # --- Gateway pages: language and brand -----------------------------------------------------------

@@ -56,7 +56,7 @@ class Metrics:
             registry=self.registry,
         )
         self.lockouts = Counter(
-            "gateway_authn_lockouts_total", "Second-factor lockouts by scope (user, ip, monosign).",
+            "gateway_authn_lockouts_total", "Second-factor lockouts by scope (network, user, ip, device, monosign).",
             ("scope",), registry=self.registry,
         )
         self.bypasses = Counter(
