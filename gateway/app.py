@@ -262,7 +262,10 @@ async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: fl
             inspect=_chain(guard_inspect, inspect), read_timeout=read_timeout, pin=pin,
         )
     except UpstreamError as exc:
-        return error_page(request, ctx, exc.kind.status)
+        response = error_page(request, ctx, exc.kind.status)
+        if exc.end_connection:
+            response.force_close()
+        return response
 
 
 def _chain(first: ResponseInspector | None, second: ResponseInspector | None) -> ResponseInspector | None:
