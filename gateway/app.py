@@ -382,6 +382,8 @@ async def _entry(request: web.Request) -> web.StreamResponse:
             response.headers["X-Request-Id"] = ctx.request_id
             # Our own answers do not advertise the Python and aiohttp versions.
             response.headers.setdefault("Server", SERVER_NAME)
+            if isinstance(response, web.Response):
+                await _send_own_answer(request, response, ctx.exchange)
         return response
     except web.HTTPException as exc:
         status = exc.status
@@ -395,6 +397,25 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         raise
     finally:
         _record(request, state, ctx, status)
+
+
+# Statuses whose answers never carry a body (RFC 9110, sections 15.3.5 and 15.4.5).
+_BODYLESS_STATUSES = frozenset({204, 304})
+
+
+async def _send_own_answer(request: web.Request, response: web.Response, exchange: Exchange) -> None:
+    """Send an answer the gateway made itself (a page, a static file, an error, a redirect) now rather
+    than after the handler returns, so the access line counts the body bytes it wrote (`bytes_out`),
+    as the forwarder counts a relayed body's. aiohttp's own sending afterwards finds it done."""
+    exchange.status = response.status
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        raise ClientGone("client disconnected during the gateway's own answer") from None
+    body = response.body
+    if request.method != "HEAD" and response.status not in _BODYLESS_STATUSES and isinstance(body, bytes | bytearray):
+        exchange.bytes_out += len(body)
 
 
 def _query_names(query: str) -> list[str]:
