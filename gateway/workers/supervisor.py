@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gateway import __version__
 from gateway.observability.logging import get_logger
+from gateway.observability.metrics import register_process_metrics
 from gateway.server import LISTEN_BACKLOG
 from gateway.settings import Settings
 from gateway.workers.admin import RunningWorker, build_supervisor_admin_app, query_worker
@@ -98,6 +99,7 @@ class SupervisorMetrics:
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
 
     def __post_init__(self) -> None:
+        register_process_metrics(self.registry)
         self.configured = Gauge("gateway_workers_configured", "Worker processes configured (GATEWAY_WORKERS).",
                                 registry=self.registry)
         self.running = Gauge("gateway_workers_running", "Worker processes running and ready.",

@@ -126,6 +126,12 @@ async def test_two_workers_serve_and_the_admin_listener_speaks_for_both(
         for index in (1, 2):
             assert f'gateway_requests_total{{route_class="owa-public",status="200",worker="{index}"}}' in metrics
         assert metrics.count("# TYPE gateway_requests_total counter") == 1
+        # Each process describes itself, the supervisor without a worker label, in one family each.
+        assert metrics.count("# TYPE process_open_fds gauge") == 1
+        assert metrics.count("# TYPE gateway_build_info gauge") == 1
+        assert "\nprocess_open_fds " in metrics
+        assert 'process_open_fds{worker="1"}' in metrics
+        assert "_created" not in metrics
     # Every worker's log line says which worker wrote it; nothing leaks the session secret.
     assert all("worker" in event for event in gateway.events() if event.get("logger") == "gateway.access")
     assert SECRET not in "\n".join(gateway.lines) + gateway.stderr
