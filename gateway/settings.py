@@ -178,6 +178,13 @@ class LogFormat(StrEnum):
     CONSOLE = "console"
 
 
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 class RoutePolicy(StrEnum):
     ALLOW = "allow"
     DENY = "deny"
@@ -333,6 +340,13 @@ class Settings(BaseSettings):
 
     # --- Logs -----------------------------------------------------------------------------------------
     gateway_log_format: LogFormat = LogFormat.JSON
+    gateway_log_level: LogLevel = LogLevel.INFO
+    gateway_access_log: bool = True  # one line per request (`on`/`off`), whatever the level
+
+    @field_validator("gateway_log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value  # WARNING, as Python spells levels
 
     @field_validator("gateway_redis_url")
     @classmethod
@@ -406,6 +420,11 @@ class Settings(BaseSettings):
     def allowed_hosts(self) -> frozenset[str]:
         """Host header values the gateway answers to (the public URL's host, plus any extra)."""
         return frozenset({self.public_host, *(h.lower() for h in self.gateway_allowed_hosts)})
+
+    @property
+    def log_level(self) -> LogLevel:
+        """GATEWAY_LOG_LEVEL, or debug when MONOSIGN_DEBUG_MODE=true (the IIS module's switch)."""
+        return LogLevel.DEBUG if self.monosign_debug_mode else self.gateway_log_level
 
     def plain_http_warnings(self) -> list[str]:
         """http:// is accepted for demos and tests; anywhere else it deserves a warning."""

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         print("--worker needs --listen-fd and --admin-socket (the supervisor sets them)", file=sys.stderr)
         return 2
     file_name = LOG_FILE_NAME if worker is None else LOG_FILE_NAME.replace(".log", f".worker-{worker}.log")
-    configure_logging(debug=settings.monosign_debug_mode, fmt=settings.gateway_log_format.value,
+    configure_logging(level=settings.log_level.value, access_log=settings.gateway_access_log,
+                      fmt=settings.gateway_log_format.value,
                       log_dir=settings.monosign_log_path, file_name=file_name,
                       process_fields={"worker": worker} if worker is not None else None)
     log = get_logger("gateway.serve")
