@@ -35,7 +35,7 @@ from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.observability.metrics import Metrics
-from gateway.observability.readiness import Readiness
+from gateway.observability.readiness import Readiness, ReadinessCollector
 from gateway.pages import error_response, static_routes
 from gateway.policy.edge import allowed_host_set, check_edge, new_request_id, valid_request_id
 from gateway.policy.headers import client_ip as resolve_client_ip
@@ -463,6 +463,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     forwarder = Forwarder(settings, metrics)
     readiness = Readiness()
     readiness.add("upstream", forwarder.check)
+    metrics.registry.register(ReadinessCollector(readiness))
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
     pages.add("GET", "/_gateway/readyz", readyz)
@@ -552,7 +553,9 @@ def build_admin_app(state: AppState) -> web.Application:
     app[STATE] = state
 
     async def metrics(request: web.Request) -> web.Response:
-        body = request.app[STATE].metrics.render()
+        state = request.app[STATE]
+        await state.readiness.report()  # gateway_ready and gateway_readiness_check_ok, as of this scrape
+        body = state.metrics.render()
         return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     app.router.add_get("/metrics", metrics)
