@@ -99,7 +99,7 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
             return
         if handler_busy(self):
             return  # a request is being served; its own timeouts apply
-        log.info("client too slow sending request headers", peer=_peer(self.peername),
+        log.info("slow_request_headers", message="client too slow sending request headers", peer=_peer(self.peername),
                  timeout_s=self._header_timeout)
         if handler_request_count(self) == 0:
             transport.write(REQUEST_TIMEOUT_RESPONSE)
@@ -119,9 +119,11 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
         # The request never reached the pipeline: give it an id here, for the log and the answer.
         request_id = new_request_id()
         if status >= 500:
-            log.error("unhandled error while serving a request", exc_info=exc, request_id=request_id)
+            log.error("unhandled_error", message="unhandled error while serving a request", exc_info=exc,
+                      request_id=request_id)
         else:
-            log.info("malformed request refused", status=status, error=type(exc).__name__ if exc else None,
+            log.info("malformed_request", message="malformed request refused", status=status,
+                     error=type(exc).__name__ if exc else None,
                      peer=_peer(self.peername), request_id=request_id)
         # No request headers are trusted here (they may be what was malformed): plain text, in the
         # configured (or default) language.
@@ -251,14 +253,14 @@ def _url(scheme: str, address: Any) -> str:
 
 async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], None] | None = None,
                       reuse_port: bool = False, listen_sockets: Sequence[socket.socket] = (),
-                      admin_path: str | None = None, started_event: str = "gateway started") -> int:
+                      admin_path: str | None = None, started_event: str = "gateway_started") -> int:
     """Serve until SIGTERM or SIGINT, then drain and return 0."""
     gateway = Gateway(settings)
     await gateway.start(reuse_port=reuse_port, listen_sockets=listen_sockets, admin_path=admin_path)
     log.info(started_event, version=__version__, listen=gateway.main_addresses,
              admin_listen=gateway.admin_addresses, upstream=settings.gateway_upstream_url,
              public_url=settings.gateway_public_url)
-    log.debug("effective limits", header_timeout_s=settings.gateway_header_timeout,
+    log.debug("effective_limits", header_timeout_s=settings.gateway_header_timeout,
               max_header_size=settings.gateway_max_header_size, max_headers=settings.gateway_max_headers,
               upstream_pool_size=settings.gateway_upstream_pool_size,
               upstream_connect_timeout_s=settings.gateway_upstream_connect_timeout,
@@ -273,11 +275,11 @@ async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], Non
         loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
-        log.info("shutting down: no new connections; in-flight requests may finish",
+        log.info("shutting_down", message="no new connections; in-flight requests may finish",
                  grace_s=settings.gateway_shutdown_grace)
         await gateway.stop()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-    log.info("gateway stopped")
+    log.info("gateway_stopped")
     return 0

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_worker(settings, index=worker, listen_fds=args.listen_fd, admin_socket=args.admin_socket)
     for warning in settings.plain_http_warnings():
-        log.warning(warning)
+        log.warning("insecure_setting", message=warning)
     try:
         if settings.gateway_workers > 1:
             from gateway.workers.supervisor import run_supervisor
@@ -79,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
             return run_supervisor(settings, env_file=args.env_file)
         return uvloop.run(run_gateway(settings))
     except OSError as exc:
-        log.error("cannot open a listener", error=exc.strerror or str(exc))
+        log.error("listener_failed", message="cannot open a listener", error=exc.strerror or str(exc))
         return 1

@@ -36,7 +36,7 @@ class CloseHooksMixin(RequestHandler):
             try:
                 hook()
             except Exception:  # one failing hook must not keep the others from running
-                log.exception("connection close hook failed")
+                log.exception("close_hook_failed", message="connection close hook failed")
 
 
 def add_close_hook(protocol: Any, hook: Callable[[], None]) -> bool:

@@ -315,7 +315,8 @@ class Forwarder:
         except _UPSTREAM_FAILURES as exc:
             kind = classify_client_error(exc)
             self._metrics.upstream_errors.labels(kind.value).inc()
-            log.warning("upstream failed mid-response", kind=kind.value, status=upstream.status,
+            log.warning("upstream_failed_mid_response", message="upstream failed mid-response; client connection cut",
+                        kind=kind.value, status=upstream.status,
                         bytes_out=exchange.bytes_out)
             raise ClientGone("upstream failed mid-response; client connection cut") from None
         return response

@@ -197,7 +197,7 @@ class PinnedConnections:
         pinned.user = None
         if pinned.pool is not None:
             pinned.pool.close()
-        log.debug("pinned upstream connection closed; closing the client connection")
+        log.debug("pinned_upstream_closed", message="pinned upstream connection closed; closing the client connection")
         close_when_idle(pinned.protocol, CLOSE_GRACE_SECONDS)
 
     def close(self) -> None:

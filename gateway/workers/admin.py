@@ -104,7 +104,7 @@ async def _worker_metrics(worker: RunningWorker) -> str | None:
     try:
         status, body = await query_worker(worker.admin_socket, "/metrics")
     except (OSError, TimeoutError, aiohttp.ClientError) as exc:
-        log.warning("worker metrics unavailable", worker=worker.index, error=type(exc).__name__)
+        log.warning("worker_metrics_unavailable", worker=worker.index, error=type(exc).__name__)
         return None
     return body.decode("utf-8") if status == 200 else None
 
@@ -120,7 +120,7 @@ async def _metrics(request: web.Request) -> web.Response:
             own=own,
         )
     except (MetricsConflict, ValueError) as exc:
-        log.error("worker metrics cannot be merged", error=str(exc))
+        log.error("worker_metrics_unmergeable", message="worker metrics cannot be merged", error=str(exc))
         families = merge_expositions({}, own=own)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StaticCollector(families))
