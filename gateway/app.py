@@ -36,7 +36,7 @@ from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from gateway.observability.metrics import Metrics
-from gateway.observability.readiness import Readiness
+from gateway.observability.readiness import Readiness, ReadinessCollector
 from gateway.pages import error_response, static_routes
 from gateway.policy.edge import (
     EdgeRejection,
@@ -306,7 +306,10 @@ async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: fl
             held=held is not None,
         )
     except UpstreamError as exc:
-        return error_page(request, ctx, exc.kind.status)
+        response = error_page(request, ctx, exc.kind.status)
+        if exc.end_connection:
+            response.force_close()
+        return response
     except DrainStarted:
         assert held is not None
         return held()
@@ -442,6 +445,8 @@ async def _entry(request: web.Request) -> web.StreamResponse:
             response.headers["X-Request-Id"] = ctx.request_id
             # Our own answers do not advertise the Python and aiohttp versions.
             response.headers.setdefault("Server", SERVER_NAME)
+            if isinstance(response, web.Response):
+                await _send_own_answer(request, response, ctx.exchange)
         return response
     except web.HTTPException as exc:
         status = exc.status
@@ -453,6 +458,25 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         raise
     finally:
         _record(request, state, ctx, status)
+
+
+# Statuses whose answers never carry a body (RFC 9110, sections 15.3.5 and 15.4.5).
+_BODYLESS_STATUSES = frozenset({204, 304})
+
+
+async def _send_own_answer(request: web.Request, response: web.Response, exchange: Exchange) -> None:
+    """Send an answer the gateway made itself (a page, a static file, an error, a redirect) now rather
+    than after the handler returns, so the access line counts the body bytes it wrote (`bytes_out`),
+    as the forwarder counts a relayed body's. aiohttp's own sending afterwards finds it done."""
+    exchange.status = response.status
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        raise ClientGone("client disconnected during the gateway's own answer") from None
+    body = response.body
+    if request.method != "HEAD" and response.status not in _BODYLESS_STATUSES and isinstance(body, bytes | bytearray):
+        exchange.bytes_out += len(body)
 
 
 def _query_names(query: str) -> list[str]:
@@ -500,6 +524,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     forwarder = Forwarder(settings, metrics)
     readiness = Readiness()
     readiness.add("upstream", forwarder.check)
+    metrics.registry.register(ReadinessCollector(readiness))
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
     pages.add("GET", "/_gateway/readyz", public_readyz)
@@ -591,7 +616,9 @@ def build_admin_app(state: AppState) -> web.Application:
     app[STATE] = state
 
     async def metrics(request: web.Request) -> web.Response:
-        body = request.app[STATE].metrics.render()
+        state = request.app[STATE]
+        await state.readiness.report()  # gateway_ready and gateway_readiness_check_ok, as of this scrape
+        body = state.metrics.render()
         return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     app.router.add_get("/metrics", metrics)

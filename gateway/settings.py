@@ -231,6 +231,13 @@ class LogFormat(StrEnum):
     CONSOLE = "console"
 
 
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 class RoutePolicy(StrEnum):
     ALLOW = "allow"
     DENY = "deny"
@@ -246,6 +253,7 @@ class PageLanguage(StrEnum):
 FailModeSetting = Annotated[FailMode, BeforeValidator(_one_of(FailMode))]
 StoreKindSetting = Annotated[StoreKind, BeforeValidator(_one_of(StoreKind))]
 LogFormatSetting = Annotated[LogFormat, BeforeValidator(_one_of(LogFormat))]
+LogLevelSetting = Annotated[LogLevel, BeforeValidator(_one_of(LogLevel))]
 RoutePolicySetting = Annotated[RoutePolicy, BeforeValidator(_one_of(RoutePolicy))]
 PageLanguageSetting = Annotated[PageLanguage, BeforeValidator(_one_of(PageLanguage))]
 
@@ -403,6 +411,8 @@ class Settings(BaseSettings):
 
     # --- Logs -----------------------------------------------------------------------------------------
     gateway_log_format: LogFormatSetting = LogFormat.JSON
+    gateway_log_level: LogLevelSetting = LogLevel.INFO
+    gateway_access_log: bool = True  # one line per request (`on`/`off`), whatever the level
 
     # --- Sites and rules ------------------------------------------------------------------------------
     # A YAML file of sites and rules (gateway.config); without it, the settings above describe one site.
@@ -480,6 +490,11 @@ class Settings(BaseSettings):
     def allowed_hosts(self) -> frozenset[str]:
         """Host header values the gateway answers to (the public URL's host, plus any extra)."""
         return frozenset({self.public_host, *(h.lower() for h in self.gateway_allowed_hosts)})
+
+    @property
+    def log_level(self) -> LogLevel:
+        """GATEWAY_LOG_LEVEL, or debug when MONOSIGN_DEBUG_MODE=true (the IIS module's switch)."""
+        return LogLevel.DEBUG if self.monosign_debug_mode else self.gateway_log_level
 
     def plain_http_warnings(self) -> list[str]:
         """http:// is accepted for demos and tests; anywhere else it deserves a warning."""

@@ -355,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
 
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")
-    configure_logging(debug=args.verbose, fmt="console")
+    configure_logging(level="debug" if args.verbose else "info", fmt="console")
     if not args.verbose:
         # The results say it all; the per-call log lines are for --verbose.
         logging.getLogger().setLevel(logging.CRITICAL + 1)
