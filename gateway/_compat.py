@@ -148,8 +148,8 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     Internal(
         "aiohttp.web_protocol.RequestHandler._request_in_progress/_messages/_request_count/_loop",
-        "tells whether a client connection is between requests (header timeout, closing a pinned "
-        "connection's client after its answer: gateway.server, gateway.proxy.client_connection)",
+        "tells whether a client connection is between requests (header timeout, closing an idle client "
+        "connection whose pinned upstream connection closed: gateway.server, gateway.proxy.client_connection)",
         "none: aiohttp exposes no connection state; a timer per request would cost more and miss pipelining",
         _class_has(lambda: RequestHandler, "_request_in_progress", "_messages", "_request_count", "_loop"),
     ),

@@ -28,7 +28,7 @@ from yarl import URL
 
 from gateway import __version__
 from gateway._compat import c_parser_loaded
-from gateway.core import CONTEXT, RequestContext, ResponseInspector, UpstreamAnswer
+from gateway.core import CONTEXT, RequestContext, ResponseInspector, Transfer, UpstreamAnswer
 from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -190,7 +190,10 @@ async def send_upstream(request: web.Request, ctx: RequestContext, headers: CIMu
             held=held is not None,
         )
     except UpstreamError as exc:
-        return error_page(request, ctx, exc.kind.status)
+        response = error_page(request, ctx, exc.kind.status)
+        if exc.end_connection:
+            response.force_close()
+        return response
     except DrainStarted:
         assert held is not None
         return held()
@@ -309,6 +312,8 @@ async def _entry(request: web.Request) -> web.StreamResponse:
             response.headers["X-Request-Id"] = ctx.request_id
             # Our own answers do not advertise the Python and aiohttp versions.
             response.headers.setdefault("Server", SERVER_NAME)
+            if isinstance(response, web.Response):
+                await _send_own_answer(request, response, ctx.transfer)
         return response
     except web.HTTPException as exc:
         status = exc.status
@@ -320,6 +325,25 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         raise
     finally:
         _record(request, state, ctx, status)
+
+
+# Statuses whose answers never carry a body (RFC 9110, sections 15.3.5 and 15.4.5).
+_BODYLESS_STATUSES = frozenset({204, 304})
+
+
+async def _send_own_answer(request: web.Request, response: web.Response, transfer: Transfer) -> None:
+    """Send an answer the gateway made itself (a page, a static file, an error, a redirect) now rather
+    than after the handler returns, so the access line counts the body bytes it wrote (`bytes_out`),
+    as the forwarder counts a relayed body's. aiohttp's own sending afterwards finds it done."""
+    transfer.status = response.status
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        raise ClientGone("client disconnected during the gateway's own answer") from None
+    body = response.body
+    if request.method != "HEAD" and response.status not in _BODYLESS_STATUSES and isinstance(body, bytes | bytearray):
+        transfer.bytes_out += len(body)
 
 
 def _query_names(query: str) -> list[str]:
@@ -418,7 +442,9 @@ def build_admin_app(state: AppState) -> web.Application:
     app[STATE] = state
 
     async def metrics(request: web.Request) -> web.Response:
-        body = request.app[STATE].metrics.render()
+        state = request.app[STATE]
+        await state.readiness.report()  # gateway_ready and gateway_readiness_check_ok, as of this scrape
+        body = state.metrics.render()
         return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     app.router.add_get("/metrics", metrics)

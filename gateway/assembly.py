@@ -40,7 +40,7 @@ from gateway.monosign import CircuitBreaker, MonosignClient
 from gateway.monosign.contract import ApiPaths, ResultCodes
 from gateway.monosign.metrics import register_monosign_metrics
 from gateway.observability.metrics import Metrics
-from gateway.observability.readiness import Readiness
+from gateway.observability.readiness import Readiness, ReadinessCollector
 from gateway.owa import guard, login, logoff, public
 from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
@@ -205,6 +205,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     forwarder = Forwarder(upstream_config(settings), metrics)
     readiness = Readiness()
     readiness.add("upstream", forwarder.check)
+    metrics.registry.register(ReadinessCollector(readiness))
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
     pages.add("GET", "/_gateway/readyz", public_readyz)

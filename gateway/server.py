@@ -129,7 +129,7 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
             return
         if handler_busy(self):
             return  # a request is being served; its own timeouts apply
-        log.info("client too slow sending request headers", peer=_peer(self.peername),
+        log.info("slow_request_headers", message="client too slow sending request headers", peer=_peer(self.peername),
                  timeout_s=self._header_timeout)
         if handler_request_count(self) == 0:
             transport.write(REQUEST_TIMEOUT_RESPONSE)
@@ -149,9 +149,11 @@ class GatewayRequestHandler(CloseHooksMixin, ExtensionMethodsMixin, RequestHandl
         # The request never reached the pipeline: give it an id here, for the log and the answer.
         request_id = new_request_id()
         if status >= 500:
-            log.error("unhandled error while serving a request", exc_info=exc, request_id=request_id)
+            log.error("unhandled_error", message="unhandled error while serving a request", exc_info=exc,
+                      request_id=request_id)
         else:
-            log.info("malformed request refused", status=status, error=type(exc).__name__ if exc else None,
+            log.info("malformed_request", message="malformed request refused", status=status,
+                     error=type(exc).__name__ if exc else None,
                      peer=_peer(self.peername), request_id=request_id)
         # No request headers are trusted here (they may be what was malformed): plain text, in the
         # configured (or default) language.
@@ -219,15 +221,15 @@ class GatewayRunner(web.AppRunner):
         await _poll_while(lambda: server.drain_connections() > 0, loop.time() + grace)
         connections = server.connections
         if not connections:
-            log.info("drain complete: every request finished", grace_s=grace)
+            log.info("drain_complete", message="drain complete: every request finished", grace_s=grace)
             return
         drain.cutting = True
         for connection in connections:
             connection.force_close()
         await _poll_while(lambda: bool(server.connections), loop.time() + CUT_SETTLE_SECONDS)
         drain.cutting = False
-        log.warning("grace period over: requests still running were cut", grace_s=grace,
-                    requests_cut=sum(drain.cut.values()), route_classes=dict(sorted(drain.cut.items())),
+        log.warning("requests_cut_at_grace", message="grace period over: requests still running were cut",
+                    grace_s=grace, requests_cut=sum(drain.cut.values()), route_classes=dict(sorted(drain.cut.items())),
                     connections_cut=len(connections))
 
 
@@ -318,8 +320,8 @@ class Gateway:
         self.state.readiness.draining = True
         delay = self.settings.gateway_shutdown_delay
         if delay > 0:
-            log.info("shutdown delay: serving on while load balancers stop sending new connections",
-                     delay_s=delay)
+            log.info("shutdown_delay", delay_s=delay,
+                     message="shutdown delay: serving on while load balancers stop sending new connections")
             await asyncio.sleep(delay)
         await self._main.drain(self.settings.gateway_shutdown_grace)
         await self._main.cleanup()
@@ -334,14 +336,14 @@ def _url(scheme: str, address: Any) -> str:
 
 async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], None] | None = None,
                       reuse_port: bool = False, listen_sockets: Sequence[socket.socket] = (),
-                      admin_path: str | None = None, started_event: str = "gateway started") -> int:
+                      admin_path: str | None = None, started_event: str = "gateway_started") -> int:
     """Serve until SIGTERM or SIGINT, then drain and return 0."""
     gateway = Gateway(settings)
     await gateway.start(reuse_port=reuse_port, listen_sockets=listen_sockets, admin_path=admin_path)
     log.info(started_event, version=__version__, listen=gateway.main_addresses,
              admin_listen=gateway.admin_addresses, upstream=settings.gateway_upstream_url,
              public_url=settings.gateway_public_url)
-    log.debug("effective limits", header_timeout_s=settings.gateway_header_timeout,
+    log.debug("effective_limits", header_timeout_s=settings.gateway_header_timeout,
               max_header_size=settings.gateway_max_header_size, max_headers=settings.gateway_max_headers,
               upstream_pool_size=settings.gateway_upstream_pool_size,
               upstream_connect_timeout_s=settings.gateway_upstream_connect_timeout,
@@ -356,11 +358,11 @@ async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], Non
         loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
-        log.info("shutting down: readiness 503; in-flight requests may finish",
+        log.info("shutting_down", message="readiness 503; in-flight requests may finish",
                  delay_s=settings.gateway_shutdown_delay, grace_s=settings.gateway_shutdown_grace)
         await gateway.stop()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-    log.info("gateway stopped")
+    log.info("gateway_stopped")
     return 0

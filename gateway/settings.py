@@ -231,6 +231,13 @@ class LogFormat(StrEnum):
     CONSOLE = "console"
 
 
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 class RoutePolicy(StrEnum):
     ALLOW = "allow"
     DENY = "deny"
@@ -246,6 +253,7 @@ class PageLanguage(StrEnum):
 FailModeSetting = Annotated[FailMode, BeforeValidator(_one_of(FailMode))]
 StoreKindSetting = Annotated[StoreKind, BeforeValidator(_one_of(StoreKind))]
 LogFormatSetting = Annotated[LogFormat, BeforeValidator(_one_of(LogFormat))]
+LogLevelSetting = Annotated[LogLevel, BeforeValidator(_one_of(LogLevel))]
 RoutePolicySetting = Annotated[RoutePolicy, BeforeValidator(_one_of(RoutePolicy))]
 PageLanguageSetting = Annotated[PageLanguage, BeforeValidator(_one_of(PageLanguage))]
 
@@ -383,6 +391,14 @@ class Settings(BaseSettings):
     gateway_mfa_max_failures: int = Field(5, ge=1, le=100)
     gateway_mfa_lockout_seconds: float = Field(300.0, ge=1, le=86400)
     gateway_mfa_max_pushes: int = Field(10, ge=1, le=10000)
+    # Smart lockout (gateway.mfa.lockout): GATEWAY_MFA_MAX_FAILURES counts per user and client
+    # network (and per user and familiar device); these count per user overall and per address.
+    gateway_mfa_max_failures_user: int = Field(50, ge=1, le=10000)
+    gateway_mfa_max_failures_ip: int = Field(30, ge=1, le=10000)
+    gateway_mfa_network_prefix_v4: int = Field(24, ge=8, le=32)
+    gateway_mfa_network_prefix_v6: int = Field(64, ge=16, le=128)
+    gateway_mfa_device_days: float = Field(30.0, ge=0, le=400)  # 0: no familiar-device cookie
+    gateway_mfa_number_matching: bool = False
     gateway_login_max_body: int = Field(16384, ge=1024, le=16384)
 
     # --- Gateway pages: language and brand -----------------------------------------------------------
@@ -395,6 +411,8 @@ class Settings(BaseSettings):
 
     # --- Logs -----------------------------------------------------------------------------------------
     gateway_log_format: LogFormatSetting = LogFormat.JSON
+    gateway_log_level: LogLevelSetting = LogLevel.INFO
+    gateway_access_log: bool = True  # one line per request (`on`/`off`), whatever the level
 
     # --- Sites and rules ------------------------------------------------------------------------------
     # A YAML file of sites and rules (gateway.config); without it, the settings above describe one site.
@@ -472,6 +490,11 @@ class Settings(BaseSettings):
     def allowed_hosts(self) -> frozenset[str]:
         """Host header values the gateway answers to (the public URL's host, plus any extra)."""
         return frozenset({self.public_host, *(h.lower() for h in self.gateway_allowed_hosts)})
+
+    @property
+    def log_level(self) -> LogLevel:
+        """GATEWAY_LOG_LEVEL, or debug when MONOSIGN_DEBUG_MODE=true (the IIS module's switch)."""
+        return LogLevel.DEBUG if self.monosign_debug_mode else self.gateway_log_level
 
     def plain_http_warnings(self) -> list[str]:
         """http:// is accepted for demos and tests; anywhere else it deserves a warning."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from gateway.observability.logging import configure_logging
+from gateway.observability.logging import ACCESS_LOGGER, AUDIT_LOGGER, configure_logging
 
 CapturedLogs = Callable[[], list[str]]
 
@@ -31,9 +31,15 @@ def root_logging_restored() -> Iterator[None]:
     """Put the root logger's handlers and level back afterwards; handlers added meanwhile are closed."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
+    # configure_logging also sets these (GATEWAY_ACCESS_LOG, the audit events' level).
+    named = [logging.getLogger(name) for name in (ACCESS_LOGGER, AUDIT_LOGGER)]
+    saved_named = [(logger.level, logger.disabled) for logger in named]
     try:
         yield
     finally:
+        for logger, (level, disabled) in zip(named, saved_named, strict=True):
+            logger.setLevel(level)
+            logger.disabled = disabled
         for handler in root.handlers[:]:
             root.removeHandler(handler)
             if handler not in saved_handlers:
@@ -47,7 +53,7 @@ def root_logging_restored() -> Iterator[None]:
 def capturing_logs() -> Iterator[CapturedLogs]:
     """Every log line the product writes (JSON, debug level), as text, read when called."""
     with root_logging_restored():
-        configure_logging(debug=True, fmt="json")
+        configure_logging(level="debug", fmt="json")
         buffer = io.StringIO()
         for handler in logging.getLogger().handlers:
             if isinstance(handler, logging.StreamHandler):

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.observability.access import AccessLog, UtcStamp
+from gateway.observability.audit import audit
 from gateway.observability.logging import configure_logging, get_logger
 from tests.logs import root_logging_restored
 
@@ -76,13 +77,37 @@ def test_console_format_and_filtered_handlers_get_ordinary_records() -> None:
 
 
 @pytest.mark.usefixtures("restore_logging")
-def test_nothing_below_the_level() -> None:
-    configure_logging()
+def test_nothing_when_the_access_log_is_off() -> None:
+    configure_logging(access_log=False)  # GATEWAY_ACCESS_LOG=off
     stream = io.StringIO()
     _stdout_handler().setStream(stream)
-    logging.getLogger().setLevel(logging.WARNING)
     AccessLog().write("req-4", FIELDS)
-    assert stream.getvalue() == ""
+    get_logger("gateway.app").info("still_written")
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == ["still_written"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize(("level", "written"), [
+    ("debug", ["debug_line", "info_line", "warning_line", "error_line"]),
+    ("info", ["info_line", "warning_line", "error_line"]),
+    ("warning", ["warning_line", "error_line"]),
+    ("error", ["error_line"]),
+])
+def test_the_level_spares_access_lines_and_audit_events(level: str, written: list[str]) -> None:
+    """GATEWAY_LOG_LEVEL quietens the gateway's own lines; one line per request and every security
+    decision are kept at any level."""
+    configure_logging(level=level)
+    stream = io.StringIO()
+    _stdout_handler().setStream(stream)
+    log = get_logger("gateway.app")
+    log.debug("debug_line")
+    log.info("info_line")
+    log.warning("warning_line")
+    log.error("error_line")
+    audit("client_policy", outcome="deny")
+    AccessLog().write("req-8", FIELDS)
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert events == [*written, "client_policy", "request"]
 
 
 REQUEST_LINE = {"client_ip": "2001:db8::1", "method": "GET", "path": "/owa/auth/x%22y",

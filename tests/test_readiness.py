@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
-from gateway.observability.readiness import Check, CheckOutcome, CheckResult, Readiness, is_ready
+from gateway.observability.readiness import (
+    Check,
+    CheckOutcome,
+    CheckResult,
+    Readiness,
+    ReadinessCollector,
+    is_ready,
+)
+from tests.proxy.support import run_gateway, run_upstream
 
 
 @pytest.mark.parametrize(
@@ -102,3 +112,31 @@ def test_names_are_unique_and_the_kind_is_kept() -> None:
     for name in ("upstream", "shutdown"):
         with pytest.raises(ValueError, match="already registered"):
             readiness.add(name, _answer(None))
+
+
+async def test_the_admin_metrics_report_readiness_as_of_the_scrape() -> None:
+    """gateway_ready and gateway_readiness_check_ok follow the checks, run afresh for each scrape."""
+    async with run_upstream() as (upstream, _), run_gateway(upstream.url, mfa=False) as gateway, \
+            aiohttp.ClientSession() as client:
+        async with client.get(gateway.admin_url + "/metrics") as response:
+            text = await response.text()
+        assert "\ngateway_ready 1.0\n" in text
+        assert 'gateway_readiness_check_ok{check="upstream",critical="true"} 1.0' in text
+        gateway.gateway.state.readiness.draining = True
+        async with client.get(gateway.admin_url + "/metrics") as response:
+            text = await response.text()
+        assert "\ngateway_ready 0.0\n" in text
+        assert 'gateway_readiness_check_ok{check="shutdown",critical="true"} 0.0' in text
+        assert 'gateway_readiness_check_ok{check="upstream",critical="true"} 1.0' in text
+
+
+async def test_no_readiness_metrics_before_a_first_report() -> None:
+    readiness = Readiness()
+    readiness.add("upstream", _answer("refused"))
+    registry = CollectorRegistry()
+    registry.register(ReadinessCollector(readiness))
+    assert "\ngateway_ready " not in generate_latest(registry).decode()
+    await readiness.report()
+    text = generate_latest(registry).decode()
+    assert "\ngateway_ready 0.0\n" in text
+    assert 'gateway_readiness_check_ok{check="upstream",critical="true"} 0.0' in text

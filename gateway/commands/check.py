@@ -60,6 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def monosign_key_result(url: str, error: MonosignError | None) -> CheckResult:
     """The key-pair check: a lookup of SENTINEL_USER. 21 (or any user answer) proves the pair is accepted."""
     from gateway.monosign import (
+        ErrorPage,
         InvalidApplicationKey,
         MonosignUnreachable,
         UnexpectedResponse,
@@ -76,6 +77,9 @@ def monosign_key_result(url: str, error: MonosignError | None) -> CheckResult:
                                 "of type Rest API, from the application's Keys tab in Monosign"))
     if isinstance(error, MonosignUnreachable):
         return CheckResult(Mark.FAIL, f"Monosign API at {url} cannot be reached from this host",
+                           cause=error.detail, fix=error.operator_hint)
+    if isinstance(error, ErrorPage):
+        return CheckResult(Mark.FAIL, f"Monosign API at {url} answers with an error page",
                            cause=error.detail, fix=error.operator_hint)
     if isinstance(error, UnexpectedResponse):
         return CheckResult(Mark.FAIL, f"Monosign API at {url} answers outside the contract",
@@ -352,7 +356,7 @@ def run(args: argparse.Namespace) -> int:
 
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")
-    configure_logging(debug=args.verbose, fmt="console")
+    configure_logging(level="debug" if args.verbose else "info", fmt="console")
     if not args.verbose:
         # The results say it all; the per-call log lines are for --verbose.
         logging.getLogger().setLevel(logging.CRITICAL + 1)

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         print("--worker needs --listen-fd and --admin-socket (the supervisor sets them)", file=sys.stderr)
         return 2
     file_name = LOG_FILE_NAME if worker is None else LOG_FILE_NAME.replace(".log", f".worker-{worker}.log")
-    configure_logging(debug=settings.monosign_debug_mode, fmt=settings.gateway_log_format.value,
+    configure_logging(level=settings.log_level.value, access_log=settings.gateway_access_log,
+                      fmt=settings.gateway_log_format.value,
                       log_dir=settings.monosign_log_path, file_name=file_name,
                       process_fields={"worker": worker} if worker is not None else None)
     log = get_logger("gateway.serve")
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_worker(settings, index=worker, listen_fds=args.listen_fd, admin_socket=args.admin_socket)
     for warning in settings.plain_http_warnings():
-        log.warning(warning)
+        log.warning("insecure_setting", message=warning)
     try:
         if settings.gateway_workers > 1:
             from gateway.workers.supervisor import run_supervisor
@@ -78,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
             return run_supervisor(settings, env_file=args.env_file)
         return uvloop.run(run_gateway(settings))
     except OSError as exc:
-        log.error("cannot open a listener", error=exc.strerror or str(exc))
+        log.error("listener_failed", message="cannot open a listener", error=exc.strerror or str(exc))
         return 1

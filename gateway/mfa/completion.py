@@ -28,6 +28,7 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
                  *, method: str) -> web.StreamResponse:
     """Complete the session and send the browser on with Exchange's cookies. `method`: totp, push, fail_open."""
     now = flow.clock()
+    attempt = flow.attempt(request, ctx, record)
     held = list(record.upstream_set_cookies)
     started = record.created_at
     record.state = SessionState.EXEMPT if method == "fail_open" else SessionState.COMPLETE
@@ -36,6 +37,7 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
     record.upstream_set_cookies = []  # replayed now; the store need not keep Exchange's session
     record.push_request_id = None
     record.push_expires_at = None
+    record.push_number = None
     record.failures = 0
     record.csrf_token = new_csrf_token()
     if record.cadata_hash is None:
@@ -46,7 +48,7 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
             # Changed meanwhile (a second tab, a double submit): let the MFA page look again.
             return flow.redirect(MFA_PAGE, status=303)
         if method != "fail_open":
-            await flow.lockout.succeeded(record.user_id)
+            await flow.lockout.succeeded(attempt)
     except StoreUnavailable as exc:
         return flow.store_unavailable(request, ctx, exc)
     if method == "fail_open":
@@ -61,19 +63,28 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
     for value in held:
         response.headers.add("Set-Cookie", value)
     response.headers.add("Set-Cookie", flow.cookie.set_header(new_cookie))
+    if method != "fail_open" and flow.device_cookie.enabled:
+        # This browser is now familiar for this user (its id kept if it had one): failures from
+        # elsewhere will not lock it out (gateway.mfa.lockout).
+        _, device_cookie = flow.device_cookie.issue(record.user_id, now, attempt.device_id)
+        response.headers.add("Set-Cookie", device_cookie)
     return response
 
 
 async def count_failure(request: web.Request, ctx: RequestContext, flow: MfaFlow, record: SessionRecord,
                         *, method: str, event: str, **fields: Any) -> tuple[int, web.Response | None]:
-    """Count a failed attempt (user and address). Returns (attempts left, the locked page if this
-    failure set a lock). Raises StoreUnavailable."""
-    outcome = await flow.lockout.record_failure(record.user_id, ctx.client_ip)
+    """Count a failed attempt (gateway.mfa.lockout). Returns (attempts left, the locked page if this
+    failure set a lock that applies to this browser). Raises StoreUnavailable."""
+    attempt = flow.attempt(request, ctx, record)
+    outcome = await flow.lockout.record_failure(attempt)
     flow.metrics.second_factor.labels(method, "failure").inc()
-    flow.audit(event, ctx, record, attempts_left=outcome.attempts_left, **fields)
-    if not outcome.locked:
-        return outcome.attempts_left, None
+    flow.audit(event, ctx, record, attempts_left=outcome.attempts_left, familiar_device=attempt.device_id is not None,
+               **fields)
     for scope in outcome.locked:
         flow.metrics.lockouts.labels(scope.value).inc()
         flow.audit("lockout", ctx, record, scope=scope.value, seconds=flow.lockout.seconds)
+    if not outcome.locks_this_browser:
+        # Not locked, or locked elsewhere only (a familiar device's failures that reached the
+        # user's overall count: other browsers are paused, this one keeps its own count).
+        return outcome.attempts_left, None
     return 0, flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
 from enum import StrEnum
 from urllib.parse import quote
 
@@ -84,6 +85,6 @@ def valid_code_format(code: str) -> bool:
     return _CODE.fullmatch(code) is not None
 
 
-def attempts_left(max_failures: int, *counts: int) -> int:
-    """Attempts before the lockout, from the highest of the failure counters."""
-    return max(0, max_failures - max(counts, default=0))
+def new_number_challenge() -> str:
+    """Two random digits for number matching ("Enter 42 in the Monofor Identity app"), 00 to 99."""
+    return f"{secrets.randbelow(100):02d}"

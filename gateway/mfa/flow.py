@@ -18,11 +18,13 @@ from aiohttp import web
 from gateway.core import FeatureKey, RequestContext
 from gateway.mfa.csrf import origin_of
 from gateway.mfa.decisions import logon_redirect, touch_interval
-from gateway.mfa.lockout import Lockout
+from gateway.mfa.device_cookie import DeviceCookie
+from gateway.mfa.lockout import Attempt, Lockout, LockoutPolicy
 from gateway.mfa.poller import PushPoller
 from gateway.mfa.request_keys import RequestKeyReader
 from gateway.mfa.session_cookie import SessionCookie
 from gateway.monosign import (
+    InputRefused,
     InvalidApplicationKey,
     MonosignClient,
     MonosignError,
@@ -34,6 +36,7 @@ from gateway.monosign import (
 from gateway.observability.audit import audit
 from gateway.observability.logging import get_logger
 from gateway.pages.renderer import URLS, PageRenderer
+from gateway.policy.cookies import request_cookies
 from gateway.policy.owa_responses import LogonReason
 from gateway.policy.redirects import safe_destination
 from gateway.sessions.base import SessionRecord, SessionState, SessionStore, StoreUnavailable
@@ -87,9 +90,14 @@ class MfaFlow:
         public_origin = origin_of(settings.gateway_public_url)
         assert public_origin is not None  # the settings accept only http(s) URLs with a host
         self.public_origin = public_origin
-        self.lockout = Lockout(store, max_failures=settings.gateway_mfa_max_failures,
-                               seconds=settings.gateway_mfa_lockout_seconds,
-                               max_pushes=settings.gateway_mfa_max_pushes, clock=clock)
+        self.lockout = Lockout(store, policy=LockoutPolicy(
+            max_failures=settings.gateway_mfa_max_failures,
+            max_failures_user=settings.gateway_mfa_max_failures_user,
+            max_failures_ip=settings.gateway_mfa_max_failures_ip,
+            network_prefix_v4=settings.gateway_mfa_network_prefix_v4,
+            network_prefix_v6=settings.gateway_mfa_network_prefix_v6,
+        ), seconds=settings.gateway_mfa_lockout_seconds, max_pushes=settings.gateway_mfa_max_pushes, clock=clock)
+        self.device_cookie = DeviceCookie.from_settings(settings)
         self.poller = PushPoller(store, monosign, clock=clock)
         self._methods: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
 
@@ -139,6 +147,12 @@ class MfaFlow:
         self.metrics.sessions_ended.labels(reason).inc()
         self.audit("session_ended", ctx, record, reason=reason)
 
+    def attempt(self, request: web.Request, ctx: RequestContext, record: SessionRecord) -> Attempt:
+        """Who is trying the second factor, for the lockout: the user, the address, and the
+        browser's familiar-device id when it carries a valid one for this user."""
+        device = self.device_cookie.read(request_cookies(request), record.user_id, self.clock())
+        return Attempt(record.user_id, ctx.client_ip, device)
+
     # --- Monosign's view of the user ----------------------------------------------------------------------
     def remember_methods(self, user_id: str, methods: tuple[str, ...]) -> None:
         self._methods[user_id] = (self.clock() + _METHODS_TTL, methods)
@@ -159,8 +173,9 @@ class MfaFlow:
         return user.mfa_methods
 
     def fail_open_allowed(self, error: MonosignError) -> bool:
-        """Only an unreachable Monosign (or its open circuit) may let users in, and only when asked
-        for. A configuration error or an answer outside the contract never does."""
+        """Only an unreachable Monosign (no HTTP answer: a transport failure, or the circuit those
+        opened) may let users in, and only when asked for. Any HTTP answer (however odd), a
+        configuration error or a refused input never does: a caller can shape those."""
         return self.settings.gateway_fail_mode is FailMode.OPEN and isinstance(error, MonosignUnreachable)
 
     # --- answers -------------------------------------------------------------------------------------
@@ -193,6 +208,9 @@ class MfaFlow:
             self.audit("lockout", ctx, record, user=user, scope="monosign")
             wait = error.retry_after if error.retry_after is not None else self.lockout.seconds
             return self.page(request, ctx, "locked", retry_after_seconds=wait)
+        if isinstance(error, InputRefused):
+            self.audit("refused", ctx, record, user=user, reason="monosign_input_refused", field=error.field)
+            return self.page(request, ctx, "input-refused")
         if isinstance(error, InvalidApplicationKey):
             # Loud on purpose: every sign-in fails until an operator fixes the key pair.
             log.error("monosign_configuration_error", monosign_code=error.code, hint=error.operator_hint,

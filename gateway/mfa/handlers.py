@@ -2,13 +2,14 @@
 
 Every handler starts from the request's pending session (no session: Exchange's logon page; a
 passed one: its destination), and every POST must carry the session's CSRF token and come from
-the gateway's own origin. Attempts are limited per Monosign user and per client address; a code
+the gateway's own origin. Attempts are limited by the smart lockout (gateway.mfa.lockout); a code
 that is not 6 to 8 digits is refused without asking Monosign (and still counts).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -18,18 +19,23 @@ from aiohttp import web
 from gateway.core import RequestContext
 from gateway.mfa.completion import count_failure, finish
 from gateway.mfa.csrf import cross_site_problem, token_matches
-from gateway.mfa.decisions import expiry_reason, valid_code_format
+from gateway.mfa.decisions import expiry_reason, new_number_challenge, valid_code_format
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.monosign import InvalidCode, MonosignError, PushStatus
 from gateway.pages.renderer import URLS, offered_methods
 from gateway.policy.login_form import is_form_content_type
 from gateway.policy.owa_responses import LogonReason
+from gateway.policy.user_agent import parse_user_agent
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
 _NO_STORE = {"Cache-Control": "no-store"}
 # The MFA forms carry a code and a token: a few hundred bytes.
 MAX_FORM_BYTES = 4096
+# The store calls a push press makes under its claim (load, poll status, count, save, poller lease):
+# the claim outlasts the Monosign call and that many store timeouts, and frees itself after that
+# should the replica holding it die.
+PUSH_CLAIM_STORE_CALLS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,8 @@ async def _mfa_page(request: web.Request, ctx: RequestContext, flow: MfaFlow, pe
         context.pop("push_state")
     elif context.get("push_state") == "waiting" and pending.record.push_expires_at is not None:
         context["push_expires_in"] = max(0, math.ceil(pending.record.push_expires_at - flow.clock()))
+        if pending.record.push_number is not None:
+            context["push_number"] = pending.record.push_number
     return flow.page(request, ctx, "mfa", status=status, display_name=_display_name(pending.record),
                      methods=list(methods), csrf_token=pending.record.csrf_token, **context)
 
@@ -90,7 +98,7 @@ async def _monosign_failed(request: web.Request, ctx: RequestContext, flow: MfaF
 
 async def _locked(request: web.Request, ctx: RequestContext, flow: MfaFlow, record: SessionRecord,
                   method: str | None = None) -> web.Response | None:
-    wait = await flow.lockout.wait_seconds(record.user_id, ctx.client_ip)
+    wait = await flow.lockout.wait_seconds(flow.attempt(request, ctx, record))
     if wait <= 0:
         return None
     if method is not None:
@@ -221,40 +229,65 @@ async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     if not isinstance(checked, tuple):
         return checked
     pending, form = checked
-    record = pending.record
     # "Send again" on the waiting page: a new push in place of the waiting one (the limits still apply).
     resend = form.get("resend") == "1"
-    replaced = None
     try:
-        locked = await _locked(request, ctx, flow, record, "push")
+        locked = await _locked(request, ctx, flow, pending.record, "push")
         if locked is not None:
             return locked
-        if record.push_request_id is not None and record.push_expires_at is not None:
-            status = await flow.poller.status(record.push_request_id, record.push_expires_at)
-            if status is PushStatus.APPROVED:
-                return flow.redirect(URLS["complete"], status=303)  # answered already: never ask again
-            if status is PushStatus.PENDING and not resend:
-                # One push at a time: a second press of the button must not buzz the phone again.
-                return flow.redirect(MFA_PAGE, status=303)
-            replaced = record.push_request_id if status is PushStatus.PENDING else None
-        if not await flow.lockout.push_allowed(record.user_id):
-            flow.metrics.second_factor.labels("push", "locked").inc()
-            flow.audit("refused", ctx, record, reason="too_many_pushes")
-            return flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)
-        try:
-            started = await flow.monosign.start_push(record.user_id, ctx.client_ip,
-                                                     request.headers.get("User-Agent", "")[:300])
-        except MonosignError as error:
-            flow.metrics.second_factor.labels("push", "error").inc()
-            return await _monosign_failed(request, ctx, flow, pending, error)
-        record.push_request_id = started.request_id
-        record.push_expires_at = flow.clock() + started.expires_in
-        if not await flow.store.save(pending.cookie, record, flow.ttl(record)):
+        # One push at a time per session, across tabs, double clicks and replicas: the press that
+        # wins this claim (one atomic set-if-absent in the store) decides; the others wait on the page.
+        claim = f"push-start:{pending.cookie}"
+        claim_seconds = flow.settings.monosign_timeout + PUSH_CLAIM_STORE_CALLS * flow.settings.gateway_redis_timeout
+        if not await flow.store.claim_once(claim, claim_seconds):
             return flow.redirect(MFA_PAGE, status=303)
-        await flow.poller.ensure(started.request_id, record.push_expires_at)
+        try:
+            return await _start_push(request, ctx, flow, pending.cookie, resend=resend)
+        finally:
+            # Released once the record says so (or nothing was sent); should the store fail now,
+            # the claim still ends with its TTL.
+            with contextlib.suppress(StoreUnavailable):
+                await flow.store.release(claim)
     except StoreUnavailable as exc:
         return flow.store_unavailable(request, ctx, exc)
-    flow.audit("push_sent", ctx, record, expires_in=started.expires_in,
+
+
+async def _start_push(request: web.Request, ctx: RequestContext, flow: MfaFlow, cookie: str, *,
+                      resend: bool) -> web.StreamResponse:
+    """Under the session's push claim: read the record again (a press that held the claim before
+    may have started a push since this request first read it), then start one if none is pending,
+    or in place of the pending one on "Send again"."""
+    record = await flow.store.load(cookie)
+    if record is None or record.state is not SessionState.PENDING:
+        return flow.redirect(MFA_PAGE, status=303)
+    replaced = None
+    if record.push_request_id is not None and record.push_expires_at is not None:
+        status = await flow.poller.status(record.push_request_id, record.push_expires_at)
+        if status is PushStatus.APPROVED:
+            return flow.redirect(URLS["complete"], status=303)  # answered already: never ask again
+        if status is PushStatus.PENDING and not resend:
+            # A second press of the button must not buzz the phone again.
+            return flow.redirect(MFA_PAGE, status=303)
+        replaced = record.push_request_id if status is PushStatus.PENDING else None
+    if not await flow.lockout.push_allowed(record.user_id):
+        flow.metrics.second_factor.labels("push", "locked").inc()
+        flow.audit("refused", ctx, record, reason="too_many_pushes")
+        return flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)
+    number = new_number_challenge() if flow.settings.gateway_mfa_number_matching else None
+    try:
+        started = await flow.monosign.start_push(record.user_id, ctx.client_ip,
+                                                 parse_user_agent(request.headers.get("User-Agent")),
+                                                 number_challenge=number)
+    except MonosignError as error:
+        flow.metrics.second_factor.labels("push", "error").inc()
+        return await _monosign_failed(request, ctx, flow, Pending(cookie, record), error)
+    record.push_request_id = started.request_id
+    record.push_expires_at = flow.clock() + started.expires_in
+    record.push_number = number
+    if not await flow.store.save(cookie, record, flow.ttl(record)):
+        return flow.redirect(MFA_PAGE, status=303)
+    await flow.poller.ensure(started.request_id, record.push_expires_at)
+    flow.audit("push_sent", ctx, record, expires_in=started.expires_in, number_matching=number is not None,
                **({"replaced_push_request_id": replaced} if replaced is not None else {}))
     return flow.redirect(MFA_PAGE, status=303)
 
@@ -275,6 +308,7 @@ async def cancel(request: web.Request, ctx: RequestContext) -> web.StreamRespons
         request_id = record.push_request_id
         record.push_request_id = None
         record.push_expires_at = None
+        record.push_number = None
         try:
             saved = await flow.store.save(pending.cookie, record, flow.ttl(record))
         except StoreUnavailable as exc:
@@ -335,6 +369,7 @@ async def complete(request: web.Request, ctx: RequestContext) -> web.StreamRespo
         request_id = record.push_request_id
         record.push_request_id = None
         record.push_expires_at = None
+        record.push_number = None
         if not await flow.store.save(pending.cookie, record, flow.ttl(record)):
             return flow.redirect(MFA_PAGE, status=303)
         if push_status is PushStatus.REJECTED:

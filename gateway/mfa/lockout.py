@@ -1,38 +1,58 @@
-"""Brute-force limits on the second factor, per Monosign user and per client IP, kept in the store.
+"""Smart lockout of the second factor: who is paused after failures, counted four ways in the store.
 
-Failures (wrong or malformed codes, rejected pushes) are counted in a window of
-`GATEWAY_MFA_LOCKOUT_SECONDS` that starts at the first failure. Reaching `GATEWAY_MFA_MAX_FAILURES`
-sets a lock of that same length, starting then: a separate counter, so the pause is always the full
-length however the failures were spread. Both live in the session store, so every replica sees them.
+Why not one counter per user: whoever holds a user's password could then keep the user out of the
+second factor for as long as they liked, by typing wrong codes. Why not one per address: a whole
+office behind one NAT address would share it. So a failure (a wrong or malformed code, a rejected
+push) is counted per
 
-Keys are Monosign's user Id, not the typed name: `CORP\\alice`, `alice@corp.example` and `ALICE`
-share one counter. The store only offers counters, not their expiry, so the remaining wait is known
-exactly where the lock was set and reported as the full length elsewhere (an upper bound).
+- user and client network (`/24`, `/64` by default): the low threshold (`GATEWAY_MFA_MAX_FAILURES`);
+- user, from anywhere: a much higher one (`GATEWAY_MFA_MAX_FAILURES_USER`);
+- client address, whichever the user: its own (`GATEWAY_MFA_MAX_FAILURES_IP`);
+- user and familiar device, when the browser carries a valid familiar-device cookie
+  (gateway.mfa.device_cookie): the low threshold.
+
+and a browser is judged by the counts that apply to it: a familiar device only by its own (failures
+elsewhere do not lock it out), any other browser by its user-and-network, user and address counts.
+
+Each count lives in a window of `GATEWAY_MFA_LOCKOUT_SECONDS` that starts at its first failure.
+Reaching a threshold sets a lock of that same length, starting then: a separate counter, so the
+pause is always the full length however the failures were spread. Both live in the session store,
+so every replica sees them. Keys are Monosign's user Id, not the typed name: `CORP\\alice`,
+`alice@corp.example` and `ALICE` share one count. The store only offers counters, not their expiry,
+so the remaining wait is known exactly where the lock was set and reported as the full length
+elsewhere (an upper bound).
+
+The decisions (`client_network`, `counted`, `judged_by`, `attempts_left`) are pure and table-tested;
+`Lockout` does the store's I/O.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.mfa.decisions import attempts_left
 from gateway.sessions.base import SessionStore
 
 _MAX_REMEMBERED_LOCKS = 10_000
 
 
 class Scope(StrEnum):
-    USER = "user"
-    IP = "ip"
+    NETWORK = "network"  # user and client network
+    USER = "user"        # user, from anywhere
+    IP = "ip"            # client address, any user
+    DEVICE = "device"    # user and familiar device
 
 
-_FAILURES = {Scope.USER: "mfa-fail-user", Scope.IP: "mfa-fail-ip"}
-_LOCKS = {Scope.USER: "mfa-lock-user", Scope.IP: "mfa-lock-ip"}
+_FAILURES = {Scope.NETWORK: "mfa-fail-user-net", Scope.USER: "mfa-fail-user", Scope.IP: "mfa-fail-ip",
+             Scope.DEVICE: "mfa-fail-user-device"}
+_LOCKS = {Scope.NETWORK: "mfa-lock-user-net", Scope.USER: "mfa-lock-user", Scope.IP: "mfa-lock-ip",
+          Scope.DEVICE: "mfa-lock-user-device"}
 _PUSHES = "mfa-push-user"
 # How long a used one-time code is remembered: a TOTP code lives 30 s, and verifiers accept a few
 # steps of clock skew either side; ten minutes is comfortably longer.
@@ -40,16 +60,80 @@ CODE_REUSE_SECONDS = 600.0
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """Who is trying: the Monosign user, from which address, on which familiar device (if any)."""
+
+    user_id: str
+    client_ip: str
+    device_id: str | None = None  # a valid familiar-device cookie's id for this user, else None
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    max_failures: int = 5          # per user and network, and per user and familiar device
+    max_failures_user: int = 50    # per user, from anywhere
+    max_failures_ip: int = 30      # per client address
+    network_prefix_v4: int = 24
+    network_prefix_v6: int = 64
+
+    def threshold(self, scope: Scope) -> int:
+        if scope is Scope.USER:
+            return self.max_failures_user
+        if scope is Scope.IP:
+            return self.max_failures_ip
+        return self.max_failures
+
+
+def client_network(client_ip: str, *, prefix_v4: int = 24, prefix_v6: int = 64) -> str:
+    """The network an address belongs to for the per-user-and-network count, as `net/prefix`.
+
+    An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address. Something that is not an
+    address (the peer of a Unix socket) is its own network."""
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return client_ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = prefix_v4 if address.version == 4 else prefix_v6
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def counted(attempt: Attempt, policy: LockoutPolicy) -> dict[Scope, str]:
+    """Every count a failure of this attempt goes into, with its key."""
+    network = client_network(attempt.client_ip, prefix_v4=policy.network_prefix_v4,
+                             prefix_v6=policy.network_prefix_v6)
+    keys = {Scope.NETWORK: f"{attempt.user_id}\x00{network}", Scope.USER: attempt.user_id,
+            Scope.IP: attempt.client_ip}
+    if attempt.device_id is not None:
+        keys[Scope.DEVICE] = f"{attempt.user_id}\x00{attempt.device_id}"
+    return keys
+
+
+def judged_by(attempt: Attempt) -> tuple[Scope, ...]:
+    """The counts whose lock stops this attempt: a familiar device's own only, or the other three."""
+    if attempt.device_id is not None:
+        return (Scope.DEVICE,)
+    return (Scope.NETWORK, Scope.USER, Scope.IP)
+
+
+def attempts_left(policy: LockoutPolicy, counts: Mapping[Scope, int]) -> int:
+    """Attempts before a lock, from the counts that judge the attempt (the closest to its threshold)."""
+    return max(0, min((policy.threshold(scope) - count for scope, count in counts.items()), default=0))
+
+
+@dataclass(frozen=True, slots=True)
 class FailureOutcome:
     attempts_left: int
-    locked: tuple[Scope, ...]  # the scopes this failure locked (empty: not locked)
+    locked: tuple[Scope, ...]  # the scopes this failure locked (empty: not locked), judging or not
+    locks_this_browser: bool   # one of them judges this attempt: show the locked page
 
 
 class Lockout:
-    def __init__(self, store: SessionStore, *, max_failures: int, seconds: float, max_pushes: int = 10,
+    def __init__(self, store: SessionStore, *, policy: LockoutPolicy, seconds: float, max_pushes: int = 10,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
-        self.max_failures = max_failures
+        self.policy = policy
         self.max_pushes = max_pushes
         self.seconds = seconds
         self._clock = clock
@@ -81,31 +165,29 @@ class Lockout:
         someone with the password must not be able to buzz the user's phone without end)."""
         return await self._store.hit(_PUSHES, user_id, self.seconds) <= self.max_pushes
 
-    async def wait_seconds(self, user_id: str, client_ip: str) -> float:
-        """Seconds until this user at this address may try again (0: not locked)."""
-        keys = {Scope.USER: user_id, Scope.IP: client_ip}
-        counts = await asyncio.gather(*(self._store.count(_LOCKS[scope], key) for scope, key in keys.items()))
-        waits = [self._remaining(scope, keys[scope]) for scope, count in zip(keys, counts, strict=True) if count > 0]
+    async def wait_seconds(self, attempt: Attempt) -> float:
+        """Seconds until this attempt may be made (0: not locked)."""
+        keys = counted(attempt, self.policy)
+        scopes = judged_by(attempt)
+        locks = await asyncio.gather(*(self._store.count(_LOCKS[scope], keys[scope]) for scope in scopes))
+        waits = [self._remaining(scope, keys[scope]) for scope, count in zip(scopes, locks, strict=True) if count > 0]
         return max(waits, default=0.0)
 
-    async def attempts_left(self, user_id: str, client_ip: str) -> int:
-        user, ip = await asyncio.gather(self._store.count(_FAILURES[Scope.USER], user_id),
-                                        self._store.count(_FAILURES[Scope.IP], client_ip))
-        return attempts_left(self.max_failures, user, ip)
-
-    async def record_failure(self, user_id: str, client_ip: str) -> FailureOutcome:
-        keys = {Scope.USER: user_id, Scope.IP: client_ip}
-        counts = await asyncio.gather(
+    async def record_failure(self, attempt: Attempt) -> FailureOutcome:
+        keys = counted(attempt, self.policy)
+        counts = dict(zip(keys, await asyncio.gather(
             *(self._store.hit(_FAILURES[scope], key, self.seconds) for scope, key in keys.items())
-        )
+        ), strict=True))
         locked = []
-        for scope, count in zip(keys, counts, strict=True):
-            if count >= self.max_failures:
+        for scope, count in counts.items():
+            if count >= self.policy.threshold(scope):
                 await self._store.hit(_LOCKS[scope], keys[scope], self.seconds)
                 await self._store.clear(_FAILURES[scope], keys[scope])
                 self._remember(scope, keys[scope])
                 locked.append(scope)
-        return FailureOutcome(attempts_left(self.max_failures, *counts), tuple(locked))
+        judging = judged_by(attempt)
+        left = attempts_left(self.policy, {scope: counts[scope] for scope in judging})
+        return FailureOutcome(left, tuple(locked), any(scope in judging for scope in locked))
 
     async def first_use_of_code(self, user_id: str, code: str) -> bool:
         """True the first time a code Monosign accepted is used for this user; False for a replay.
@@ -116,10 +198,13 @@ class Lockout:
         keeps only a keyed hash of the pair, for longer than any code stays valid."""
         return await self._store.claim_once(f"code-used:{user_id}:{code}", CODE_REUSE_SECONDS)
 
-    async def succeeded(self, user_id: str) -> None:
-        """A passed second factor forgets the user's failures (the address keeps its count: one
-        attacker's own account must not reset the count of a password-spraying address)."""
-        await self._store.clear(_FAILURES[Scope.USER], user_id)
+    async def succeeded(self, attempt: Attempt) -> None:
+        """A passed second factor forgets the user's failures (overall, from this network, on this
+        device). The address keeps its count: one attacker's own account must not reset the count
+        of a password-spraying address."""
+        keys = counted(attempt, self.policy)
+        await asyncio.gather(*(self._store.clear(_FAILURES[scope], key)
+                               for scope, key in keys.items() if scope is not Scope.IP))
 
     def _remember(self, scope: Scope, key: str) -> None:
         self._locked_at[(scope, key)] = self._clock()

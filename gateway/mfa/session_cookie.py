@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict
 
+from gateway.mfa.device_cookie import PLAIN_DEVICE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME
 from gateway.policy.cookies import RequestCookies
 
 if TYPE_CHECKING:
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
 
 SECURE_COOKIE_NAME = "__Host-msgw"
 PLAIN_COOKIE_NAME = "msgw"
-# Both spellings are the gateway's, whichever one is in use: neither is Exchange's business.
-GATEWAY_COOKIE_NAMES = frozenset({SECURE_COOKIE_NAME.lower(), PLAIN_COOKIE_NAME.lower()})
+# Both spellings are the gateway's, whichever one is in use: neither is Exchange's business. The
+# familiar-device cookie (gateway.mfa.device_cookie) is the gateway's too.
+GATEWAY_COOKIE_NAMES = frozenset({SECURE_COOKIE_NAME.lower(), PLAIN_COOKIE_NAME.lower(),
+                                  SECURE_DEVICE_COOKIE_NAME.lower(), PLAIN_DEVICE_COOKIE_NAME.lower()})
 # Exchange's CAFE routing hints: ProxyLogon (CVE-2021-26855) chose the back end with X-BEResource,
 # or with X-AnonResource=true and X-AnonResource-Backend (the two cookies Microsoft's mitigation
 # filters). Only a client with a complete session may send them to Exchange (exchange-owa-protocol §1.5).

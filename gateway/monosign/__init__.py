@@ -2,7 +2,7 @@
 
     client = gateway.assembly.monosign_client(settings)  # one per process
     user = await client.lookup_user("CORP\\alice")       # MonosignUser
-    push = await client.start_push(user.id, client_ip, user_agent)
+    push = await client.start_push(user.id, client_ip, parse_user_agent(user_agent))
     status = await client.push_status(push.request_id)   # PushStatus
     await client.verify_code(user.id, code)              # raises InvalidCode, UserLocked, ...
     await client.aclose()
@@ -15,6 +15,8 @@ from gateway.monosign.breaker import BreakerState, CircuitBreaker
 from gateway.monosign.client import MonosignClient
 from gateway.monosign.errors import (
     CircuitOpen,
+    ErrorPage,
+    InputRefused,
     InvalidApplicationKey,
     InvalidCode,
     MonosignError,
@@ -31,6 +33,8 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "CircuitOpen",
+    "ErrorPage",
+    "InputRefused",
     "InvalidApplicationKey",
     "InvalidCode",
     "MfaMethod",

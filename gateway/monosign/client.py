@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from gateway import __version__
+from gateway.monosign import inputs
 from gateway.monosign.breaker import BreakerState, CircuitBreaker
 from gateway.monosign.contract import HEADER_APP_ID, HEADER_APP_KEY, PUSH_APPLICATION, ApiPaths, ResultCodes
 from gateway.monosign.envelope import (
@@ -34,6 +35,8 @@ from gateway.monosign.envelope import (
 )
 from gateway.monosign.errors import (
     CircuitOpen,
+    ErrorPage,
+    InputRefused,
     InvalidApplicationKey,
     InvalidCode,
     MonosignError,
@@ -47,6 +50,7 @@ from gateway.monosign.errors import (
 from gateway.monosign.models import MonosignUser, PushRequest, PushStatus
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.readiness import CheckOutcome
+from gateway.policy.user_agent import ClientDevice
 
 _log = get_logger("gateway.monosign")
 
@@ -203,36 +207,52 @@ class MonosignClient:
         return CheckOutcome(problem=None if ready else reason, state=self.breaker.state.value)
 
     # --- Operations --------------------------------------------------------------------------------
+    # Every operation checks its inputs (gateway.monosign.inputs) before anything is sent: a value
+    # outside its grammar raises InputRefused, with no call made and the breaker untouched.
     async def lookup_user(self, username: str) -> MonosignUser:
         """Monosign's user for a user name ("by-username"). Raises UserNotFound, UserNotAssigned, ..."""
-        params = {"userName": username}
+        params = {"userName": inputs.user_name(username)}
         if self.user_source:
             params["source"] = self.user_source
         return await self._call("lookup_user", "GET", self.paths.user_lookup, user_from_data,
                                 user=username, params=params)
 
-    async def start_push(self, user_id: str, client_ip: str, user_agent: str,
-                         application: str = PUSH_APPLICATION) -> PushRequest:
-        body = {"UserId": user_id, "ClientIp": client_ip, "UserAgent": user_agent, "Application": application}
+    async def start_push(self, user_id: str, client_ip: str, device: ClientDevice, *,
+                         number_challenge: str | None = None, application: str = PUSH_APPLICATION) -> PushRequest:
+        """Ask Monosign to push a sign-in request to the user's app.
+
+        `device` is the browser as gateway.policy.user_agent names it, never the raw User-Agent: the
+        user decides on what the push shows. `number_challenge` (two digits, when number matching is
+        on) is the number the gateway's page shows and the app asks for (an [ours] field)."""
+        address = inputs.client_address(client_ip)
+        context: dict[str, str] = {
+            "App": inputs.context_text("application", application),
+            "Browser": inputs.context_text("browser", device.browser),
+            "Os": inputs.context_text("operating system", device.os),
+            "ClientIp": address,
+        }
+        body: dict[str, Any] = {"UserId": inputs.identifier("user id", user_id), "ClientIp": address,
+                                "UserAgent": device.describe(), "Application": application, "Context": context}
+        if number_challenge is not None:
+            body["NumberChallenge"] = inputs.number_challenge(number_challenge)
         return await self._call("start_push", "POST", self.paths.push_start, push_request_from_data,
                                 user=user_id, json_body=body)
 
     async def push_status(self, request_id: str) -> PushStatus:
-        if not request_id:
-            raise ValueError("request_id is empty")
-        path = self.paths.push_status.replace("{request_id}", quote(request_id, safe=""))
+        path = self.paths.push_status.replace("{request_id}",
+                                              quote(inputs.identifier("push request id", request_id), safe=""))
         return await self._call("push_status", "GET", path, push_status_from_data,
                                 user=None, push_request_id=request_id)
 
     async def verify_code(self, user_id: str, code: str) -> None:
         """Returns when Monosign accepts the one-time code; raises InvalidCode, UserLocked, ..."""
-        body = {"UserId": user_id, "Code": code}
+        body = {"UserId": inputs.identifier("user id", user_id), "Code": inputs.one_time_code(code)}
         await self._call("verify_code", "POST", self.paths.verify, _no_data, user=user_id, json_body=body)
 
     # --- Internals ---------------------------------------------------------------------------------
     async def _call(self, operation: str, method: str, path: str, reader: Callable[[Envelope], T], *,
                     user: str | None, params: Mapping[str, str] | None = None,
-                    json_body: Mapping[str, str] | None = None, push_request_id: str | None = None) -> T:
+                    json_body: Mapping[str, Any] | None = None, push_request_id: str | None = None) -> T:
         extra = {"push_request_id": push_request_id} if push_request_id else {}
         if not self.breaker.allow():
             error: MonosignError = CircuitOpen(
@@ -244,9 +264,18 @@ class MonosignClient:
         started = time.perf_counter()
         try:
             envelope = await self._send(method, path, params=params, json_body=json_body)
-        except (MonosignUnreachable, UnexpectedResponse) as exc:
-            # No envelope: Monosign did not answer (or something else did). That counts against it.
+        except MonosignUnreachable as exc:
+            # No HTTP answer at all (connection failed, timed out): the only thing that counts
+            # against Monosign's availability, because the only one a caller's input cannot cause.
             self.breaker.record_failure()
+            self._log_call(operation, user, exc.http_status, None,
+                           time.perf_counter() - started, exc, **extra)
+            raise
+        except UnexpectedResponse as exc:
+            # An answer, however odd (an HTML 500, garbage JSON): whoever answered is reachable.
+            # It fails closed, and must not open the breaker (GATEWAY_FAIL_MODE=open would then let
+            # in whoever can make Monosign answer oddly).
+            self.breaker.record_success()
             self._log_call(operation, user, exc.http_status, None,
                            time.perf_counter() - started, exc, **extra)
             raise
@@ -268,7 +297,7 @@ class MonosignClient:
         return result
 
     async def _send(self, method: str, path: str, *, params: Mapping[str, str] | None,
-                    json_body: Mapping[str, str] | None) -> Envelope:
+                    json_body: Mapping[str, Any] | None) -> Envelope:
         # A GET may be retried once after a connection error: nothing happened on Monosign's side.
         attempts = 2 if method == "GET" else 1
         try:
@@ -284,6 +313,10 @@ class MonosignClient:
                             continue
                         reason, detail = describe_transport_error(exc)
                         raise MonosignUnreachable(detail, reason=reason) from None
+                    except httpx.LocalProtocolError:
+                        # Our own request could not be written as HTTP: something in it, not
+                        # Monosign's availability (never "unreachable", never fail-open).
+                        raise InputRefused("request", "cannot be sent as HTTP") from None
                     except httpx.TransportError as exc:
                         reason, detail = describe_transport_error(exc)
                         raise MonosignUnreachable(detail, reason=reason) from None
@@ -293,7 +326,7 @@ class MonosignClient:
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
     async def _exchange(self, method: str, path: str, *, params: Mapping[str, str] | None,
-                        json_body: Mapping[str, str] | None) -> Envelope:
+                        json_body: Mapping[str, Any] | None) -> Envelope:
         request = self._http.build_request(method, path, params=params, json=json_body)
         response = await self._http.send(request, stream=True)
         try:
@@ -302,8 +335,8 @@ class MonosignClient:
                 body.extend(chunk)
                 if len(body) > MAX_BODY_BYTES:
                     if response.status_code >= 500:
-                        raise MonosignUnreachable(f"HTTP {response.status_code} with a large non-Monosign body",
-                                                  reason="http", http_status=response.status_code)
+                        raise ErrorPage(f"HTTP {response.status_code} with a large non-Monosign body",
+                                        http_status=response.status_code)
                     raise UnexpectedResponse(f"HTTP {response.status_code}: body larger than {MAX_BODY_BYTES} bytes",
                                              http_status=response.status_code)
         finally:

@@ -14,10 +14,10 @@ from typing import Any
 
 from gateway.monosign.contract import CODE_SUCCESS, ResultCodes
 from gateway.monosign.errors import (
+    ErrorPage,
     InvalidApplicationKey,
     InvalidCode,
     MonosignError,
-    MonosignUnreachable,
     PushUnknown,
     UnexpectedResponse,
     UserLocked,
@@ -56,13 +56,13 @@ def parse_envelope(http_status: int, content_type: str | None, body: bytes,
                    retry_after_header: str | None = None) -> Envelope:
     """The envelope, or an error saying why not.
 
-    A 5xx without an envelope is something in between (load balancer, proxy) answering for a Monosign
-    it could not reach: that is "unreachable". Any other non-envelope body is an unexpected response.
+    A 5xx without an envelope is an error page (a proxy's, or Monosign failing on this request);
+    any other non-envelope body is an unexpected response. Both are HTTP answers: they fail closed
+    and never count as "unreachable" (gateway.monosign.errors).
     """
     def not_envelope(why: str) -> MonosignError:
         if http_status >= 500:
-            return MonosignUnreachable(f"HTTP {http_status} without a Monosign envelope ({why})", reason="http",
-                                       http_status=http_status)
+            return ErrorPage(f"HTTP {http_status} without a Monosign envelope ({why})", http_status=http_status)
         return UnexpectedResponse(f"HTTP {http_status}: {why}", http_status=http_status)
 
     if not _is_json(content_type):

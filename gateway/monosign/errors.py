@@ -4,8 +4,9 @@ Each error carries `operator_hint`: a sentence an operator can act on, in the sp
 guide's troubleshooting section. Users never see it; the MFA pages show their own wording.
 
     MonosignError
-    ├── MonosignUnreachable        no Monosign answer: DNS, refused, reset, TLS, timeout, 5xx page
+    ├── MonosignUnreachable        no HTTP answer at all: DNS, refused, reset, TLS, timeout
     │   └── CircuitOpen            the breaker is open: no call was made
+    ├── InputRefused               an input does not fit the contract's grammar: never sent
     ├── InvalidApplicationKey      code 12: the key pair is wrong (a configuration error)
     ├── UserNotFound               code 21
     ├── UserNotAssigned            code 22: the user is not assigned to the application
@@ -13,6 +14,11 @@ guide's troubleshooting section. Users never see it; the MFA pages show their ow
     ├── UserLocked                 code 32: too many attempts; `retry_after` seconds when known
     ├── PushUnknown                code 33: push request unknown or expired
     └── UnexpectedResponse         not the contract: no envelope, missing fields, an unknown code
+        └── ErrorPage              a 5xx without the envelope (a proxy's or Monosign's error page)
+
+Only MonosignUnreachable (a transport failure) may count as "Monosign is down" for the circuit
+breaker and `GATEWAY_FAIL_MODE=open`: an attacker can shape inputs that reach Monosign, but not
+whether its host answers. Any HTTP answer, even one the client cannot parse, fails closed.
 """
 
 from __future__ import annotations
@@ -38,20 +44,19 @@ class MonosignError(Exception):
 
 
 class MonosignUnreachable(MonosignError):
-    """No answer from Monosign itself.
+    """No HTTP answer: the connection failed or timed out (never an answer, however odd).
 
-    `reason`: dns, refused, reset, timeout, tls (handshake), tls_certificate (not trusted), http (a 5xx page
-    from something in between), connect (anything else), circuit_open.
+    `reason`: dns, refused, reset, timeout, tls (handshake), tls_certificate (not trusted), connect
+    (anything else), circuit_open.
     """
 
     operator_hint = ("the gateway host cannot reach the Monosign API: check DNS, the firewall and any "
                      "outbound proxy between the gateway and MONOSIGN_API_URL")
 
-    def __init__(self, detail: str, *, reason: str, http_status: int = 0) -> None:
+    def __init__(self, detail: str, *, reason: str) -> None:
         super().__init__(detail, operator_hint=UNREACHABLE_HINTS.get(reason))
         self.reason = reason
-        # 0 when nothing answered; the status of the page when something in between did (reason "http").
-        self.http_status = http_status
+        self.http_status = 0  # nothing answered
 
 
 # What to do, by the reason the connection failed (the IIS module logged all of these as
@@ -70,9 +75,21 @@ UNREACHABLE_HINTS: dict[str, str] = {
             "(https:// vs http:// in MONOSIGN_API_URL)"),
     "reset": ("the connection to Monosign closed without an answer: check https:// vs http:// in "
               "MONOSIGN_API_URL, and any proxy in between"),
-    "http": ("a proxy or load balancer answered instead of Monosign: check it, and that MONOSIGN_API_URL is "
-             "the API's base URL"),
 }
+
+
+class InputRefused(MonosignError):
+    """A value for Monosign (user name, user id, address, ...) outside the contract's grammar.
+
+    Raised before any call: the value is never sent, and the breaker is not touched. `field` names
+    the input; the value itself is never in the message (it may be an attacker's probe)."""
+
+    operator_hint = ("a value for Monosign did not fit the expected grammar (docs/monosign-api.md, "
+                     "'Inputs'): it was not sent; the user sees a refusal")
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(f"{field}: {why}")
+        self.field = field
 
 
 class CircuitOpen(MonosignUnreachable):
@@ -130,3 +147,11 @@ class UnexpectedResponse(MonosignError):
                  internal_message: str | None = None) -> None:
         super().__init__(detail, code=code, message=message, internal_message=internal_message)
         self.http_status = http_status
+
+
+class ErrorPage(UnexpectedResponse):
+    """A 5xx without the envelope: a proxy or load balancer answered for Monosign, or Monosign
+    failed on this request. An HTTP answer all the same: it fails closed, never fail-open."""
+
+    operator_hint = ("a proxy or load balancer answered instead of Monosign, or Monosign failed on the request: "
+                     "check it, and that MONOSIGN_API_URL is the API's base URL")

@@ -34,9 +34,9 @@ from typing import Any
 
 import structlog
 
-from gateway.observability.logging import ProcessFields
+from gateway.observability.logging import ACCESS_LOGGER, ProcessFields
 
-ACCESS_LOGGER_NAME = "gateway.access"
+ACCESS_LOGGER_NAME = ACCESS_LOGGER
 ACCESS_EVENT = "request"
 
 _ROTATING = (logging.handlers.RotatingFileHandler, logging.handlers.TimedRotatingFileHandler)

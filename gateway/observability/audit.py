@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.observability.logging import get_logger
+from gateway.observability.logging import AUDIT_LOGGER, get_logger
 
 __all__ = ["audit"]
 
-_audit_log = get_logger("gateway.audit")
+_audit_log = get_logger(AUDIT_LOGGER)
 
 
 def audit(event: str, **fields: Any) -> None:

@@ -2,8 +2,13 @@
 
 Every line carries the request id of the request being served (a context variable set by the
 edge), so an operator can follow one request through access log, audit events and Monosign calls.
-`MONOSIGN_DEBUG_MODE=true` lowers the level to debug; `MONOSIGN_LOG_PATH` also writes rotating
-files into that directory, as the IIS module did.
+`GATEWAY_LOG_LEVEL` sets the level (`MONOSIGN_DEBUG_MODE=true` means debug); the access log
+(`GATEWAY_ACCESS_LOG`) and the audit events are written whatever the level, so that raising it to
+warning quietens the gateway without losing a request or a security decision. `MONOSIGN_LOG_PATH`
+also writes rotating files into that directory, as the IIS module did.
+
+An event is a `snake_case` name (`log.info("slow_request_headers", message="...", ...)`): the name is
+what operators filter and alert on, the human sentence goes in `message` (tests/test_event_names.py).
 """
 
 from __future__ import annotations
@@ -59,14 +64,23 @@ class ProcessFields:
         return event
 
 
-def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path | None = None,
-                      file_name: str = LOG_FILE_NAME, process_fields: Mapping[str, Any] | None = None) -> None:
+# Loggers written at info whatever the configured level (GATEWAY_LOG_LEVEL=warning keeps them).
+ACCESS_LOGGER = "gateway.access"
+AUDIT_LOGGER = "gateway.audit"
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def configure_logging(*, level: str = "info", access_log: bool = True, fmt: str = "json",
+                      log_dir: Path | None = None, file_name: str = LOG_FILE_NAME,
+                      process_fields: Mapping[str, Any] | None = None) -> None:
     """Configure structlog and the standard library logging once per process.
+
+    `level` is one of `LEVELS`; `access_log=False` drops the access log's lines (one per request).
 
     Processes sharing `log_dir` (the workers of `GATEWAY_WORKERS`) each need their own `file_name`:
     rotating handlers in several processes would rename (and delete) each other's files.
     `process_fields` go into every line of this process (e.g. `{"worker": 2}`)."""
-    level = logging.DEBUG if debug else logging.INFO
+    root_level = LEVELS[level]
     # Applied by the formatters, so lines that skip structlog's chain (the access log) get them too.
     add_process_fields = ProcessFields(process_fields or {})
 
@@ -116,7 +130,12 @@ def configure_logging(*, debug: bool = False, fmt: str = "json", log_dir: Path |
         old.close()
     for handler in handlers:
         root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(root_level)
+    audit = logging.getLogger(AUDIT_LOGGER)
+    audit.setLevel(min(root_level, logging.INFO))
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.setLevel(logging.INFO)
+    access.disabled = not access_log
     # aiohttp's own access logger is replaced by ours.
     logging.getLogger("aiohttp.access").disabled = True
     # httpx (the Monosign client) logs every request's full URL at info, the typed user name of

@@ -3,26 +3,55 @@
 One `Metrics` object per application: tests build apps repeatedly and each gets fresh counters.
 Other components add their metrics to `metrics.registry`; the admin listener serves `render()`.
 Label values are bounded sets (route classes, status codes, error kinds), never paths or users.
+Every family is described in docs/observability.md (tests/test_observability_docs.py checks both ways).
+
+No `*_created` series: they double the series count for a timestamp Prometheus does not need
+(`rate()` handles counter resets), so prometheus_client's are switched off for the process.
 """
 
 from __future__ import annotations
 
-import time
+import platform
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+import aiohttp
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from gateway import __version__
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # Seconds. Small requests take around a millisecond; downloads and long polls take minutes.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                    300.0, 3600.0)
+
+
+def register_process_metrics(registry: CollectorRegistry) -> None:
+    """What every gateway process exposes about itself: `gateway_build_info` (the gateway's, Python's
+    and aiohttp's versions), the process's CPU, memory and file descriptors (`process_*`, read from
+    /proc at scrape time) and `python_info`."""
+    build = Info("gateway_build", "The running gateway: its version, Python's and aiohttp's (always 1).",
+                 registry=registry)
+    build.info({"version": __version__, "python": platform.python_version(), "aiohttp": aiohttp.__version__})
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
 
 
 class Metrics:
@@ -30,6 +59,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        register_process_metrics(self.registry)
         # gateway_requests_total, gateway_request_duration_seconds, gateway_requests_in_flight.
         self.requests = RequestMetrics(LATENCY_BUCKETS)
         self.registry.register(self.requests)
@@ -56,7 +86,7 @@ class Metrics:
             registry=self.registry,
         )
         self.lockouts = Counter(
-            "gateway_authn_lockouts_total", "Second-factor lockouts by scope (user, ip, monosign).",
+            "gateway_authn_lockouts_total", "Second-factor lockouts by scope (network, user, ip, device, monosign).",
             ("scope",), registry=self.registry,
         )
         self.bypasses = Counter(
@@ -94,22 +124,15 @@ class Metrics:
 
 
 @dataclass(slots=True)
-class _Count:
-    value: float
-    created: float
-
-
-@dataclass(slots=True)
 class _Latency:
     per_bucket: list[int]  # observations per bucket (not cumulative), +Inf last
     total: float
-    created: float
 
 
 class RequestMetrics(Collector):
     """The metrics every request updates, kept as plain numbers and turned into the families
-    prometheus_client's Counter, Histogram and Gauge expose (same names, help, labels, buckets and
-    `_created` samples) only when scraped.
+    prometheus_client's Counter, Histogram and Gauge expose (same names, help, labels and buckets)
+    only when scraped.
 
     Why: the library's metric objects take a lock for every update (five per request: in flight up
     and down, the counter, the histogram's sum and bucket), about 2.5 µs of the gateway's CPU per
@@ -122,17 +145,15 @@ class RequestMetrics(Collector):
         self._bounds = tuple(buckets)  # ascending; the +Inf bucket is implied
         # The `le` label values, as prometheus_client writes them.
         self._edges = [*(floatToGoString(bound) for bound in self._bounds), "+Inf"]  # type: ignore[no-untyped-call]
-        self._counts: dict[tuple[str, int], _Count] = {}
+        self._counts: dict[tuple[str, int], int] = {}
         self._latency: dict[str, _Latency] = {}
 
     def observe(self, route_class: str, status: int, seconds: float) -> None:
-        counted = self._counts.get((route_class, status))
-        if counted is None:
-            counted = self._counts[(route_class, status)] = _Count(0.0, time.time())
-        counted.value += 1
+        key = (route_class, status)
+        self._counts[key] = self._counts.get(key, 0) + 1
         latency = self._latency.get(route_class)
         if latency is None:
-            latency = self._latency[route_class] = _Latency([0] * (len(self._bounds) + 1), 0.0, time.time())
+            latency = self._latency[route_class] = _Latency([0] * (len(self._bounds) + 1), 0.0)
         latency.per_bucket[bisect_left(self._bounds, seconds)] += 1  # the first bound >= seconds
         latency.total += seconds
 
@@ -140,7 +161,7 @@ class RequestMetrics(Collector):
         requests = CounterMetricFamily("gateway_requests_total", "Requests answered, by route class and status code.",
                                        labels=("route_class", "status"))
         for (route_class, status), counted in self._counts.items():
-            requests.add_metric((route_class, str(status)), counted.value, created=counted.created)
+            requests.add_metric((route_class, str(status)), float(counted))
         yield requests
         name = "gateway_request_duration_seconds"
         latency = HistogramMetricFamily(name, "Time from request headers to the end of the response.",
@@ -151,6 +172,5 @@ class RequestMetrics(Collector):
                 cumulative += count
                 buckets.append((edge, float(cumulative)))
             latency.add_metric((route_class,), buckets, observed.total)
-            latency.add_sample(name + "_created", {"route_class": route_class}, observed.created)
         yield latency
         yield GaugeMetricFamily("gateway_requests_in_flight", "Requests being served right now.", value=self.in_flight)

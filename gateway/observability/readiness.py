@@ -17,14 +17,20 @@ with the answer:
 
 A check returns None when the dependency is usable, a short, non-secret explanation when it is
 not, or a `CheckOutcome` to report the dependency's state as well (e.g. a circuit breaker's).
+
+The last report is also exposed as metrics (`ReadinessCollector`: `gateway_ready`,
+`gateway_readiness_check_ok`); the admin listener's `/metrics` runs the checks before each scrape.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 CHECK_TIMEOUT = 3.0
 SHUTDOWN = "shutdown"
@@ -93,6 +99,7 @@ class Readiness:
         self._checks: dict[str, _Registered] = {}
         self._timeout = timeout
         self.draining = False  # set on shutdown: load balancers should stop sending traffic
+        self.last: ReadinessReport | None = None  # the latest report, for the metrics
 
     def add(self, name: str, check: Check, *, critical: bool = True) -> None:
         """Register `check`; `critical=False` reports its failures without making `/readyz` 503."""
@@ -124,4 +131,25 @@ class Readiness:
         checks = dict(zip(names, results, strict=True))
         if self.draining:
             checks[SHUTDOWN] = CheckResult(critical=True, problem="the gateway is shutting down")
-        return ReadinessReport(checks)
+        self.last = ReadinessReport(checks)
+        return self.last
+
+
+class ReadinessCollector(Collector):
+    """The latest readiness report as metrics: nothing until a first report exists."""
+
+    def __init__(self, readiness: Readiness) -> None:
+        self._readiness = readiness
+
+    def collect(self) -> Iterator[Metric]:
+        ready = GaugeMetricFamily("gateway_ready", "1 when /readyz would answer 200 (no critical check fails), else 0.")
+        checks = GaugeMetricFamily("gateway_readiness_check_ok",
+                                   "1 when the readiness check passes, else 0; critical checks drain the replica.",
+                                   labels=("check", "critical"))
+        report = self._readiness.last
+        if report is not None:
+            ready.add_metric((), 1.0 if report.ready else 0.0)
+            for name, result in report.checks.items():
+                checks.add_metric((name, "true" if result.critical else "false"), 1.0 if result.ok else 0.0)
+        yield ready
+        yield checks

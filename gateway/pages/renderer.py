@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from gateway.monosign.inputs import NUMBER_CHALLENGE
 from gateway.pages.brand import Brand
 from gateway.pages.i18n import SUPPORTED_LANGUAGES, Translator, load_translations, negotiate_language
 from gateway.pages.static_files import StaticFiles
@@ -130,7 +131,7 @@ PAGES: Mapping[str, PageSpec] = {
         200,
         required=frozenset({"display_name", "methods", "csrf_token"}),
         optional={"push_state": "idle", "notice": None, "code_error": None, "attempts_left": None,
-                  "push_expires_in": None},
+                  "push_expires_in": None, "push_number": None},
     ),
     "not-assigned": PageSpec(403),  # Monosign code 22
     "not-found": PageSpec(403),  # the user is not in Monosign (code 21)
@@ -139,6 +140,7 @@ PAGES: Mapping[str, PageSpec] = {
     "unavailable": PageSpec(503, optional={"retry_after_seconds": None}),  # unreachable, slow, breaker open
     "config-error": PageSpec(503),  # e.g. code 12: the detail is for the log only
     "store-unavailable": PageSpec(503),  # the session store (Redis) is down: no sign-in at all
+    "input-refused": PageSpec(400),  # a value for Monosign outside its grammar: not sent (gateway.monosign.inputs)
     "error": PageSpec(500, optional={"kind": None, "reason": None, "expected_url": None}),  # see render_error
     "bad-request": PageSpec(400),  # e.g. a CSRF failure: the form expired
 }
@@ -314,6 +316,8 @@ def _page_values(page: str, values: Mapping[str, Any], status: int) -> dict[str,
             raise ValueError(f"unknown notice {values['notice']!r}")
         if values["code_error"] is not None and values["code_error"] not in CODE_ERRORS:
             raise ValueError(f"unknown code_error {values['code_error']!r}")
+        if values["push_number"] is not None and NUMBER_CHALLENGE.fullmatch(str(values["push_number"])) is None:
+            raise ValueError("push_number is two digits")
         expires_in = values["push_expires_in"]
         return {
             "methods": methods,

@@ -1,4 +1,4 @@
-"""Hooks on the client's TCP connection: run something when it closes; close it after a response.
+"""Hooks on the client's TCP connection: run something when it closes; close it once it is idle.
 
 NTLM and Negotiate authenticate a connection, so state that belongs to one client connection (its
 pinned upstream connection) must end exactly when that connection ends. aiohttp tells its server
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gateway._compat import RequestHandler, handler_busy
+from gateway._compat import RequestHandler, handler_busy, handler_loop
 from gateway.observability.logging import get_logger
 
-__all__ = ["CloseHooksMixin", "add_close_hook", "close_after_response"]
+__all__ = ["CloseHooksMixin", "add_close_hook", "close_when_idle"]
 
 log = get_logger("gateway.client_connection")
 
@@ -36,7 +36,7 @@ class CloseHooksMixin(RequestHandler):
             try:
                 hook()
             except Exception:  # one failing hook must not keep the others from running
-                log.exception("connection close hook failed")
+                log.exception("close_hook_failed", message="connection close hook failed")
 
 
 def add_close_hook(protocol: Any, hook: Callable[[], None]) -> bool:
@@ -47,14 +47,25 @@ def add_close_hook(protocol: Any, hook: Callable[[], None]) -> bool:
     return False
 
 
-def close_after_response(protocol: Any) -> None:
-    """Close the client connection once the response in progress (if any) is sent.
+def close_when_idle(protocol: Any, grace: float) -> None:
+    """Close the client connection once no request is running or queued on it, `grace` seconds from now.
 
-    aiohttp's `close()` only takes effect when a request ends, so an idle connection is closed now.
+    Not at once: a request the client sent before it could learn of the close may be on its way (it
+    is usually sent the moment the previous answer arrives), and it must get an answer rather than a
+    reset; every request a pinned connection can no longer serve is answered (502, `Connection: close`),
+    which ends the connection by itself. Checked again every `grace` seconds while a request runs.
     """
-    if protocol is None or getattr(protocol, "transport", None) is None:
+    if not isinstance(protocol, RequestHandler) or protocol.transport is None:
         return
-    if isinstance(protocol, RequestHandler) and handler_busy(protocol):
-        protocol.close()
-    else:
-        protocol.force_close()
+    loop = handler_loop(protocol)
+
+    def close_if_idle() -> None:
+        transport = protocol.transport
+        if transport is None or transport.is_closing():
+            return
+        if handler_busy(protocol):
+            loop.call_later(grace, close_if_idle)
+            return
+        protocol.force_close()  # what aiohttp's own keep-alive timeout does to an idle connection
+
+    loop.call_later(grace, close_if_idle)

@@ -218,7 +218,7 @@ class ExtensionMethodsMixin(RequestHandler):
         if out:
             super().data_received(out)
         if error is not None:
-            log.info("extension-method request refused", reason=str(error))
+            log.info("extension_method_refused", message="extension-method request refused", reason=str(error))
             # Fed on its own: llhttp drops the requests parsed in the same call as an error.
             super().data_received(POISON)
 

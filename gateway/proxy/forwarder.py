@@ -33,7 +33,7 @@ from gateway.core import ResponseInspector, Transfer
 from gateway.observability.logging import get_logger
 from gateway.policy.headers import forwarded_request_headers, response_headers_for_client
 from gateway.proxy.drain import Drain, DrainStarted
-from gateway.proxy.pinned import PinnedConnections
+from gateway.proxy.pinned import PinnedConnections, PinnedPool
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamResponse
 from gateway.proxy.upstream_config import UpstreamConfig
 
@@ -63,11 +63,16 @@ class UpstreamFailure(StrEnum):
 
 
 class UpstreamError(Exception):
-    """The upstream failed before a response could start; carries the kind, never a raw detail."""
+    """The upstream failed before a response could start; carries the kind, never a raw detail.
 
-    def __init__(self, kind: UpstreamFailure) -> None:
+    `end_connection`: the client connection must end after the error answer (`Connection: close`):
+    its pinned upstream connection is gone, and with it the authentication the client believes in.
+    """
+
+    def __init__(self, kind: UpstreamFailure, *, end_connection: bool = False) -> None:
         super().__init__(kind.value)
         self.kind = kind
+        self.end_connection = end_connection
 
 
 class ClientGone(ConnectionResetError):
@@ -189,6 +194,9 @@ class Forwarder:
         pool = (pins.pool_for(request) or self._unpooled) if pins is not None and pinned else (
             self._pool if reuse_connection else self._unpooled)
         assert pool is not None, "Forwarder.start() has not run"
+        # Over the client connection's own upstream connection (not a one-off unpooled one): when that
+        # one ends, so does the client connection (gateway.proxy.pinned).
+        own_connection = isinstance(pool, PinnedPool)
         if read_timeout is None:
             read_timeout = self._long_poll_timeout if long_poll else self._read_timeout
         started = time.monotonic()
@@ -202,12 +210,13 @@ class Forwarder:
             self._metrics.upstream_errors.labels(kind.value).inc()
             if request.transport is None or request.transport.is_closing():
                 raise ClientGone("client disconnected while the upstream request was sent") from None
-            raise UpstreamError(kind) from None
+            raise UpstreamError(kind, end_connection=own_connection) from None
         transfer.upstream_seconds = time.monotonic() - started
         # An NTLM/Negotiate offer on a pooled connection pins the client; that connection is not reused.
         reusable = pins.after_response(request, upstream, pinned=pinned) if pins is not None else True
         try:
-            response = await self._relay(request, upstream, transfer, request_id, inspect, held=held)
+            response = await self._relay(request, upstream, transfer, request_id, inspect,
+                                         own_connection=own_connection, held=held)
         except BaseException:
             # An aborted download also aborts the upstream request: its connection is closed.
             upstream.close()
@@ -226,14 +235,19 @@ class Forwarder:
         request_id: str,
         inspect: ResponseInspector | None,
         *,
+        own_connection: bool,
         held: bool = False,
     ) -> web.StreamResponse:
+        """`own_connection`: `upstream` came over the client connection's pinned upstream connection,
+        so the client connection ends (`Connection: close` on this answer) when that one does."""
         client_headers = response_headers_for_client(upstream.headers)
         client_headers["X-Request-Id"] = request_id
         if inspect is not None:
             replacement = await inspect(upstream, client_headers)
             if replacement is not None:
                 upstream.close()
+                if own_connection:  # closing the upstream answer closed the pinned connection
+                    replacement.force_close()
                 transfer.status = replacement.status
                 return replacement
         content = upstream.content
@@ -244,12 +258,17 @@ class Forwarder:
         except _UPSTREAM_FAILURES as exc:
             kind = classify_client_error(exc)
             self._metrics.upstream_errors.labels(kind.value).inc()
-            raise UpstreamError(kind) from None  # nothing was sent yet: the client gets a 502
+            # Nothing was sent yet: the client gets a 502.
+            raise UpstreamError(kind, end_connection=own_connection) from None
         transfer.status = upstream.status
         response = RelayResponse(status=upstream.status, reason=upstream.reason, headers=client_headers,
                                  head_with_body=bool(first) or content.at_eof())
         if self.drain.started:
             response.force_close()  # `Connection: close`: this replica takes no further request
+        elif own_connection and upstream.connection_ends:
+            # The upstream closes after this answer (it said so, or it has): so does the client
+            # connection, and the answer says so, rather than the next request finding it gone.
+            response.force_close()
         try:
             await response.prepare(request)
         except (ConnectionError, aiohttp.ClientConnectionResetError):
@@ -284,7 +303,8 @@ class Forwarder:
         except _UPSTREAM_FAILURES as exc:
             kind = classify_client_error(exc)
             self._metrics.upstream_errors.labels(kind.value).inc()
-            log.warning("upstream failed mid-response", kind=kind.value, status=upstream.status,
+            log.warning("upstream_failed_mid_response", message="upstream failed mid-response; client connection cut",
+                        kind=kind.value, status=upstream.status,
                         bytes_out=transfer.bytes_out)
             raise ClientGone("upstream failed mid-response; client connection cut") from None
         return response

@@ -11,8 +11,17 @@ an upstream connection of its own:
   never used for another client connection, never silently replaced: if it is gone, the next
   request fails (502) rather than reaching Exchange on a fresh, unauthenticated connection;
 - closed when the client connection closes (`CloseHooksMixin`), and the other way round: when the
-  upstream closes it, the client connection is closed after the response in progress, so the
-  client starts a new handshake instead of believing it is still authenticated.
+  upstream closes it (IIS's or a load balancer's keep-alive limit, nginx's `keepalive_requests`),
+  the client connection ends too, so the client starts a new handshake instead of believing it is
+  still authenticated; gracefully, never with a request unanswered:
+  - an answer the upstream ends its connection after (`Connection: close`, or closed before its
+    head is relayed) goes to the client with `Connection: close`, and the client connection ends
+    after it (requests pipelined behind it are not processed, as RFC 9112 section 9.6 says, so the
+    client knows it may send them again);
+  - a closing noticed only after the answer went out: every later request on the client connection
+    is answered 502 with `Connection: close` (the forwarder), and an idle client connection is
+    closed after `CLOSE_GRACE_SECONDS` (`close_when_idle`), not at once: the client's next request
+    may already be on its way.
 
 Which requests are pinned: every request on a connection that is already pinned; a request that
 carries `Authorization: NTLM|Negotiate`; the Windows-authentication route classes (the caller
@@ -34,7 +43,7 @@ from aiohttp import web
 from gateway.observability.logging import get_logger
 from gateway.policy.clients import AuthScheme, is_connection_auth, offers_connection_auth, parse_authorization
 from gateway.policy.users import UserName
-from gateway.proxy.client_connection import CloseHooksMixin, add_close_hook, close_after_response
+from gateway.proxy.client_connection import CloseHooksMixin, add_close_hook, close_when_idle
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamProtocol, UpstreamResponse
 
 if TYPE_CHECKING:
@@ -45,6 +54,11 @@ if TYPE_CHECKING:
 __all__ = ["PinnedConnection", "PinnedConnections", "PinnedPool"]
 
 log = get_logger("gateway.pinned")
+
+# How long a client connection whose pinned upstream connection closed may stay open while idle: long
+# enough for a request sent as the previous answer arrived (a round trip) to reach the gateway and be
+# answered, short enough that a client idle since then finds the connection closed before it reuses it.
+CLOSE_GRACE_SECONDS = 2.0
 
 
 class PinnedPool(UpstreamPool):
@@ -183,8 +197,8 @@ class PinnedConnections:
         pinned.user = None
         if pinned.pool is not None:
             pinned.pool.close()
-        log.debug("pinned upstream connection closed; closing the client connection")
-        close_after_response(pinned.protocol)
+        log.debug("pinned_upstream_closed", message="pinned upstream connection closed; closing the client connection")
+        close_when_idle(pinned.protocol, CLOSE_GRACE_SECONDS)
 
     def close(self) -> None:
         """Close every pinned upstream connection (the application is shutting down)."""

@@ -67,6 +67,12 @@ class UpstreamResponse:
     _pool: UpstreamPool = field(repr=False)
     _body_task: asyncio.Task[None] | None = field(default=None, repr=False)
     _done: bool = field(default=False, repr=False)
+    _closes: bool = field(default=False, repr=False)  # the head said so (`Connection: close`, HTTP/1.0)
+
+    @property
+    def connection_ends(self) -> bool:
+        """The upstream closes its connection after this answer: it said so, or it has closed already."""
+        return self._closes or not self._protocol.is_connected()
 
     def release(self) -> None:
         """Hand the connection back: pooled when the exchange left it clean, else closed."""
@@ -258,7 +264,8 @@ class UpstreamPool:
             if body_task is not None:
                 body_task.cancel()
             raise
-        return UpstreamResponse(message.code, message.reason, message.headers, payload, protocol, self, body_task)
+        return UpstreamResponse(message.code, message.reason, message.headers, payload, protocol, self, body_task,
+                                _closes=message.should_close)
 
 
 # Below this many characters of Cookie lines, aiohttp's serialiser does the whole head.

@@ -60,6 +60,7 @@ class SessionRecord:
     csrf_token: str = ""
     push_request_id: str | None = None
     push_expires_at: float | None = None
+    push_number: str | None = None              # number matching: the two digits the page shows
     failures: int = 0                           # failed codes / rejected pushes in this session
     cadata_hash: str | None = None              # hash of cadata + cadataKey bound at MFA
     client_ip: str = ""                         # client address at login
@@ -162,6 +163,11 @@ class SessionStore(Protocol):
 
     async def claim_once(self, key: str, ttl: float) -> bool:
         """True for exactly one caller per `key` within `ttl` (across replicas): one use only."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Give up a `claim_once` claim before its `ttl` (a lock's holder is done): the next
+        `claim_once(key, ...)` succeeds again."""
         ...
 
     async def ping(self) -> None:

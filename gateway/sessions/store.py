@@ -182,6 +182,9 @@ class EncryptedSessionStore:
         _check_ttl(ttl)
         return await self._backend.set_nx(self._claim_key(key), ttl)
 
+    async def release(self, key: str) -> None:
+        await self._backend.delete(self._claim_key(key))
+
     # --- lifecycle ------------------------------------------------------------------------------
     async def ping(self) -> None:
         await self._backend.ping()

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.monosign.contract import HEADER_APP_ID, HEADER_APP_KEY, ApiPaths
-from gateway.sim.monosign_state import ControlError, FaultMode, MonosignSimState, SimAnswer, SimPush
+from gateway.sim.monosign_state import ControlError, FaultMode, MonosignSimState, NumberMismatch, SimAnswer, SimPush
 
 DEMO_API_KEY = "demo-app-id"
 DEMO_API_SECRET = "demo-app-key"  # noqa: S105 - the simulator's public demo key, never a real one
@@ -31,6 +31,8 @@ MAX_REFUSE_SECONDS = 600.0
 DEFAULT_REFUSE_SECONDS = 10.0
 BAD_GATEWAY_PAGE = ("<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
                     "<p>The proxy server received an invalid response from an upstream server.</p></body></html>")
+SERVER_ERROR_PAGE = ("<html><head><title>Runtime Error</title></head><body><h1>Server Error in '/' Application."
+                     "</h1></body></html>")
 
 _simulator_key: web.AppKey[MonosignSimulator] = web.AppKey("monosign_simulator")
 
@@ -201,6 +203,14 @@ class MonosignSimulator:
                 state.record_call(method=request.method, path=request.path, operation="fault", user=None,
                                   answer=None, http_status=502, authorized=False)
                 return web.Response(status=502, text=BAD_GATEWAY_PAGE, content_type="text/html")
+            if state.faults.mode is FaultMode.HTML_500:
+                state.record_call(method=request.method, path=request.path, operation="fault", user=None,
+                                  answer=None, http_status=500, authorized=False)
+                return web.Response(status=500, text=SERVER_ERROR_PAGE, content_type="text/html")
+            if state.faults.mode is FaultMode.GARBAGE:
+                state.record_call(method=request.method, path=request.path, operation="fault", user=None,
+                                  answer=None, http_status=200, authorized=False)
+                return web.Response(status=200, body=b'{"Success": tr\x00ue, "Co', content_type="application/json")
             response = await handler(request)
             return response
         finally:
@@ -286,6 +296,7 @@ class MonosignSimulator:
         user = self.state.users.get(push.user_id)
         return {"request_id": push.request_id, "user": user.user_name if user else None, "status": push.status.value,
                 "client_ip": push.client_ip, "user_agent": push.user_agent, "application": push.application,
+                "number_matching": push.number_challenge is not None,
                 "expires_in": max(0.0, round(push.expires_at - self.state.clock(), 1))}
 
     def _users_json(self) -> list[dict[str, Any]]:
@@ -332,19 +343,30 @@ class MonosignSimulator:
 
     async def _answer_push(self, request: web.Request) -> web.Response:
         approve = request.match_info["verdict"] == "approve"
+        number = await self._number(request)
         try:
-            push = self.state.answer_push(request.match_info["request_id"], approve)
+            push = self.state.answer_push(request.match_info["request_id"], approve, number)
+        except NumberMismatch as exc:
+            return self._error(422, str(exc))
         except ControlError as exc:
             return self._error(409 if "already" in str(exc) else 404, str(exc))
         return self._push_answered(request, push)
 
     async def _answer_latest(self, request: web.Request) -> web.Response:
         approve = request.match_info["verdict"] == "approve"
+        number = await self._number(request)
         try:
-            push = self.state.answer_latest_push(request.match_info["name"], approve)
+            push = self.state.answer_latest_push(request.match_info["name"], approve, number)
+        except NumberMismatch as exc:
+            return self._error(422, str(exc))
         except ControlError as exc:
             return self._error(404, str(exc))
         return self._push_answered(request, push)
+
+    async def _number(self, request: web.Request) -> str | None:
+        """The number an approval enters (number matching): `number` in the form or JSON body."""
+        number = (await self._control_body(request)).get("number")
+        return str(number).strip() if number not in (None, "") else None
 
     async def _pushes(self, request: web.Request) -> web.Response:
         pushes = [self.state.current_push(request_id) for request_id in list(self.state.pushes)]
@@ -434,17 +456,25 @@ def render_page(sim: MonosignSimulator) -> str:
     for push in sim.state.pending_pushes():
         data = sim._push_json(push)
         rid = esc(push.request_id)
+        # Number matching: like the app, the page asks for the number the sign-in page shows.
+        number_field = ("<label>Number on the sign-in page <input name=number required size=2 maxlength=2 "
+                        "inputmode=numeric pattern='[0-9]{2}'></label> " if push.number_challenge else "")
         pushes.append(
             f"<tr><td>{esc(data['user'] or '?')}</td><td>{esc(push.client_ip)}</td>"
-            f"<td>{esc(push.application)}</td><td>{data['expires_in']:.0f}s</td><td>"
-            f"<form method=post action='/_sim/pushes/{rid}/approve'><button class=ok>Approve</button></form> "
+            f"<td>{esc(push.application)}<br><small>{esc(push.user_agent)}</small></td>"
+            f"<td>{data['expires_in']:.0f}s</td><td>"
+            f"<form method=post action='/_sim/pushes/{rid}/approve'>{number_field}"
+            f"<button class=ok>Approve</button></form> "
             f"<form method=post action='/_sim/pushes/{rid}/reject'><button class=no>Reject</button></form></td></tr>"
         )
     no_pushes = "<tr><td colspan=5>No pending push.</td></tr>"
+    # No refresh while a push asks for its number: it would clear the field being typed in.
+    asks_number = any(push.number_challenge for push in sim.state.pending_pushes())
+    refresh = "" if asks_number else "<meta http-equiv=refresh content=2>"
     auto = sim.state.auto_approve
     faults = sim.state.faults
     return f"""<!doctype html>
-<html lang=en><head><meta charset=utf-8><meta http-equiv=refresh content=2>
+<html lang=en><head><meta charset=utf-8>{refresh}
 <title>Monosign simulator</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;margin-bottom:2em}}

@@ -36,6 +36,8 @@ class FaultMode(StrEnum):
     REFUSE = "refuse"  # the listener is closed: new connections are refused, open ones are cut
     RESET = "reset"  # connections are accepted, then reset without an answer
     HTML_502 = "html502"  # a proxy's 502 page, not the envelope
+    HTML_500 = "html500"  # Monosign failing on the request: an HTML 500 page, not the envelope
+    GARBAGE = "garbage"  # 200, application/json, but not JSON: an answer the client cannot parse
     CODE_12 = "code12"  # every API call answers Invalid Application Key
     CODE_22 = "code22"  # every API call answers Permission Denied (user not assigned)
 
@@ -67,6 +69,7 @@ class SimPush:
     application: str
     status: PushState = PushState.PENDING
     auto_approve_at: float | None = None
+    number_challenge: str | None = None  # number matching: what the approver must enter ([ours])
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,10 @@ class SimAnswer:
     def envelope(self) -> dict[str, Any]:
         return {"Success": self.success, "Code": self.code, "Message": self.message,
                 "InternalMessage": self.internal_message, "Data": self.data}
+
+
+class NumberMismatch(Exception):
+    """An approval without the push's number, or with another one (the push is then rejected)."""
 
 
 class ControlError(LookupError):
@@ -189,6 +196,10 @@ class MonosignSimState:
             return found
         if "Push" not in found.mfa_methods:
             return SimAnswer(400, False, CODE_METHOD_NOT_ENABLED, message="Push is not enabled for this user")
+        number = body.get("NumberChallenge")
+        if number is not None and not (isinstance(number, str) and len(number) == 2 and number.isascii()
+                                       and number.isdigit()):
+            return self.bad_request("NumberChallenge as two digits")
         now = self.clock()
         push = SimPush(
             request_id=uuid.uuid4().hex,
@@ -199,6 +210,7 @@ class MonosignSimState:
             user_agent=str(body.get("UserAgent") or "")[:300],
             application=str(body.get("Application") or ""),
             auto_approve_at=now + self.auto_approve_delay if self.auto_approve else None,
+            number_challenge=number,
         )
         self._forget_old_pushes(now)
         self.pushes[push.request_id] = push
@@ -286,23 +298,32 @@ class MonosignSimState:
                 pending.append(push)
         return sorted(pending, key=lambda push: push.created)
 
-    def answer_push(self, request_id: str, approve: bool) -> SimPush:
+    def answer_push(self, request_id: str, approve: bool, number: str | None = None) -> SimPush:
+        """Approve or reject a pending push. A push with a number challenge is approved only with
+        that number (as the app asks for it); a wrong number rejects it, a missing one changes nothing.
+        Raises ControlError, NumberMismatch."""
         push = self.current_push(request_id)
         if push is None:
             raise ControlError(f"no push request {request_id!r}")
         if push.status is not PushState.PENDING:
             raise ControlError(f"push request {request_id!r} is already {push.status.value}")
+        if approve and push.number_challenge is not None:
+            if not number:
+                raise NumberMismatch("this push asks for the number shown on the sign-in page")
+            if not hmac.compare_digest(number.encode(), push.number_challenge.encode()):
+                push.status = PushState.REJECTED
+                raise NumberMismatch("wrong number: the push is rejected")
         push.status = PushState.APPROVED if approve else PushState.REJECTED
         return push
 
-    def answer_latest_push(self, user_name: str, approve: bool) -> SimPush:
+    def answer_latest_push(self, user_name: str, approve: bool, number: str | None = None) -> SimPush:
         user = self.find_user(user_name)
         if user is None:
             raise ControlError(f"no user {user_name!r}")
         pending = [push for push in self.pending_pushes() if push.user_id == user.id]
         if not pending:
             raise ControlError(f"no pending push for {user.user_name!r}")
-        return self.answer_push(pending[-1].request_id, approve)
+        return self.answer_push(pending[-1].request_id, approve, number)
 
     def set_auto_approve(self, enabled: bool, delay: float | None = None) -> None:
         self.auto_approve = enabled

@@ -6,7 +6,8 @@ socket; the supervisor answers `GATEWAY_ADMIN_LISTEN` for all of them:
 - `/healthz`: the supervisor is alive (it restarts workers itself), with the worker counts;
 - `/readyz`: every running worker's own readiness (upstream, store, Monosign), asked afresh; ready
   when at least one worker runs, every running worker is ready, and no shutdown has started;
-- `/metrics`: every running worker's metrics, each sample labelled `worker`, plus the supervisor's.
+- `/metrics`: every running worker's metrics, each sample labelled `worker`, plus the supervisor's own
+  (without a `worker` label; its process's `process_*` share those families).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ async def _worker_metrics(worker: RunningWorker) -> str | None:
     try:
         status, body = await query_worker(worker.admin_socket, "/metrics")
     except (OSError, TimeoutError, aiohttp.ClientError) as exc:
-        log.warning("worker metrics unavailable", worker=worker.index, error=type(exc).__name__)
+        log.warning("worker_metrics_unavailable", worker=worker.index, error=type(exc).__name__)
         return None
     return body.decode("utf-8") if status == 200 else None
 
@@ -112,16 +113,18 @@ async def _metrics(request: web.Request) -> web.Response:
     supervisor = request.app[SUPERVISOR]
     running = list(supervisor.running_workers())
     texts = await asyncio.gather(*(_worker_metrics(worker) for worker in running))
+    own = generate_latest(supervisor.registry).decode("utf-8")
     try:
         families: list[Metric] = merge_expositions(
-            {str(worker.index): text for worker, text in zip(running, texts, strict=True) if text is not None}
+            {str(worker.index): text for worker, text in zip(running, texts, strict=True) if text is not None},
+            own=own,
         )
     except (MetricsConflict, ValueError) as exc:
-        log.error("worker metrics cannot be merged", error=str(exc))
-        families = []
+        log.error("worker_metrics_unmergeable", message="worker metrics cannot be merged", error=str(exc))
+        families = merge_expositions({}, own=own)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StaticCollector(families))
-    body = generate_latest(supervisor.registry) + generate_latest(registry)
+    body = generate_latest(registry)
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE, "Cache-Control": "no-store"})
 
 

@@ -23,11 +23,16 @@ class MetricsConflict(ValueError):
     """Two workers exposed one metric name with different types (different gateway versions)."""
 
 
-def merge_expositions(texts: Mapping[str, str]) -> list[Metric]:
+def merge_expositions(texts: Mapping[str, str], *, own: str = "") -> list[Metric]:
     """Parse each worker's text exposition (keyed by the worker's label value) into one list of
-    metric families, each sample labelled with its worker. Families keep the first worker's help."""
+    metric families, each sample labelled with its worker. Families keep the first help text.
+
+    `own` is the supervisor's exposition: its samples keep their labels, without a `worker`, and a
+    family that the workers expose too (`process_*`, `gateway_build_info`) is still one family (the
+    text format allows each name once)."""
     merged: dict[str, Metric] = {}
-    for worker, text in texts.items():
+    sources = [(None, own), *texts.items()]
+    for worker, text in sources:
         for family in text_string_to_metric_families(text):
             target = merged.get(family.name)
             if target is None:
@@ -35,7 +40,7 @@ def merge_expositions(texts: Mapping[str, str]) -> list[Metric]:
             elif target.type != family.type:
                 raise MetricsConflict(f"metric {family.name!r} is a {target.type} and a {family.type}")
             for sample in family.samples:
-                labels = {**sample.labels, WORKER_LABEL: worker}
+                labels = sample.labels if worker is None else {**sample.labels, WORKER_LABEL: worker}
                 target.add_sample(sample.name, labels, sample.value, sample.timestamp, sample.exemplar)
     return list(merged.values())
 

@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gateway import __version__
 from gateway.observability.logging import get_logger
+from gateway.observability.metrics import register_process_metrics
 from gateway.server import LISTEN_BACKLOG
 from gateway.settings import Settings
 from gateway.workers.admin import RunningWorker, build_supervisor_admin_app, query_worker
@@ -98,6 +99,7 @@ class SupervisorMetrics:
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
 
     def __post_init__(self) -> None:
+        register_process_metrics(self.registry)
         self.configured = Gauge("gateway_workers_configured", "Worker processes configured (GATEWAY_WORKERS).",
                                 registry=self.registry)
         self.running = Gauge("gateway_workers_running", "Worker processes running and ready.",
@@ -160,7 +162,7 @@ class Supervisor:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             if not self._stop.is_set() and all(start_up.result()):  # (not stopped: start_up is done)
                 scheme = "https" if self.settings.gateway_tls_cert_file else "http"
-                log.info("gateway started", version=__version__,
+                log.info("gateway_started", version=__version__,
                          listen=[_url(scheme, sock.getsockname()) for sock in self._sockets],
                          admin_listen=[_url("http", address) for address in admin.addresses],
                          workers=self.configured_workers,
@@ -169,9 +171,10 @@ class Supervisor:
                 await self._stop.wait()
             elif not self._stop.is_set():
                 self._start_failed = True
-                log.error("a worker failed to start; stopping", workers=self.configured_workers)
+                log.error("worker_start_failed", message="a worker failed to start; stopping",
+                          workers=self.configured_workers)
             if not self._start_failed:
-                log.info("shutting down: no new connections; in-flight requests may finish",
+                log.info("shutting_down", message="no new connections; in-flight requests may finish",
                          grace_s=self.settings.gateway_shutdown_grace, workers=self.configured_workers)
             start_up.cancel()
             stop_wait.cancel()
@@ -183,7 +186,7 @@ class Supervisor:
             await admin.cleanup()
             shutil.rmtree(runtime, ignore_errors=True)
         code = 1 if self._start_failed or self._killed_any else 0
-        log.info("gateway stopped", exit_status=code)
+        log.info("gateway_stopped", exit_status=code)
         return code
 
     def _close_sockets(self) -> None:
@@ -209,9 +212,9 @@ class Supervisor:
             uptime = time.monotonic() - slot.started_at
             decision = next_restart(self._policy, slot.quick_failures, uptime)
             slot.quick_failures = decision.quick_failures
-            log.error("worker exited", worker=slot.index, pid=slot.process.pid, exit=describe_exit(returncode),
+            log.error("worker_exited", worker=slot.index, pid=slot.process.pid, exit=describe_exit(returncode),
                       uptime_s=round(uptime, 1))
-            log.warning("restarting worker", worker=slot.index, delay_s=decision.delay,
+            log.warning("worker_restarting", worker=slot.index, delay_s=decision.delay,
                         quick_failures=decision.quick_failures)
             self._metrics.restarts.labels(str(slot.index)).inc()
             with contextlib.suppress(TimeoutError):
@@ -220,9 +223,10 @@ class Supervisor:
                 return
             await self._spawn(slot)
             if await self._wait_ready(slot):
-                log.info("worker restarted", worker=slot.index, pid=slot.process.pid)
+                log.info("worker_restarted", worker=slot.index, pid=slot.process.pid)
             elif slot.alive and not self._stop.is_set():
-                log.error("restarted worker did not become ready; killing it", worker=slot.index,
+                log.error("worker_not_ready", message="restarted worker did not become ready; killing it",
+                          worker=slot.index,
                           timeout_s=self._ready_timeout)
                 slot.process.kill()
 
@@ -231,11 +235,11 @@ class Supervisor:
         assert slot.process is not None
         if not self._stop.is_set():
             if slot.alive:
-                log.error("worker did not become ready; killing it", worker=slot.index,
+                log.error("worker_not_ready", message="worker did not become ready; killing it", worker=slot.index,
                           timeout_s=self._ready_timeout)
                 slot.process.kill()
             returncode = await slot.process.wait()
-            log.error("worker exited during start-up", worker=slot.index, pid=slot.process.pid,
+            log.error("worker_exited_during_start", worker=slot.index, pid=slot.process.pid,
                       exit=describe_exit(returncode))
         await slot.process.wait()  # during shutdown, the supervisor has sent SIGTERM
 
@@ -288,17 +292,18 @@ class Supervisor:
             for slot in self._slots:
                 if slot.alive:
                     assert slot.process is not None
-                    log.error("worker did not stop within the grace period; killing it", worker=slot.index,
+                    log.error("worker_stop_timeout", message="worker did not stop within the grace period; killing it",
+                              worker=slot.index,
                               pid=slot.process.pid, grace_s=self.settings.gateway_shutdown_grace)
                     slot.process.kill()
                     self._killed_any = True
             await asyncio.wait(pending)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
-                log.error("worker supervision failed", error=repr(task.exception()))
+                log.error("worker_supervision_failed", error=repr(task.exception()))
         for slot in self._slots:
             if slot.process is not None and slot.process.returncode is not None:
-                log.info("worker stopped", worker=slot.index, pid=slot.process.pid,
+                log.info("worker_stopped", worker=slot.index, pid=slot.process.pid,
                          exit=describe_exit(slot.process.returncode))
 
 

@@ -39,7 +39,7 @@ def run_worker(settings: Settings, *, index: int, listen_fds: Sequence[int], adm
 
     try:
         return uvloop.run(run_gateway(settings, on_started=started, listen_sockets=sockets,
-                                      admin_path=admin_socket, started_event="worker started"))
+                                      admin_path=admin_socket, started_event="worker_started"))
     finally:
         for sock in sockets:
             sock.close()
@@ -60,6 +60,7 @@ async def _watch_supervisor(supervisor_pid: int) -> None:
         await asyncio.sleep(PARENT_CHECK_INTERVAL)
         if os.getppid() != supervisor_pid:
             # Re-parented: the supervisor is gone. Drain like on SIGTERM rather than serve unsupervised.
-            log.error("supervisor gone; shutting down this worker", supervisor_pid=supervisor_pid)
+            log.error("supervisor_gone", message="supervisor gone; shutting down this worker",
+                      supervisor_pid=supervisor_pid)
             os.kill(os.getpid(), signal.SIGTERM)
             return

@@ -248,7 +248,7 @@ def test_gateway_runs_from_the_image_as_its_user(image: BuiltImage) -> None:
 
     # Logs are JSON lines on stdout, and never carry the secret read from the file.
     events = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-    assert any(event.get("event") == "gateway started" for event in events)
+    assert any(event.get("event") == "gateway_started" for event in events)
     assert any(event.get("path") == "/owa/auth/logon.aspx" for event in events)
     assert SECRET_VALUE not in out.decode() + err.decode()
     # Stopped: the healthcheck reports it.

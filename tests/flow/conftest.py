@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -287,3 +288,23 @@ async def start_env() -> AsyncIterator[EnvFactory]:
 
         yield start
 
+
+
+StoreEnv = Callable[..., Awaitable[FlowEnv]]
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def store_env(request: pytest.FixtureRequest, start_env: EnvFactory, tmp_path: Path) -> AsyncIterator[StoreEnv]:
+    """`start_env` on the memory store, then (second run) on a real redis-server: the same test
+    against both backends of the store."""
+    if request.param == "memory":
+        yield start_env
+        return
+    from tests.redis_server import RedisServer
+
+    with RedisServer.running(tmp_path / "redis") as server:
+        async def start(**settings: Any) -> FlowEnv:
+            return await start_env(gateway_session_store="redis", gateway_redis_url=server.url,
+                                   gateway_session_secret="flow-store-env-secret-" + "x" * 32, **settings)
+
+        yield start

@@ -49,8 +49,9 @@ async def test_wrong_and_malformed_codes(env: FlowEnv) -> None:
 
 async def test_lockout_per_user_across_addresses_and_sessions(start_env: EnvFactory,
                                                               captured_logs: CapturedLogs) -> None:
-    env = await start_env(**PROXIED)
-    first, second = from_address(env, "10.0.0.1"), from_address(env, "10.0.0.2")
+    # The user's overall count (the high threshold, here 3): failures from two networks add up.
+    env = await start_env(**{**PROXIED, "gateway_mfa_max_failures": 10, "gateway_mfa_max_failures_user": 3})
+    first, second = from_address(env, "10.0.1.1"), from_address(env, "10.0.2.1")
     await at_mfa_page(first, "CORP\\alice")
     await at_mfa_page(second, "alice@corp.example")  # another form of the same Monosign user
     assert "2 attempts left" in (await first.verify("000001")).text
@@ -74,7 +75,7 @@ async def test_lockout_per_user_across_addresses_and_sessions(start_env: EnvFact
 
 
 async def test_lockout_per_address_across_users(start_env: EnvFactory) -> None:
-    env = await start_env(**PROXIED)
+    env = await start_env(**PROXIED, gateway_mfa_max_failures_ip=3)
     alice, bob = from_address(env, "10.0.0.9"), from_address(env, "10.0.0.9")
     await at_mfa_page(alice, "alice")
     await at_mfa_page(bob, "bob")

@@ -9,7 +9,6 @@ from multidict import CIMultiDict
 from gateway.mfa.csrf import cross_site_problem, origin_of, token_matches
 from gateway.mfa.decisions import (
     Access,
-    attempts_left,
     decide_access,
     logon_redirect,
     needs_touch,
@@ -93,12 +92,6 @@ def test_logon_redirect_is_relative_and_built_from_the_public_url(target: str, r
 ])
 def test_code_format(code: str, valid: bool) -> None:
     assert valid_code_format(code) is valid
-
-
-def test_attempts_left_follows_the_highest_counter() -> None:
-    assert attempts_left(5, 1, 3) == 2
-    assert attempts_left(5) == 5
-    assert attempts_left(5, 7) == 0
 
 
 @pytest.mark.parametrize(("secure", "set_cookie", "expired"), [

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.mfa.poller import DIRECT_CHECK_SECONDS, PushPoller
 from gateway.monosign import MonosignClient, PushStatus
+from gateway.policy.user_agent import ClientDevice
 from gateway.sessions.memory import MemoryBackend
 from gateway.sessions.redis_backend import connect
 from gateway.sessions.store import EncryptedSessionStore, random_server_key
@@ -43,7 +44,7 @@ def store() -> EncryptedSessionStore:
 
 async def start_push(sim: MonosignSimulator, client: MonosignClient) -> tuple[str, float]:
     user = await client.lookup_user("alice")
-    push = await client.start_push(user.id, "10.0.0.1", "test")
+    push = await client.start_push(user.id, "10.0.0.1", ClientDevice("Chrome", "Windows"))
     return push.request_id, time.time() + push.expires_in
 
 

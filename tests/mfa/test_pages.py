@@ -32,6 +32,7 @@ CONTEXTS: dict[str, tuple[int, dict[str, Any]]] = {
     "unavailable": (503, {}),
     "config-error": (503, {}),
     "store-unavailable": (503, {}),
+    "input-refused": (400, {}),
     "error": (500, {}),
     "bad-request": (400, {}),
 }

@@ -11,6 +11,7 @@ import pytest
 from gateway.monosign import InvalidApplicationKey, InvalidCode, MonosignUnreachable, UserNotAssigned
 from gateway.monosign.client import MonosignClient
 from gateway.observability.logging import request_id_var
+from gateway.policy.user_agent import ClientDevice
 from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import FaultMode
 from tests.monosign.conftest import API_SECRET, ClientFactory
@@ -75,7 +76,7 @@ async def test_secrets_and_codes_never_logged(make_client: ClientFactory, sim: M
         await client.verify_code(user.id, wrong)
     await client.verify_code(user.id, right)
     push_user = await client.lookup_user("alice")
-    await client.start_push(push_user.id, "203.0.113.9", "ua")
+    await client.start_push(push_user.id, "203.0.113.9", ClientDevice("Chrome", "Windows"))
     wrong_secret = "another-secret-never-logged-7"
     with pytest.raises(InvalidApplicationKey):
         await make_client(api_secret=wrong_secret).verify_code(user.id, right)

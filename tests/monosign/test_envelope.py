@@ -17,10 +17,10 @@ from gateway.monosign.envelope import (
     user_from_data,
 )
 from gateway.monosign.errors import (
+    ErrorPage,
     InvalidApplicationKey,
     InvalidCode,
     MonosignError,
-    MonosignUnreachable,
     PushUnknown,
     UnexpectedResponse,
     UserLocked,
@@ -53,8 +53,8 @@ def envelope(success: bool, code: int, data: Any = None, http_status: int = 200,
         (200, JSON, b'{"Success": true}', UnexpectedResponse, "no integer 'Code'"),
         (200, JSON, b'{"Success": true, "Code": true}', UnexpectedResponse, "no integer 'Code'"),
         (403, "text/html", b"<h1>Forbidden</h1>", UnexpectedResponse, "HTTP 403"),
-        (502, "text/html", b"<h1>502 Bad Gateway</h1>", MonosignUnreachable, "HTTP 502 without a Monosign envelope"),
-        (503, JSON, b"", MonosignUnreachable, "HTTP 503 without a Monosign envelope"),
+        (502, "text/html", b"<h1>502 Bad Gateway</h1>", ErrorPage, "HTTP 502 without a Monosign envelope"),
+        (503, JSON, b"", ErrorPage, "HTTP 503 without a Monosign envelope"),
     ],
 )
 def test_not_an_envelope(status: int, content_type: str | None, raw: bytes, expected: type[MonosignError],

@@ -285,7 +285,7 @@ class GatewayProcess:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
-            if '"gateway started"' in line:
+            if '"gateway_started"' in line:
                 event = json.loads(line)
                 self.url = event["listen"][0]
                 self.admin_url = event["admin_listen"][0]

@@ -97,7 +97,7 @@ async def test_start_up_line_access_log_and_debug_files(upstream: Upstream, tmp_
                 body_length = len(await response.read())
         await asyncio.sleep(0.2)
     events = gateway.events()
-    started = next(event for event in events if event.get("event") == "gateway started")
+    started = next(event for event in events if event.get("event") == "gateway_started")
     assert started["version"]
     assert started["upstream"] == upstream[0].url
     assert started["listen"] == [gateway.url]
@@ -120,7 +120,7 @@ async def test_start_up_line_access_log_and_debug_files(upstream: Upstream, tmp_
     for secret in ("QUERY-VALUE-1", "QUERY-VALUE-2", "COOKIE-VALUE-1", "COOKIE-VALUE-2", "QUxBRERJTjpvcGVuc2VzYW1l",
                    "test-secret-never-logged"):
         assert secret not in output
-    assert any(event.get("event") == "effective limits" and event["level"] == "debug" for event in events)
+    assert any(event.get("event") == "effective_limits" and event["level"] == "debug" for event in events)
     files = list(log_dir.iterdir())
     assert files
     file_events = [json.loads(line) for line in files[0].read_text().splitlines()]
@@ -131,7 +131,8 @@ async def test_plain_http_to_a_remote_upstream_warns(tmp_path: Path) -> None:
     with gateway_process("http://exchange.corp.invalid", tmp_path) as gateway:
         pass
     warnings = [event for event in gateway.events() if event.get("level") == "warning"]
-    assert any("GATEWAY_UPSTREAM_URL uses plain http://" in event["event"] for event in warnings)
+    assert any(event["event"] == "insecure_setting" and "GATEWAY_UPSTREAM_URL uses plain http://" in event["message"]
+               for event in warnings)
     assert not any(event.get("level") == "debug" for event in gateway.events())  # info unless debug mode
 
 
@@ -155,7 +156,7 @@ async def test_sigterm_drains_a_slow_download_then_exits_0(upstream: Upstream, t
     body = received.partition(b"\r\n\r\n")[2]
     assert len(_dechunk(body)) == 20 * 64 * 1024
     assert upstream[1].finished == ["/owa/auth/drip?n=20&delay=0.1"]
-    assert any(event.get("event") == "gateway stopped" for event in gateway.events())
+    assert any(event.get("event") == "gateway_stopped" for event in gateway.events())
 
 
 async def test_client_abort_aborts_the_upstream_without_traceback(upstream: Upstream, tmp_path: Path) -> None:

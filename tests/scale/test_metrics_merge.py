@@ -53,3 +53,17 @@ def test_a_type_conflict_is_reported() -> None:
     counter = "# HELP x X\n# TYPE x counter\nx_total 1.0\n"
     with pytest.raises(MetricsConflict, match="'x'"):
         merge_expositions({"1": gauge, "2": counter})
+
+
+def test_the_supervisors_own_families_keep_their_labels_and_share_the_workers_families() -> None:
+    own = "# HELP process_open_fds Open fds.\n# TYPE process_open_fds gauge\nprocess_open_fds 9.0\n" \
+          "# HELP gateway_workers_running Running.\n# TYPE gateway_workers_running gauge\ngateway_workers_running 2.0\n"
+    worker = "# HELP process_open_fds Open fds.\n# TYPE process_open_fds gauge\nprocess_open_fds 40.0\n"
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StaticCollector(merge_expositions({"1": worker, "2": worker}, own=own)))
+    text = generate_latest(registry).decode()
+    assert text.count("# TYPE process_open_fds gauge") == 1
+    assert "\nprocess_open_fds 9.0\n" in text
+    assert 'process_open_fds{worker="1"} 40.0' in text
+    assert 'process_open_fds{worker="2"} 40.0' in text
+    assert "\ngateway_workers_running 2.0\n" in text

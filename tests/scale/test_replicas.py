@@ -142,7 +142,8 @@ async def test_hundreds_of_parallel_requests_on_one_session_through_both_replica
 
 async def test_parallel_wrong_codes_through_both_replicas_are_counted_exactly(tmp_path: Path) -> None:
     attempts = 60
-    async with replica_environment(tmp_path, gateway_mfa_max_failures=100) as env:
+    async with replica_environment(tmp_path, gateway_mfa_max_failures=100, gateway_mfa_max_failures_user=100,
+                                   gateway_mfa_max_failures_ip=100) as env:
         browser = env.browser()
         await browser.password("bob")
         await browser.mfa_page()

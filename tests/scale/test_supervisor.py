@@ -93,10 +93,10 @@ async def test_a_worker_failing_at_start_stops_the_start(script: Path, captured_
     code = await asyncio.wait_for(supervisor.run(), 30)
     assert code == 1
     lines = captured_logs()
-    failed = log_events(lines, "worker exited during start-up")
+    failed = log_events(lines, "worker_exited_during_start")
     assert [(event["worker"], event["exit"]) for event in failed] == [(2, "exit status 3")]
-    assert not log_events(lines, "gateway started")
-    assert log_events(lines, "gateway stopped")[0]["exit_status"] == 1
+    assert not log_events(lines, "gateway_started")
+    assert log_events(lines, "gateway_stopped")[0]["exit_status"] == 1
     assert len(supervisor.spawned) == 2  # no restart during start-up
 
 
@@ -108,7 +108,7 @@ async def test_a_crash_loop_backs_off_and_a_steady_worker_is_left_alone(script: 
                                     policy=policy)
     task = asyncio.create_task(supervisor.run())
     deadline = time.monotonic() + 30
-    while len(log_events(captured_logs(), "restarting worker")) < 5:
+    while len(log_events(captured_logs(), "worker_restarting")) < 5:
         assert time.monotonic() < deadline, captured_logs()
         assert not task.done()
         await asyncio.sleep(0.05)
@@ -116,11 +116,11 @@ async def test_a_crash_loop_backs_off_and_a_steady_worker_is_left_alone(script: 
     supervisor.stop()
     assert await asyncio.wait_for(task, 30) == 0
     lines = captured_logs()
-    restarts = log_events(lines, "restarting worker")
+    restarts = log_events(lines, "worker_restarting")
     assert {event["worker"] for event in restarts} == {1}
     assert [event["delay_s"] for event in restarts[:5]] == [0.2, 0.4, 0.8, 0.8, 0.8]
     assert [event["quick_failures"] for event in restarts[:5]] == [1, 2, 3, 4, 5]
-    exits = log_events(lines, "worker exited")
+    exits = log_events(lines, "worker_exited")
     assert {event["exit"] for event in exits} == {"exit status 1"}
     # The delays were really waited: each spawn of worker 1 at least its delay after the previous death.
     spawns = [moment for index, moment in supervisor.spawned if index == 1]
@@ -143,9 +143,9 @@ async def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace(script: P
     supervisor.stop()
     assert await asyncio.wait_for(task, 30) == 1
     assert 0.4 < time.monotonic() - started < 5
-    killed = log_events(captured_logs(), "worker did not stop within the grace period; killing it")
+    killed = log_events(captured_logs(), "worker_stop_timeout")
     assert [event["worker"] for event in killed] == [1]
-    stopped = {event["worker"]: event["exit"] for event in log_events(captured_logs(), "worker stopped")}
+    stopped = {event["worker"]: event["exit"] for event in log_events(captured_logs(), "worker_stopped")}
     assert stopped == {1: "killed by SIGKILL", 2: "exit status 0"}
 
 

@@ -91,7 +91,7 @@ async def test_two_workers_serve_and_the_admin_listener_speaks_for_both(
     upstream: Upstream, redis_server: RedisServer, tmp_path: Path,
 ) -> None:
     with supervisor(upstream[0].url, redis_server.url, tmp_path) as gateway:
-        started = events_named(gateway, "gateway started")
+        started = events_named(gateway, "gateway_started")
         assert len(started) == 1
         assert started[0]["workers"] == 2
         pids = worker_pids(gateway.process.pid)
@@ -127,6 +127,12 @@ async def test_two_workers_serve_and_the_admin_listener_speaks_for_both(
         for index in (1, 2):
             assert f'gateway_requests_total{{route_class="owa-public",status="200",worker="{index}"}}' in metrics
         assert metrics.count("# TYPE gateway_requests_total counter") == 1
+        # Each process describes itself, the supervisor without a worker label, in one family each.
+        assert metrics.count("# TYPE process_open_fds gauge") == 1
+        assert metrics.count("# TYPE gateway_build_info gauge") == 1
+        assert "\nprocess_open_fds " in metrics
+        assert 'process_open_fds{worker="1"}' in metrics
+        assert "_created" not in metrics
     # Every worker's log line says which worker wrote it; nothing leaks the session secret.
     assert all("worker" in event for event in gateway.events() if event.get("logger") == "gateway.access")
     assert SECRET not in "\n".join(gateway.lines) + gateway.stderr
@@ -181,19 +187,19 @@ async def test_a_killed_worker_is_restarted_and_logged_while_requests_keep_succe
             # While the supervisor notices and restarts it, the other worker takes every connection.
             statuses = [await ok() for _ in range(60)]
             assert statuses == [200] * 60
-            await wait_for(lambda: events_named(gateway, "worker restarted"), what="the restart")
-            exited = events_named(gateway, "worker exited")
+            await wait_for(lambda: events_named(gateway, "worker_restarted"), what="the restart")
+            exited = events_named(gateway, "worker_exited")
             assert len(exited) == 1
             assert exited[0]["pid"] == victim
             assert exited[0]["exit"] == "killed by SIGKILL"
             assert exited[0]["level"] == "error"
-            restarting = events_named(gateway, "restarting worker")[0]
+            restarting = events_named(gateway, "worker_restarting")[0]
             assert restarting["worker"] == exited[0]["worker"]
             assert restarting["delay_s"] >= 0
             after = worker_pids(gateway.process.pid)
             assert len(after) == 2
             assert victim not in after
-            assert events_named(gateway, "worker restarted")[0]["pid"] in after
+            assert events_named(gateway, "worker_restarted")[0]["pid"] in after
             assert [await ok() for _ in range(20)] == [200] * 20
             status, health = await get_json(client, gateway.admin_url + "/healthz")
             assert status == 200
@@ -227,7 +233,7 @@ async def test_redis_outage_makes_the_admin_readyz_503_and_no_worker_dies(
                 assert time.monotonic() < deadline, "not ready again 10 s after Redis returned"
                 await asyncio.sleep(0.1)
         assert worker_pids(gateway.process.pid) == pids
-        assert events_named(gateway, "worker exited") == []
+        assert events_named(gateway, "worker_exited") == []
 
 
 async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(
@@ -257,8 +263,8 @@ async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(
     assert len(upstream[1].finished) == 4
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid)
-    assert [event["exit"] for event in events_named(gateway, "worker stopped")] == ["exit status 0"] * 2
-    assert events_named(gateway, "gateway stopped")[-1]["exit_status"] == 0
+    assert [event["exit"] for event in events_named(gateway, "worker_stopped")] == ["exit status 0"] * 2
+    assert events_named(gateway, "gateway_stopped")[-1]["exit_status"] == 0
 
 
 async def test_workers_leave_when_the_supervisor_is_killed(
@@ -266,12 +272,12 @@ async def test_workers_leave_when_the_supervisor_is_killed(
 ) -> None:
     with supervisor(upstream[0].url, redis_server.url, tmp_path) as gateway:
         pids = worker_pids(gateway.process.pid)
-        runtime = Path(events_named(gateway, "worker started")[0]["admin_listen"][0]).parent
+        runtime = Path(events_named(gateway, "worker_started")[0]["admin_listen"][0]).parent
         assert runtime.is_dir()
         gateway.process.kill()
         await wait_for(lambda: all(not Path(f"/proc/{pid}").exists() for pid in pids), timeout=15,
                        what="orphaned workers to exit")
-    assert len(events_named(gateway, "supervisor gone; shutting down this worker")) == 2
+    assert len(events_named(gateway, "supervisor_gone")) == 2
     assert not runtime.exists()  # the last worker out removed the dead supervisor's directory
 
 
@@ -327,6 +333,6 @@ async def test_workers_drain_slow_bodies_to_the_end_and_cut_a_stalled_upload_at_
     assert all(download.complete(answer) for download, answer in zip(downloads, downloaded, strict=True))
     assert cut.raw == b""
     assert delay + grace <= cut.closed_at - signalled < delay + grace + 2, cut.closed_at - signalled
-    (cut_event,) = events_named(gateway, "grace period over: requests still running were cut")
+    (cut_event,) = events_named(gateway, "requests_cut_at_grace")
     assert (cut_event["requests_cut"], cut_event["route_classes"]) == (1, {"activesync": 1})
     assert [event["exit"] for event in events_named(gateway, "worker stopped")] == ["exit status 0"] * 2

@@ -249,6 +249,19 @@ async def test_parallel_claims_have_exactly_one_winner(make_store: StoreFactory)
     assert results.count(True) == 1
 
 
+async def test_a_released_claim_can_be_claimed_again(make_store: StoreFactory) -> None:
+    """A lock made of claim_once and release (one push start per session): across two replicas, at
+    any moment at most one holder, and each release lets exactly one next caller in."""
+    replicas = [make_store(), make_store()]
+    assert await replicas[0].claim_once("push-start:s1", 60)
+    assert not await replicas[1].claim_once("push-start:s1", 60)
+    assert await replicas[1].claim_once("push-start:s2", 60)  # per key
+    await replicas[1].release("push-start:s1")
+    results = await asyncio.gather(*(replicas[i % 2].claim_once("push-start:s1", 60) for i in range(50)))
+    assert results.count(True) == 1
+    await replicas[0].release("push-start:unknown")  # releasing nothing is no error
+
+
 async def test_parallel_rotations_have_exactly_one_winner(make_store: StoreFactory) -> None:
     replicas = [make_store(), make_store()]
     cookie = await replicas[0].create(pending_record(), ttl=60)

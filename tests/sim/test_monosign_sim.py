@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -145,6 +146,44 @@ async def test_push_lifecycle(http: aiohttp.ClientSession, sim: MonosignSimulato
     clock.now += 3600
     status, body = await call(http, "GET", f"{PUSH}/{third}")
     assert (status, body["Code"]) == (404, 33)
+
+
+async def test_push_number_matching(http: aiohttp.ClientSession, sim: MonosignSimulator) -> None:
+    alice = await user_id(http, "alice")
+    for bad in ("7", "123", "4a", 42, "٤٢"):
+        status, body = await call(http, "POST", PUSH, json={"UserId": alice, "NumberChallenge": bad})
+        assert (status, body["Code"]) == (400, 10), bad
+    status, body = await call(http, "POST", PUSH, json={"UserId": alice, "NumberChallenge": "42"})
+    request_id = body["Data"]["RequestId"]
+    assert sim.state.pushes[request_id].number_challenge == "42"
+    # Approving needs the number: none changes nothing; it may be a form field or JSON.
+    status, answer = await call(http, "POST", f"/_sim/pushes/{request_id}/approve", headers={})
+    assert status == 422
+    assert "number" in answer["error"]
+    assert sim.state.pushes[request_id].status is PushState.PENDING
+    status, answer = await call(http, "POST", f"/_sim/pushes/{request_id}/approve", headers={}, json={"number": "42"})
+    assert (status, answer["status"], answer["number_matching"]) == (200, "Approved", True)
+    # A wrong number rejects the push (the user picked a number they were not shown).
+    status, body = await call(http, "POST", PUSH, json={"UserId": alice, "NumberChallenge": "07"})
+    second = body["Data"]["RequestId"]
+    async with http.post(f"/_sim/pushes/{second}/approve", data={"number": "70"}, allow_redirects=False) as response:
+        assert response.status == 422
+    assert (await call(http, "GET", f"{PUSH}/{second}"))[1]["Data"] == {"Status": "Rejected"}
+    # Rejecting needs no number; a push without a challenge is approved without one.
+    status, body = await call(http, "POST", PUSH, json={"UserId": alice, "NumberChallenge": "11"})
+    assert (await call(http, "POST", "/_sim/users/alice/push/reject", headers={}))[0] == 200
+    await call(http, "POST", PUSH, json={"UserId": alice})
+    assert (await call(http, "POST", "/_sim/users/alice/push/approve", headers={}))[0] == 200
+
+
+async def test_page_asks_for_the_number(http: aiohttp.ClientSession) -> None:
+    alice = await user_id(http, "alice")
+    await call(http, "POST", PUSH, json={"UserId": alice, "NumberChallenge": "42"})
+    async with http.get("/_sim/") as response:
+        page = await response.text()
+    assert 'name=number required' in page
+    assert re.search(r"(?<![0-9a-f])42(?![0-9a-f])", page) is None  # asked for, never shown
+    assert "http-equiv=refresh" not in page  # a refresh would clear the field being typed in
 
 
 async def test_push_refused_for_unassigned_unknown_or_without_push(http: aiohttp.ClientSession,
