@@ -313,6 +313,9 @@ async def _entry(request: web.Request) -> web.StreamResponse:
             # Our own answers do not advertise the Python and aiohttp versions.
             response.headers.setdefault("Server", SERVER_NAME)
             if isinstance(response, web.Response):
+                if state.drain.started:
+                    # Sent here, before the draining connection (gateway.server) could say `Connection: close`.
+                    response.force_close()
                 await _send_own_answer(request, response, ctx.transfer)
         return response
     except web.HTTPException as exc:
