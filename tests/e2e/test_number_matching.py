@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from gateway.demo import DemoPorts, RunningDemo, running_demo
-from gateway.mfa import pages
+from gateway.pages import renderer as pages
 from tests.browser import artifact_path
 from tests.e2e.test_browser_flow import expect_mailbox, new_context, sign_in_with_password
 

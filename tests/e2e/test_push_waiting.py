@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from gateway.demo import DemoPorts, RunningDemo, running_demo
-from gateway.mfa import pages
+from gateway.pages import renderer as pages
 from tests.browser import artifact_path
 from tests.demo_users import PASSWORDS
 from tests.e2e.owa_client import MAILBOX_MARKERS, approve_latest_push
