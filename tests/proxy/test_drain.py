@@ -95,7 +95,7 @@ async def test_a_stalled_upload_is_cut_at_the_grace_period_and_idle_connections_
     assert cut["route_classes"] == {"activesync": 1}
     (logged,) = access_lines(gateway, "/Microsoft-Server-ActiveSync")
     assert logged["bytes_in"] == 8192
-    assert events(gateway, "gateway stopped")
+    assert events(gateway, "gateway_stopped")
 
 
 @pytest.mark.slow
