@@ -18,9 +18,9 @@ from gateway.mfa.decisions import (
 )
 from gateway.mfa.session_cookie import (
     GATEWAY_COOKIE_NAMES,
-    ROUTING_HINT_COOKIES,
+    ROUTING_HINT_PREFIXES,
     SessionCookie,
-    cookies_to_strip,
+    hint_prefixes_to_strip,
     strip_request_cookies,
 )
 from gateway.owa.responses import binding_hash
@@ -134,24 +134,27 @@ def test_secure_cookie_ignores_the_unprefixed_name() -> None:
     (True, "a=1; msgw=T; __Host-msgw=U; X-BEResource=x; b=2", "a=1; X-BEResource=x; b=2"),
     (False, "a=1; msgw=T; X-BEResource=x; x-anonresource=y; b=2", "a=1; b=2"),
     (False, "MsGw=T; x-BeReSoUrCe=localhost~1942062522", None),  # case-insensitive, like ASP.NET
-    (False, "logondata=acc=1&lgn=CORP\\alice; cadata=keep", "logondata=acc=1&lgn=CORP\\alice; cadata=keep"),
+    (False, "X-BackEndCookie=S-1-5-21-1=abc; x-anonresource-backend=y; X-BackEndCookie2=z; b=2", "b=2"),
+    (True, "X-BackEndCookie=S-1-5-21-1=abc; b=2", "X-BackEndCookie=S-1-5-21-1=abc; b=2"),
+    # Not a cookie-pair (a backslash is no cookie-octet): dropped, OWA's own logondata included.
+    (False, "logondata=acc=1&lgn=CORP\\alice; cadata=keep", "cadata=keep"),
 ])
 def test_cookies_stripped_before_the_upstream(passed: bool, cookie: str, expected: str | None) -> None:
     headers: CIMultiDict[str] = CIMultiDict([("Cookie", cookie), ("Accept", "*/*")])
-    strip_request_cookies(headers, cookies_to_strip(session_passed=passed))
+    strip_request_cookies(headers, GATEWAY_COOKIE_NAMES, prefixes=hint_prefixes_to_strip(session_passed=passed))
     assert headers.getall("Cookie", [None])[0] == expected
     assert headers["Accept"] == "*/*"
 
 
 def test_several_cookie_headers_go_upstream_as_one() -> None:
     headers: CIMultiDict[str] = CIMultiDict([("Cookie", "a=1; msgw=T"), ("Accept", "*/*"), ("Cookie", "cadata=A; b=2")])
-    strip_request_cookies(headers, cookies_to_strip(session_passed=True))
+    strip_request_cookies(headers, GATEWAY_COOKIE_NAMES, prefixes=hint_prefixes_to_strip(session_passed=True))
     assert headers.getall("Cookie") == ["a=1; cadata=A; b=2"]
 
 
 def test_strip_sets() -> None:
-    assert cookies_to_strip(session_passed=True) == GATEWAY_COOKIE_NAMES
-    assert cookies_to_strip(session_passed=False) == GATEWAY_COOKIE_NAMES | ROUTING_HINT_COOKIES
+    assert hint_prefixes_to_strip(session_passed=True) == ()
+    assert hint_prefixes_to_strip(session_passed=False) == ROUTING_HINT_PREFIXES
 
 
 @pytest.mark.parametrize(("url", "origin"), [

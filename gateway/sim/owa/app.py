@@ -99,7 +99,7 @@ def _context(request: web.Request, state: OwaSimState) -> RequestContext:
     secure = {"always": True, "never": False}.get(config.secure_cookies, request.secure)
     return RequestContext(
         resolved=resolved,
-        cookies=parse_cookie_header(request.headers.getall("Cookie", [])),
+        cookies=parse_cookie_header(request.headers.getall("Cookie", []), lenient=config.cookie_reader == "lenient"),
         host=request.headers.get("Host") or config.default_host,
         redirect_scheme="https" if config.redirect_scheme == "https" else request.scheme,
         secure_cookies=secure,
