@@ -321,6 +321,7 @@ class Settings(BaseSettings):
     gateway_mfa_max_failures: int = Field(5, ge=1, le=100)
     gateway_mfa_lockout_seconds: float = Field(300.0, ge=1, le=86400)
     gateway_mfa_max_pushes: int = Field(10, ge=1, le=10000)
+    gateway_mfa_code_length: int = Field(6, ge=6, le=8)
     gateway_login_max_body: int = Field(16384, ge=1024, le=16384)
 
     # --- Gateway pages: language and brand -----------------------------------------------------------

@@ -3,7 +3,8 @@
 Every handler starts from the request's pending session (no session: Exchange's logon page; a
 passed one: its destination), and every POST must carry the session's CSRF token and come from
 the gateway's own origin. Attempts are limited per Monosign user and per client address; a code
-that is not 6 to 8 digits is refused without asking Monosign (and still counts).
+that is not exactly GATEWAY_MFA_CODE_LENGTH digits once white space is removed is refused without
+asking Monosign (and still counts).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aiohttp import web
 from gateway.app import RequestContext
 from gateway.mfa.completion import count_failure, finish
 from gateway.mfa.csrf import cross_site_problem, token_matches
-from gateway.mfa.decisions import expiry_reason, valid_code_format
+from gateway.mfa.decisions import expiry_reason, normalise_code
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.mfa.pages import URLS, offered_methods
 from gateway.monosign import InvalidCode, MonosignError, PushStatus
@@ -178,13 +179,13 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
         return checked
     pending, form = checked
     record = pending.record
-    code = form.get("code", "").strip()
+    code = normalise_code(form.get("code", ""), flow.settings.gateway_mfa_code_length)
     try:
         async with flow.lockout.one_at_a_time(record.user_id):
             locked = await _locked(request, ctx, flow, record, "totp")
             if locked is not None:
                 return locked
-            if not valid_code_format(code):
+            if code is None:
                 left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
                                                    reason="format")
                 return locked or await _mfa_page(request, ctx, flow, pending, code_error="format",

@@ -13,8 +13,8 @@ from gateway.mfa.decisions import (
     decide_access,
     logon_redirect,
     needs_touch,
+    normalise_code,
     touch_interval,
-    valid_code_format,
 )
 from gateway.mfa.session_cookie import (
     GATEWAY_COOKIE_NAMES,
@@ -85,14 +85,35 @@ def test_logon_redirect_is_relative_and_built_from_the_public_url(target: str, r
     assert logon_redirect("https://mail.example.com", target, reason=reason) == expected
 
 
-@pytest.mark.parametrize(("code", "valid"), [
-    ("123456", True), ("12345678", True), ("1234567", True),
-    ("12345", False), ("123456789", False), ("12345a", False), ("", False), ("12 3456", False),
-    ("١٢٣٤٥٦", False),  # Arabic-Indic digits: str.isdigit() says yes, Monosign would not
-    ("123456\n", False), ("-123456", False),
+@pytest.mark.parametrize(("typed", "length", "code"), [
+    ("123456", 6, "123456"),
+    (" 123456 ", 6, "123456"),
+    ("123 456", 6, "123456"),
+    ("12 34 56", 6, "123456"),
+    ("\t123456\n", 6, "123456"),
+    ("123\xa0456", 6, "123456"),      # a pasted no-break space
+    ("123\u2009456", 6, "123456"),    # a thin space
+    ("12345678", 8, "12345678"),
+    ("1234 5678", 8, "12345678"),
+    ("0123456", 6, None),             # not a longer spelling of 123456
+    ("1234567", 6, None),
+    ("12345", 6, None),
+    ("123456", 8, None),
+    ("00123456", 6, None),
+    ("123456a", 6, None),
+    ("12345a", 6, None),
+    ("+123456", 6, None),
+    ("-123456", 6, None),
+    ("123-456", 6, None),
+    ("123.456", 6, None),
+    ("\uff11\uff12\uff13\uff14\uff15\uff16", 6, None),  # fullwidth digits
+    ("\u0661\u0662\u0663\u0664\u0665\u0666", 6, None),  # Arabic-Indic digits: str.isdigit() says yes
+    ("123\u200b456", 6, None),        # a zero-width space is no white space
+    ("", 6, None),
+    ("   ", 6, None),
 ])
-def test_code_format(code: str, valid: bool) -> None:
-    assert valid_code_format(code) is valid
+def test_normalise_code(typed: str, length: int, code: str | None) -> None:
+    assert normalise_code(typed, length) == code
 
 
 def test_attempts_left_follows_the_highest_counter() -> None:
