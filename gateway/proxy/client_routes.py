@@ -31,6 +31,7 @@ from gateway.policy.clients import (
     decide,
     parse_authorization,
 )
+from gateway.policy.cookies import request_cookies
 from gateway.policy.explicit_logon import autodiscover_path_confusion
 from gateway.policy.routes import RouteClass
 from gateway.proxy.forwarder import ResponseInspector
@@ -112,7 +113,7 @@ def _may_continue(client_class: ClientClass) -> ContinueCheck:
 
 def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
     async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-        if ctx.target is not None and autodiscover_path_confusion(ctx.target):
+        if ctx.target is not None and autodiscover_path_confusion(ctx.target, request_cookies(request).values("email")):
             # Exchange would serve another endpoint than the one decided on here (ProxyShell).
             decisions.labels(client_class.route.value, PolicyOutcome.DENY.value).inc()
             audit(AUDIT_EVENT, route_class=client_class.route.value, outcome=PolicyOutcome.DENY.value,
