@@ -18,6 +18,7 @@ from multidict import CIMultiDict
 from gateway.app import RequestContext, error_page
 from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
+from gateway.owa.password_change import forward_password_change, is_password_change
 from gateway.owa.responses import LogonReason, is_exchange_timeout, sets_foreign_session
 from gateway.owa.upstream import AnswerInspector, UpstreamAnswer, forward_upstream, hold_back_cadata, refusal
 from gateway.policy.routes import is_background, wants_navigation
@@ -59,8 +60,10 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
                 await _touch(flow, found.cookie, record, now)
             except StoreUnavailable as exc:
                 return flow.store_unavailable(request, ctx, exc)
-        return await forward_upstream(request, ctx, session_passed=True, long_poll=background,
-                                      inspect=_exchange_timeout_watch(request, flow, ctx, found.cookie, record))
+        inspect = _exchange_timeout_watch(request, flow, ctx, found.cookie, record)
+        if is_password_change(request.method, ctx.target):
+            return await forward_password_change(request, ctx, flow, record, inspect)
+        return await forward_upstream(request, ctx, session_passed=True, long_poll=background, inspect=inspect)
     if access.ends_session and found.cookie is not None:
         await flow.end_session(ctx, found.cookie, found.record, access.value)
     response = refuse(request, ctx, flow, access)

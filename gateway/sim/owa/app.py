@@ -38,6 +38,7 @@ HANDLERS: dict[Page, Handler] = {
     Page.AUTH_RESOURCE: auth.auth_resource,
     Page.ERROR_FE: auth.error_fe,
     Page.SIGNED_OUT_PAGE: auth.signed_out_page,
+    Page.EXPIRED_PASSWORD: auth.expired_password,
     Page.AUTH_NOT_FOUND: auth.auth_not_found,
     Page.AUTH_POST: auth.auth_post,
     Page.LOGOFF: auth.logoff,

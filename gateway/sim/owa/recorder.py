@@ -66,6 +66,7 @@ class Counters:
     requests_per_path: Counter[str] = field(default_factory=Counter)
     logins_ok: Counter[str] = field(default_factory=Counter)
     logins_failed: Counter[str] = field(default_factory=Counter)
+    password_changes: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         users = sorted(set(self.logins_ok) | set(self.logins_failed))
@@ -77,6 +78,7 @@ class Counters:
             "logoffs": self.logoffs,
             "requests_per_path": dict(sorted(self.requests_per_path.items())),
             "logins": {user: {"ok": self.logins_ok[user], "failed": self.logins_failed[user]} for user in users},
+            "password_changes": dict(sorted(self.password_changes.items())),
         }
 
 
