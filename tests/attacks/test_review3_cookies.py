@@ -101,12 +101,14 @@ async def test_hidden_pairs_never_reach_a_lenient_reader(captured_logs: Captured
         assert all("cadata" not in str(event) for event in dropped)  # neither names nor values are logged
 
 
-# (request line, whether the client's session passed) x every spelling of every routing hint.
+# Every spelling of every routing hint: by name, case and prefix, or hidden in another pair's value
+# (the simulator's lenient reader would find those).
 HINTS = ["X-BEResource=localhost~1942062522", "x-beresource=srv", "X-BERESOURCE=srv",
          "X-AnonResource=true", "x-anonresource-backend=srv", "X-AnonResource-BackEnd=srv",
          "X-BackEndCookie=S-1-5-21-1004336348-1177238915-682003330-1104=u56Lnp2ejJqBx8nK",
          "x-backendcookie=S-1-5-21-1=abc", "X-BACKENDCOOKIE=x", "X-BackEndCookie2=x", "X-BackEndCookie-Alt=x",
-         "X-BEResourceX=srv"]
+         "X-BEResourceX=srv", "PBack=0 X-BEResource=srv", "ClientId=1,X-AnonResource=true",
+         "UC=1\tX-BackEndCookie=x", "\xa0X-BEResource=srv"]
 
 
 @pytest.mark.parametrize("request_line", [
@@ -117,7 +119,7 @@ HINTS = ["X-BEResource=localhost~1942062522", "x-beresource=srv", "X-BERESOURCE=
     "OPTIONS /Microsoft-Server-ActiveSync HTTP/1.1",
 ])
 async def test_routing_hints_never_reach_exchange_without_a_passed_session(request_line: str) -> None:
-    async with flow_environment() as env:
+    async with flow_environment(owa=owa_config(cookie_reader="lenient")) as env:
         recorder = env.owa.state.recorder
         mark = recorder.requests()[-1].id if recorder.requests() else 0
         body = b"username=alice&password=x&destination=x&flags=4" if request_line.startswith("POST") else b""
