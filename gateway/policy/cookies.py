@@ -27,12 +27,13 @@ lock a user out of Exchange over a malformed cookie that some other application 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from aiohttp import web
 
-__all__ = ["CookieDrop", "RequestCookies", "cookie_name", "request_cookies"]
+__all__ = ["CookieDrop", "RequestCookies", "cookie_name", "parse_cookie_headers", "request_cookies"]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 6265 cookie-octet, as bytes for `bytes.translate(None, delete)`: a value is made of them when
@@ -102,11 +103,14 @@ class RequestCookies:
         pairs: list[tuple[str, str, str]] = []  # (lower-cased name, name as sent, the pair as sent)
         dropped: list[CookieDrop] = []
         for header in cookie_headers:
-            # What browsers send: pairs of cookie-octets joined by `; `. One check of the whole
-            # header then covers every value but for spaces, and only names and spaces are left.
-            simple = header.isascii() and not header.encode("ascii").translate(None, _OCTETS_SEMICOLON_SPACE)
+            # What browsers send: pairs of cookie-octets joined by `; `. One pass over the whole
+            # header finds the few other bytes (a backslash in OWA's `logondata`, say); a piece
+            # without any of them needs only its name and spaces checked.
+            strays: tuple[str, ...] | None = None
+            if header.isascii():
+                strays = tuple(set(header.encode("ascii").translate(None, _OCTETS_SEMICOLON_SPACE).decode("ascii")))
             for piece in header.split(";"):
-                if simple:
+                if strays is not None and not (strays and any(stray in piece for stray in strays)):
                     pair = piece[1:] if piece[:1] == " " else piece
                     separator = pair.find("=")
                     if separator > 0 and " " not in pair and _TOKEN.fullmatch(pair, 0, separator) is not None:
@@ -159,6 +163,29 @@ def _value(pair: str) -> str:
 
 
 _REQUEST_KEY = web.RequestKey("request_cookies", RequestCookies)
+# Parses remembered per exact Cookie header (least recently used go first). A signed-in browser
+# sends the very same kilobytes on request after request, and checking every byte of them against
+# the grammar is the costly part of the parse; a `RequestCookies` is a pure function of its header
+# and never changes, so one may serve every request that carries that header. A hit costs a
+# dictionary lookup (the header's hash, which the session's own key cache computes anyway, and an
+# equality check); a client that sends a new header every time only pushes others out.
+_PARSED: OrderedDict[str, RequestCookies] = OrderedDict()
+PARSED_MAX_ENTRIES = 1024
+
+
+def parse_cookie_headers(cookie_headers: Sequence[str]) -> RequestCookies:
+    """`RequestCookies(cookie_headers)`, remembered for the most recent single headers."""
+    if len(cookie_headers) != 1:  # none, or split over several headers (rare): parse them as they are
+        return RequestCookies(cookie_headers)
+    header = cookie_headers[0]
+    cookies = _PARSED.get(header)
+    if cookies is not None:
+        _PARSED.move_to_end(header)
+        return cookies
+    cookies = _PARSED[header] = RequestCookies(cookie_headers)
+    if len(_PARSED) > PARSED_MAX_ENTRIES:
+        _PARSED.popitem(last=False)
+    return cookies
 
 
 def request_cookies(request: web.Request) -> RequestCookies:
@@ -166,5 +193,5 @@ def request_cookies(request: web.Request) -> RequestCookies:
     (its headers cannot change: aiohttp hands them out read-only)."""
     cookies = request.get(_REQUEST_KEY)
     if cookies is None:
-        cookies = request[_REQUEST_KEY] = RequestCookies(request.headers.getall("Cookie", []))
+        cookies = request[_REQUEST_KEY] = parse_cookie_headers(request.headers.getall("Cookie", []))
     return cookies

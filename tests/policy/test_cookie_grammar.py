@@ -13,7 +13,7 @@ from multidict import CIMultiDict
 
 from gateway.mfa.session_cookie import strip_request_cookies
 from gateway.owa.responses import request_binding
-from gateway.policy.cookies import CookieDrop, RequestCookies
+from gateway.policy.cookies import PARSED_MAX_ENTRIES, CookieDrop, RequestCookies, parse_cookie_headers
 
 OWN = "cadata=A; cadataKey=K"
 BOUND = request_binding(OWN)
@@ -128,3 +128,15 @@ def test_every_reader_reads_the_forwarded_header_as_the_gateway_did(headers: lis
     assert again.forwarded(frozenset()) == forwarded
     assert again.dropped == ()
     assert request_binding(again) == request_binding(cookies)
+
+
+def test_parses_are_remembered_per_exact_header_and_bounded() -> None:
+    header = "cadata=A; cadataKey=K; x=1 y=2"
+    first = parse_cookie_headers([header])
+    assert parse_cookie_headers([(header + " ")[:-1]]) is first  # an equal header, another object
+    assert parse_cookie_headers([header + " "]).dropped == first.dropped  # not equal: parsed afresh
+    assert parse_cookie_headers([header + " "]) is not first
+    assert parse_cookie_headers([header, "a=1"]).values("a") == ["1"]  # several headers: not remembered
+    for number in range(PARSED_MAX_ENTRIES + 1):
+        parse_cookie_headers([f"n={number}"])
+    assert parse_cookie_headers([header]) is not first  # pushed out by newer headers
