@@ -12,7 +12,9 @@ percent-encoding and IIS's `%uXXXX`, decoded again while anything changes (Excha
 IIS already decoded: the exploits' `%3F` is one round, `%253F` two), overlong UTF-8, case (with
 Unicode's foldings: `ſ` is `S` to .NET's case-insensitive compare), compatibility forms (fullwidth
 `＠`, `／`, `．`) and Windows' best fit of other slashes, and backslashes as slashes. ASP.NET's
-`Request.Params["Email"]` also reads cookies, so an `Email` cookie is read the same way.
+`Request.Params["Email"]` also reads cookies, so an `Email` cookie is read the same way, and form
+bodies: none of these endpoints' clients posts a form (they post XML, JSON, WBXML, MAPI or RPC), so
+a url-encoded or multipart body is refused rather than buffered and read.
 
 Refused, on every endpoint that takes a password alone (Autodiscover, EWS, MAPI, RPC, OAB,
 ActiveSync: Exchange's explicit-logon handling serves EWS and Autodiscover alike, and no client of
@@ -45,17 +47,23 @@ MAX_DECODE_ROUNDS = 4
 # First path segments (lower case) of the endpoints that take a password without a second factor.
 _PASSWORD_ONLY_APPS = frozenset({"autodiscover", "ews", "mapi", "rpc", "oab", "microsoft-server-activesync"})
 _MARKERS = ("autodiscover.json", "powershell")
+# Bodies ASP.NET parses into Request.Form (so into Request.Params, where Exchange reads `Email`).
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _ESCAPE = re.compile(r"%(?:[uU]([0-9A-Fa-f]{4})|([0-9A-Fa-f]{2}))")
 # Windows' best fit folds these into ASCII where NFKC does not (NFKC covers the fullwidth forms).
 _BEST_FIT = str.maketrans({"\u2215": "/", "\u2044": "/", "\u29f8": "/", "\u29f5": "/", "\u29f9": "/", "\\": "/"})
 
 
-def autodiscover_path_confusion(target: Target, email_cookies: Iterable[str] = ()) -> bool:
+def autodiscover_path_confusion(target: Target, email_cookies: Iterable[str] = (), content_type: str | None = None
+                                ) -> bool:
     """True when a request to Autodiscover (or another endpoint that takes a password alone) has the
-    explicit-logon confusion's shape, in its query, its path or the values of its `Email` cookies."""
+    explicit-logon confusion's shape, in its query, its path or the values of its `Email` cookies,
+    or carries a body ASP.NET would read as a form (`content_type`: the request's header)."""
     app = target.lower_path[1:].partition("/")[0]
     if app.split(";", 1)[0] not in _PASSWORD_ONLY_APPS:
         return False
+    if content_type is not None and content_type.strip().lower().startswith(_FORM_TYPES):
+        return True
     path = iis_reading(target.path)
     if path is None or _slash_after_at(path, more=True):
         return True

@@ -113,7 +113,8 @@ def _may_continue(client_class: ClientClass) -> ContinueCheck:
 
 def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
     async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-        if ctx.target is not None and autodiscover_path_confusion(ctx.target, request_cookies(request).values("email")):
+        if ctx.target is not None and autodiscover_path_confusion(
+                ctx.target, request_cookies(request).values("email"), request.headers.get("Content-Type")):
             # Exchange would serve another endpoint than the one decided on here (ProxyShell).
             decisions.labels(client_class.route.value, PolicyOutcome.DENY.value).inc()
             audit(AUDIT_EVENT, route_class=client_class.route.value, outcome=PolicyOutcome.DENY.value,

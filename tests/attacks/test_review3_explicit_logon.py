@@ -49,6 +49,18 @@ async def test_an_email_cookie_is_read_as_asp_net_reads_params() -> None:
         assert answers[0].status == 401  # the simulator's NTLM challenge: the request reached Exchange
 
 
+async def test_a_form_body_is_refused_where_email_could_come_from_it() -> None:
+    """`Request.Params["Email"]` reads form fields as well; no client of these endpoints posts a form."""
+    async with flow_environment() as env:
+        body = b"Email=autodiscover/autodiscover.json%3F@evil.com"
+        for content_type in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                             "Application/X-WWW-Form-Urlencoded; charset=utf-8"):
+            for target in ("/autodiscover/autodiscover.json/mapi/nspi", "/autodiscover/autodiscover.xml"):
+                answers = await exchange(env.port, request("POST", target, host=HOST, body=body,
+                                                           headers=[("Content-Type", content_type)]), ["POST"])
+                assert answers[0].status == 403, (content_type, target)
+
+
 async def test_what_clients_send_still_reaches_exchange() -> None:
     async with flow_environment() as env:
         recorder = env.owa.state.recorder

@@ -114,6 +114,24 @@ def test_email_cookie(cookie: str, confused: bool) -> None:
     assert autodiscover_path_confusion(canonicalize("/owa/"), [cookie]) is False
 
 
+@pytest.mark.parametrize(("target", "content_type", "confused"), [
+    (AD, "application/x-www-form-urlencoded", True),
+    (AD, " Application/X-WWW-Form-URLencoded; charset=utf-8", True),
+    (AD, "multipart/form-data; boundary=x", True),
+    ("/EWS/Exchange.asmx", "application/x-www-form-urlencoded", True),
+    ("/Microsoft-Server-ActiveSync?Cmd=Sync", "MULTIPART/FORM-DATA", True),
+    ("/autodiscover/autodiscover.xml", "text/xml; charset=utf-8", False),
+    (AD, "application/json", False),
+    ("/EWS/Exchange.asmx", "text/xml", False),
+    ("/mapi/emsmdb/", "application/mapi-http", False),
+    ("/Microsoft-Server-ActiveSync?Cmd=Sync", "application/vnd.ms-sync.wbxml", False),
+    ("/owa/service.svc", "application/x-www-form-urlencoded", False),
+])
+def test_a_form_body_could_carry_email(target: str, content_type: str, confused: bool) -> None:
+    """ASP.NET's Request.Params reads form fields too; these endpoints' clients never post a form."""
+    assert autodiscover_path_confusion(canonicalize(target), (), content_type) is confused
+
+
 @pytest.mark.parametrize(("text", "read"), [
     ("%41", "a"),
     ("%2541", "a"),
