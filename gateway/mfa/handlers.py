@@ -179,19 +179,21 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
         return checked
     pending, form = checked
     record = pending.record
-    code = normalise_code(form.get("code", ""), flow.settings.gateway_mfa_code_length)
+    code = form.get("code", "").strip()
     try:
         async with flow.lockout.one_at_a_time(record.user_id):
             locked = await _locked(request, ctx, flow, record, "totp")
             if locked is not None:
                 return locked
-            if code is None:
+            # One spelling for Monosign and the single-use claim alike (`normalise_code`).
+            digits = normalise_code(code, flow.settings.gateway_mfa_code_length)
+            if digits is None:
                 left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
                                                    reason="format")
                 return locked or await _mfa_page(request, ctx, flow, pending, code_error="format",
                                                  attempts_left=left)
             try:
-                await flow.monosign.verify_code(record.user_id, code)
+                await flow.monosign.verify_code(record.user_id, digits)
             except InvalidCode:
                 left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
                                                    reason="invalid")
@@ -200,7 +202,7 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
             except MonosignError as error:
                 flow.metrics.second_factor.labels("totp", "error").inc()
                 return await _monosign_failed(request, ctx, flow, pending, error)
-            if not await flow.lockout.first_use_of_code(record.user_id, code):
+            if not await flow.lockout.first_use_of_code(record.user_id, digits):
                 left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
                                                    reason="replayed")
                 return locked or await _mfa_page(request, ctx, flow, pending, code_error="invalid",

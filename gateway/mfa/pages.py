@@ -86,9 +86,7 @@ MFA_METHODS = ("push", "totp")  # Monosign's "Push" and "Totp", in the order the
 PUSH_STATES = frozenset({"idle", "waiting"})
 MFA_NOTICES = frozenset({"push-rejected", "push-expired"})
 CODE_ERRORS = frozenset({"invalid", "format"})
-# Room for a code of up to 8 digits as users paste it, spaces included (`1234 5678`); the server
-# removes white space and checks the exact length (`gateway.mfa.decisions.normalise_code`).
-CODE_MAX_LENGTH = 16
+CODE_MAX_LENGTH = 8
 # Without JavaScript, the waiting page asks again this often.
 NO_SCRIPT_REFRESH_SECONDS = 5
 # With JavaScript, the page asks for the push status this often (backing off after failures).

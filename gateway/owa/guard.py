@@ -60,10 +60,11 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
                 await _touch(flow, found.cookie, record, now)
             except StoreUnavailable as exc:
                 return flow.store_unavailable(request, ctx, exc)
-        inspect = _exchange_timeout_watch(request, flow, ctx, found.cookie, record)
         if is_password_change(request.method, ctx.target):
-            return await forward_password_change(request, ctx, flow, record, inspect)
-        return await forward_upstream(request, ctx, session_passed=True, long_poll=background, inspect=inspect)
+            return await forward_password_change(request, ctx, flow, record,
+                                                 _exchange_timeout_watch(request, flow, ctx, found.cookie, record))
+        return await forward_upstream(request, ctx, session_passed=True, long_poll=background,
+                                      inspect=_exchange_timeout_watch(request, flow, ctx, found.cookie, record))
     if access.ends_session and found.cookie is not None:
         await flow.end_session(ctx, found.cookie, found.record, access.value)
     response = refuse(request, ctx, flow, access)

@@ -21,7 +21,7 @@ from gateway.app import STATE, RequestContext, error_page
 from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, hint_prefixes_to_strip, strip_request_cookies
 from gateway.observability.audit import audit
 from gateway.owa.responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
-from gateway.policy.cookies import CookieDrop, RequestCookies, request_cookies
+from gateway.policy.cookies import request_cookies
 from gateway.proxy.forwarder import UpstreamError, upstream_request_headers
 from gateway.sessions.base import StoreUnavailable
 
@@ -119,16 +119,10 @@ def strip_forwarded_cookies(request: web.Request, ctx: RequestContext, headers: 
     cookies = request_cookies(request)
     names = GATEWAY_COOKIE_NAMES if exchange_cookies else GATEWAY_COOKIE_NAMES | CADATA_COOKIE_NAMES
     strip_request_cookies(headers, names, cookies, prefixes=hint_prefixes_to_strip(session_passed=session_passed))
-    if cookies.dropped:
-        audit_dropped_cookies(ctx, cookies)
-
-
-def audit_dropped_cookies(ctx: RequestContext, cookies: RequestCookies) -> None:
-    """One audit event (`cookie_dropped`) for a request whose Cookie header hid a pair or padded a
-    name; never a name or value. Stray bytes in a value alone are routine (OWA's own `logondata`)."""
-    telling = next((drop for drop in CookieDrop if drop.audited and drop in cookies.dropped), None)
-    if telling is not None:
-        audit("cookie_dropped", client_ip=ctx.client_ip, reason=telling.value, pieces=len(cookies.dropped),
+    reason = cookies.audit_reason()
+    if reason is not None:
+        # One event per request whose header hid a pair or padded a name; never a name or value.
+        audit("cookie_dropped", client_ip=ctx.client_ip, reason=reason, pieces=len(cookies.dropped),
               route=ctx.route.value if ctx.route else None)
 
 

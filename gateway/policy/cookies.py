@@ -130,6 +130,12 @@ class RequestCookies:
         self._pairs = pairs
         self.dropped: tuple[CookieDrop, ...] = tuple(dropped)
 
+    def audit_reason(self) -> str | None:
+        """The most telling reason among the dropped pieces that are worth an audit event, if any."""
+        if not self.dropped:
+            return None
+        return next((drop.value for drop in CookieDrop if drop.audited and drop in self.dropped), None)
+
     def values(self, lower_name: str) -> list[str]:
         """The values of the pairs called `lower_name` (compared lower-cased), in order."""
         return [_value(pair) for key, _, pair in self._pairs if key == lower_name]

@@ -106,7 +106,14 @@ def test_routing_hints_go_by_prefix_and_case() -> None:
     assert cookies.forwarded(frozenset()) == "X-BEResource=a; x-anonresource-backend=b; X-BACKENDCOOKIE2=c; X-BE=d; e=f"
 
 
-def test_audited_reasons() -> None:
+@pytest.mark.parametrize(("header", "reason"), [
+    ("a=1; b=2", None),
+    ("logondata=acc=1&lgn=CORP\\alice; flag", None),        # routine: dropped without an event
+    ("cadata =x; logondata=CORP\\alice", "bad_name"),
+    ("cadata =x; PBack=0 cadata=y", "hidden_pair"),          # the most telling one
+])
+def test_audit_reason(header: str, reason: str | None) -> None:
+    assert RequestCookies([header]).audit_reason() == reason
     assert {drop for drop in CookieDrop if drop.audited} == {CookieDrop.HIDDEN_PAIR, CookieDrop.BAD_NAME}
 
 
