@@ -399,6 +399,7 @@ class Settings(BaseSettings):
     gateway_mfa_network_prefix_v6: int = Field(64, ge=16, le=128)
     gateway_mfa_device_days: float = Field(30.0, ge=0, le=400)  # 0: no familiar-device cookie
     gateway_mfa_number_matching: bool = False
+    gateway_mfa_code_length: int = Field(6, ge=6, le=8)
     gateway_login_max_body: int = Field(16384, ge=1024, le=16384)
 
     # --- Gateway pages: language and brand -----------------------------------------------------------

@@ -195,6 +195,7 @@ def test_the_enumeration_table_covers_every_enumeration_setting() -> None:
     assert set(ENUM_SETTINGS) == {
         "GATEWAY_POLICY_ACTIVESYNC", "GATEWAY_POLICY_WINDOWS_AUTH", "GATEWAY_POLICY_POWERSHELL", "GATEWAY_POLICY_ECP",
         "GATEWAY_SESSION_STORE", "GATEWAY_FAIL_MODE", "GATEWAY_LANGUAGE", "GATEWAY_LOG_FORMAT",
+        "GATEWAY_LOG_LEVEL",
     }
 
 

@@ -27,7 +27,6 @@ __all__ = [
     "forwarding_headers",
     "request_headers_for_upstream",
     "response_headers_for_client",
-    "strip_cookie",
 ]
 
 # aiohttp's CIMultiDictProxy, a CIMultiDict or a plain dict; items() yields duplicates of a multidict.
@@ -254,24 +253,6 @@ def _forwarded_value(value: str) -> str:
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
-
-
-def strip_cookie(header_value: str, names: Collection[str]) -> str | None:
-    """Remove the cookies called ``names`` (exact, case-sensitive) from a ``Cookie`` header value.
-
-    Returns the remaining pairs joined with ``"; "``, or None when nothing is left. A pair without
-    ``=`` is kept as it is (its whole text is not one of the gateway's names).
-    """
-    kept: list[str] = []
-    for pair in header_value.split(";"):
-        pair = pair.strip()
-        if not pair:
-            continue
-        name = pair.split("=", 1)[0].strip()
-        if name in names:
-            continue
-        kept.append(pair)
-    return "; ".join(kept) if kept else None
 
 
 def client_ip(peer_ip: str, headers: Headers, trusted: Sequence[IPNetwork]) -> str:
