@@ -312,10 +312,11 @@ async def _entry(request: web.Request) -> web.StreamResponse:
             response.headers["X-Request-Id"] = ctx.request_id
             # Our own answers do not advertise the Python and aiohttp versions.
             response.headers.setdefault("Server", SERVER_NAME)
+            if state.drain.started:
+                # Sent here, before aiohttp's finish_response could add it: this replica takes no
+                # further request on the connection (`Connection: close`), as for relayed answers.
+                response.force_close()
             if isinstance(response, web.Response):
-                if state.drain.started:
-                    # Sent here, before the draining connection (gateway.server) could say `Connection: close`.
-                    response.force_close()
                 await _send_own_answer(request, response, ctx.transfer)
         return response
     except web.HTTPException as exc:

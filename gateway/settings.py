@@ -92,6 +92,12 @@ def _http_url(value: str) -> str:
         raise ValueError("credentials in the URL are not accepted; use the dedicated settings")
     if parts.query or parts.fragment:
         raise ValueError("expected a URL without query or fragment")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise ValueError("expected a port from 1 to 65535")
     return value.rstrip("/")
 
 
@@ -399,6 +405,7 @@ class Settings(BaseSettings):
     gateway_mfa_network_prefix_v6: int = Field(64, ge=16, le=128)
     gateway_mfa_device_days: float = Field(30.0, ge=0, le=400)  # 0: no familiar-device cookie
     gateway_mfa_number_matching: bool = False
+    gateway_mfa_code_length: int = Field(6, ge=6, le=8)
     gateway_login_max_body: int = Field(16384, ge=1024, le=16384)
 
     # --- Gateway pages: language and brand -----------------------------------------------------------

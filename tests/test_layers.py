@@ -26,7 +26,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # rules' parsers; policy.rules and policy.sites compile the model): one layer, no cycle.
     ("policy and config", ("gateway.policy", "gateway.config", "gateway.assertion", "gateway.migration")),
     ("core types", ("gateway.core",)),
-    ("components", ("gateway.proxy", "gateway.sessions", "gateway.monosign", "gateway.identity", "gateway.pages")),
+    ("components", ("gateway.proxy", "gateway.sessions", "gateway.monosign", "gateway.identity", "gateway.pages",
+                    "gateway.tls")),
     ("application state", ("gateway.state",)),
     ("pipeline", ("gateway.app",)),
     ("mfa", ("gateway.mfa",)),

@@ -195,6 +195,7 @@ def test_the_enumeration_table_covers_every_enumeration_setting() -> None:
     assert set(ENUM_SETTINGS) == {
         "GATEWAY_POLICY_ACTIVESYNC", "GATEWAY_POLICY_WINDOWS_AUTH", "GATEWAY_POLICY_POWERSHELL", "GATEWAY_POLICY_ECP",
         "GATEWAY_SESSION_STORE", "GATEWAY_FAIL_MODE", "GATEWAY_LANGUAGE", "GATEWAY_LOG_FORMAT",
+        "GATEWAY_LOG_LEVEL",
     }
 
 
@@ -238,3 +239,13 @@ def test_a_password_in_a_refused_url_is_never_shown(env: pytest.MonkeyPatch, nam
     assert any(line.startswith(f"{name}:") for line in info.value.problems), info.value.problems
     assert "hunter2" not in str(info.value)
     assert "admin" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["https://exchange.corp:0", "https://exchange.corp:65536", "https://exchange.corp:99999",
+                                 "https://exchange.corp:x", "http://exchange.corp:-1"])
+@pytest.mark.parametrize("name", ["GATEWAY_UPSTREAM_URL", "MONOSIGN_API_URL"])
+def test_a_url_with_an_impossible_port_is_refused(env: pytest.MonkeyPatch, name: str, url: str) -> None:
+    env.setenv(name, url)
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert any(problem.startswith(name) and "port" in problem for problem in info.value.problems), info.value.problems

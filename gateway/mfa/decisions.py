@@ -16,8 +16,8 @@ from gateway.policy.owa_responses import LOGON_PAGE_PATH, LogonReason
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sessions.lifetime import SessionTimeouts
 
-# Monosign's one-time codes: 6 to 8 ASCII digits (str.isdigit would also accept other scripts' digits).
-_CODE = re.compile(r"[0-9]{6,8}")
+# Monosign's one-time codes are ASCII digits (str.isdigit would also accept other scripts' digits).
+_DIGITS = re.compile(r"[0-9]+")
 # Upper bound on how often a busy session writes its last activity to the store.
 MAX_TOUCH_INTERVAL = 60.0
 
@@ -81,8 +81,19 @@ def logon_redirect(public_url: str, target: str, *, reason: int = LogonReason.NO
     return f"{LOGON_PAGE_PATH}?url={quote(original, safe='')}&reason={reason}"
 
 
-def valid_code_format(code: str) -> bool:
-    return _CODE.fullmatch(code) is not None
+def normalise_code(typed: str, length: int) -> str | None:
+    """The one-time code in what the user typed or pasted, or None when it is not one.
+
+    White space goes, inside too (`123 456`, a pasted NBSP or thin space); what is left must be
+    exactly `length` ASCII digits. A code is one string from here on, for Monosign and for the
+    single-use claim alike: ` 123456 `, `123 456` and `123456` are the same use of one code, and
+    `0123456`, `１２３４５６` or `123456x` are no code at all (never sent to Monosign, which might read
+    a number where the gateway reads a new string).
+    """
+    code = "".join(typed.split())
+    if len(code) != length or _DIGITS.fullmatch(code) is None:
+        return None
+    return code
 
 
 def new_number_challenge() -> str:

@@ -3,7 +3,8 @@
 Every handler starts from the request's pending session (no session: Exchange's logon page; a
 passed one: its destination), and every POST must carry the session's CSRF token and come from
 the gateway's own origin. Attempts are limited by the smart lockout (gateway.mfa.lockout); a code
-that is not 6 to 8 digits is refused without asking Monosign (and still counts).
+that is not exactly GATEWAY_MFA_CODE_LENGTH digits once white space is removed is refused without
+asking Monosign (and still counts).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 from gateway.core import RequestContext
 from gateway.mfa.completion import count_failure, finish
 from gateway.mfa.csrf import cross_site_problem, token_matches
-from gateway.mfa.decisions import expiry_reason, new_number_challenge, valid_code_format
+from gateway.mfa.decisions import expiry_reason, new_number_challenge, normalise_code
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.monosign import InvalidCode, MonosignError, PushStatus
 from gateway.pages.renderer import URLS, offered_methods
@@ -189,19 +190,21 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
         return checked
     pending, form = checked
     record = pending.record
-    code = form.get("code", "").strip().replace(" ", "")  # pasted as "123 456"
+    code = form.get("code", "")
     try:
         async with flow.lockout.one_at_a_time(record.user_id):
             locked = await _locked(request, ctx, flow, record, "totp")
             if locked is not None:
                 return locked
-            if not valid_code_format(code):
+            # One spelling for Monosign and the single-use claim alike (`normalise_code`).
+            digits = normalise_code(code, flow.settings.gateway_mfa_code_length)
+            if digits is None:
                 left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
                                                    reason="format")
                 return locked or await _mfa_page(request, ctx, flow, pending, code_error="format",
                                                  attempts_left=left)
             try:
-                await flow.monosign.verify_code(record.user_id, code)
+                await flow.monosign.verify_code(record.user_id, digits)
             except InvalidCode:
                 left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
                                                    reason="invalid")
@@ -210,7 +213,7 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
             except MonosignError as error:
                 flow.metrics.second_factor.labels("totp", "error").inc()
                 return await _monosign_failed(request, ctx, flow, pending, error)
-            if not await flow.lockout.first_use_of_code(record.user_id, code):
+            if not await flow.lockout.first_use_of_code(record.user_id, digits):
                 left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
                                                    reason="replayed")
                 return locked or await _mfa_page(request, ctx, flow, pending, code_error="invalid",

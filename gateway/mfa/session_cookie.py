@@ -7,7 +7,9 @@ only with `Secure`, `Path=/` and no `Domain`: a sibling subdomain can neither pl
 allowed, and the name is `msgw`.
 
 Cookie names are stripped case-insensitively: ASP.NET reads `Cookie` names that way, so a client
-that sends `x-beresource` must lose it just like `X-BEResource`.
+that sends `x-beresource` must lose it just like `X-BEResource`. Exchange's routing hints are
+stripped by name prefix, so their variants (`X-AnonResource-Backend`, a future `X-BackEndCookie2`)
+go with them.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ PLAIN_COOKIE_NAME = "msgw"
 # familiar-device cookie (gateway.mfa.device_cookie) is the gateway's too.
 GATEWAY_COOKIE_NAMES = frozenset({SECURE_COOKIE_NAME.lower(), PLAIN_COOKIE_NAME.lower(),
                                   SECURE_DEVICE_COOKIE_NAME.lower(), PLAIN_DEVICE_COOKIE_NAME.lower()})
-# Exchange's CAFE routing hints: ProxyLogon (CVE-2021-26855) chose the back end with X-BEResource,
-# or with X-AnonResource=true and X-AnonResource-Backend (the two cookies Microsoft's mitigation
-# filters). Only a client with a complete session may send them to Exchange (exchange-owa-protocol §1.5).
-ROUTING_HINT_COOKIES = frozenset({"x-beresource", "x-anonresource", "x-anonresource-backend"})
+# Exchange's CAFE routing hints, as lower-cased name prefixes: ProxyLogon (CVE-2021-26855) chose the
+# back end with X-BEResource, or with X-AnonResource=true and X-AnonResource-Backend (the two cookies
+# Microsoft's mitigation filters); X-BackEndCookie (`<user SID>=<back end>`) picks the mailbox server
+# the front end proxies to. Only a client with a complete session may send them to Exchange
+# (exchange-owa-protocol §1.5): Exchange set them for that session.
+ROUTING_HINT_PREFIXES = ("x-beresource", "x-anonresource", "x-backendcookie")
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
@@ -76,12 +80,13 @@ class SessionCookie:
 
 
 def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str],
-                          cookies: RequestCookies | None = None) -> None:
-    """Remove the cookies called `lower_names` (compared lower-cased) from the `Cookie` headers, in place.
+                          cookies: RequestCookies | None = None, *, prefixes: tuple[str, ...] = ()) -> None:
+    """Remove the cookies called `lower_names`, or whose name starts with one of `prefixes` (both
+    compared lower-cased), from the `Cookie` headers, in place.
 
-    What is left goes upstream as one `Cookie` header (none when nothing is left), the pairs in their
-    order and bytes. A pair whose name every reader would not read alike (not a token, or no `=`:
-    `gateway.policy.cookies`) is dropped too, so Exchange reads no cookie the binding check did not.
+    What is left goes upstream as one `Cookie` header (none when nothing is left), rebuilt from the
+    pairs in their order and bytes. A piece that is not an RFC 6265 cookie-pair
+    (`gateway.policy.cookies`) is dropped too, so Exchange reads no cookie the binding check did not.
     One header, because the gateway reads several as one list of pairs, and how a server joins
     repeated headers (`,` is one way, and ASP.NET's cookie parser does not split on it) is nothing
     to rely on: Exchange must see the very cookies the binding check saw.
@@ -92,12 +97,12 @@ def strip_request_cookies(headers: CIMultiDict[str], lower_names: frozenset[str]
     values = headers.popall("Cookie", [])
     if not values:
         return
-    kept = (cookies or RequestCookies(values)).forwarded(lower_names)
+    kept = (cookies or RequestCookies(values)).forwarded(lower_names, prefixes)
     if kept is not None:
         headers.add("Cookie", kept)
 
 
-def cookies_to_strip(*, session_passed: bool) -> frozenset[str]:
-    """What the upstream must not see: always the gateway's cookie; without a passed session, also
-    Exchange's routing hints."""
-    return GATEWAY_COOKIE_NAMES if session_passed else GATEWAY_COOKIE_NAMES | ROUTING_HINT_COOKIES
+def hint_prefixes_to_strip(*, session_passed: bool) -> tuple[str, ...]:
+    """The name prefixes the upstream must not see (besides `GATEWAY_COOKIE_NAMES`, always stripped):
+    Exchange's routing hints, from a client without a passed session."""
+    return () if session_passed else ROUTING_HINT_PREFIXES

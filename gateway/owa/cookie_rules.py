@@ -19,7 +19,8 @@ from gateway.app import error_page, send_upstream
 from gateway.app import upstream_headers as client_upstream_headers
 from gateway.core import RequestContext, ResponseInspector, UpstreamAnswer
 from gateway.mfa.flow import MfaFlow
-from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, cookies_to_strip, strip_request_cookies
+from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, hint_prefixes_to_strip, strip_request_cookies
+from gateway.observability.audit import audit
 from gateway.policy.cookies import request_cookies
 from gateway.policy.owa_responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
 from gateway.sessions.base import StoreUnavailable
@@ -91,13 +92,27 @@ def cadata_guard(request: web.Request, ctx: RequestContext, flow: MfaFlow, *, se
     return inspect
 
 
+def strip_forwarded_cookies(request: web.Request, ctx: RequestContext, headers: CIMultiDict[str], *,
+                            session_passed: bool, exchange_cookies: bool) -> None:
+    """Rebuild the upstream copy's `Cookie` header from the request's cookie-pairs, without the
+    gateway's cookie, without Exchange's routing hints unless `session_passed`, and without `cadata*`
+    unless `exchange_cookies`; a piece of the header that is not a cookie-pair never goes upstream,
+    and one shaped to be read as a pair by some parser is an audit event."""
+    cookies = request_cookies(request)
+    names = GATEWAY_COOKIE_NAMES if exchange_cookies else GATEWAY_COOKIE_NAMES | CADATA_COOKIE_NAMES
+    strip_request_cookies(headers, names, cookies, prefixes=hint_prefixes_to_strip(session_passed=session_passed))
+    reason = cookies.audit_reason()
+    if reason is not None:
+        # One event per request whose header hid a pair or padded a name; never a name or value.
+        audit("cookie_dropped", client_ip=ctx.client_ip, reason=reason, pieces=len(cookies.dropped),
+              route=ctx.route.value if ctx.route else None)
+
+
 def upstream_headers(request: web.Request, ctx: RequestContext, *, session_passed: bool,
                      exchange_cookies: bool = True) -> CIMultiDict[str]:
     """The client's headers for Exchange's forms vdirs; `exchange_cookies=False` also drops `cadata*`."""
     headers = client_upstream_headers(request, ctx)
-    strip = cookies_to_strip(session_passed=session_passed)
-    strip_request_cookies(headers, strip if exchange_cookies else strip | CADATA_COOKIE_NAMES,
-                          request_cookies(request))
+    strip_forwarded_cookies(request, ctx, headers, session_passed=session_passed, exchange_cookies=exchange_cookies)
     # On Exchange's forms vdirs the Exchange session is the bound cadata and nothing else. FbaModule
     # leaves a client's own `Authorization` in place whenever it cannot decrypt the cookies (drop
     # cadataTTL and it gives up), and IIS's Basic authentication on /owa and /ecp then signs in
@@ -135,7 +150,6 @@ class FlowUpstreamGuard:
         # Exchange's session cookies go only where their binding is checked (owa-app) or where they
         # are ended (logoff): ActiveSync and the Windows-authentication endpoints must authenticate
         # on their own, never ride on a forms session.
-        strip_request_cookies(headers, cookies_to_strip(session_passed=False) | CADATA_COOKIE_NAMES,
-                              request_cookies(request))
+        strip_forwarded_cookies(request, ctx, headers, session_passed=False, exchange_cookies=False)
         return dropping_gateway_cookies(cadata_guard(request, ctx, self._flow, session_passed=None))
 

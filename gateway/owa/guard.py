@@ -20,6 +20,7 @@ from gateway.core import RequestContext, ResponseInspector, UpstreamAnswer
 from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.owa.cookie_rules import forward_upstream, hold_back_cadata, refusal
+from gateway.owa.password_change import forward_password_change, is_password_change
 from gateway.policy.owa_responses import LogonReason, is_exchange_timeout, sets_foreign_session
 from gateway.policy.routes import is_background, is_notification_channel, wants_navigation
 from gateway.sessions.base import SessionRecord, StoreUnavailable
@@ -60,6 +61,9 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
                 await _touch(flow, found.cookie, record, now)
             except StoreUnavailable as exc:
                 return flow.store_unavailable(request, ctx, exc)
+        if is_password_change(request.method, ctx.target):
+            return await forward_password_change(request, ctx, flow, record,
+                                                 _exchange_timeout_watch(request, flow, ctx, found.cookie, record))
         return await forward_upstream(request, ctx, session_passed=True, long_poll=background,
                                       held=is_notification_channel(ctx.target),
                                       inspect=_exchange_timeout_watch(request, flow, ctx, found.cookie, record))

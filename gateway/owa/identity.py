@@ -15,10 +15,11 @@ Order matters, and each bypass is narrow:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.monosign import MonosignClient, MonosignUser
+from gateway.monosign import MonosignClient, MonosignUser, UserNotAssigned, UserNotFound
 from gateway.policy.users import (
     UserName,
     check_exchange_reading,
@@ -69,3 +70,49 @@ async def identify(typed: str, monosign: MonosignClient, exceptions: list[str]) 
     if matches_exception([*name.forms, *monosign_forms], exceptions):
         return Identity(Verdict.EXCEPTION, name, user)
     return Identity(Verdict.SECOND_FACTOR, name, user)
+
+
+class SessionUserCheck(StrEnum):
+    SAME = "same"
+    UNREADABLE = "unreadable"        # no user name Exchange would read as the typed one
+    OTHER_USER = "other_user"
+
+
+def named_form(name: UserName) -> str:
+    """The one lower-cased form that says exactly whom a typed name names: the UPN, `domain\\account`,
+    or the bare account (which Exchange reads in its default domain)."""
+    if name.upn is not None:
+        return name.upn
+    return f"{name.domain}\\{name.account}" if name.domain is not None else name.account
+
+
+def names_exempt_user(typed: str, known_forms: Iterable[str]) -> SessionUserCheck:
+    """`names_session_user` for a session without a Monosign user (an exception or a system
+    mailbox): the exact form the typed name names must be one its user signed in with."""
+    try:
+        name = parse_username(typed)
+        check_exchange_reading(typed)
+    except ValueError:
+        return SessionUserCheck.UNREADABLE
+    return SessionUserCheck.SAME if named_form(name) in set(known_forms) else SessionUserCheck.OTHER_USER
+
+
+async def names_session_user(typed: str, user_id: str, known_forms: Iterable[str],
+                             monosign: MonosignClient) -> SessionUserCheck:
+    """Whether `typed` (a form's user name, e.g. the expired-password page's) names the user of a
+    passed session, by the rules of sign-in: a name Exchange may read as another account is no
+    one's; a session Monosign knows (`user_id`) is matched by Monosign's lookup of the typed name,
+    as at sign-in; an exempt one by `names_exempt_user` (`known_forms`:
+    `SessionRecord.normalised_usernames`).
+
+    Raises the MonosignError of the lookup when Monosign cannot answer (MonosignUnreachable, ...);
+    a name Monosign does not know (UserNotFound, UserNotAssigned) is another user.
+    """
+    readable = names_exempt_user(typed, known_forms)
+    if readable is SessionUserCheck.UNREADABLE or not user_id:
+        return readable
+    try:
+        user = await monosign.lookup_user(parse_username(typed).typed)
+    except (UserNotFound, UserNotAssigned):
+        return SessionUserCheck.OTHER_USER
+    return SessionUserCheck.SAME if user.id == user_id else SessionUserCheck.OTHER_USER

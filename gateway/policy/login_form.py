@@ -94,13 +94,49 @@ def parse_login_form(content_type: str | None, body: bytes, query: str) -> Login
             fields[key] = "" if key in ("PASSWORD", "PASSWORDTEXT") else value
 
     username = fields.get("USERNAME")
+    return LoginForm(username=_checked_username(username), destination=fields.get("DESTINATION"),
+                     flags=_exchange_int(fields.get("FLAGS")))
+
+
+# Exchange's expired-password page (`/owa/auth/expiredpassword.aspx`): the account is the form's
+# `username`, proven by `oldPwd`; `newPwd` and `conf` carry the new one.
+PASSWORD_CHANGE_FIELDS = frozenset({"USERNAME", "OLDPWD", "NEWPWD", "CONF", "DESTINATION"})
+PASSWORD_CHANGE_SECRETS = frozenset({"OLDPWD", "NEWPWD", "CONF"})
+PASSWORD_CHANGE_QUERY_KEYS = CREDENTIAL_QUERY_KEYS | PASSWORD_CHANGE_SECRETS
+
+
+def parse_password_change_form(content_type: str | None, body: bytes, query: str) -> str:
+    """The `username` of a password-change POST, read by the login form's rules (the same strict
+    decoding, no repeated field Exchange reads, no credential in the query), or LoginFormRefused.
+    The passwords are decoded only to refuse what Exchange would read differently; never kept."""
+    if len(body) > MAX_LOGIN_BODY:
+        raise LoginFormRefused(RefusalReason.TOO_LARGE)
+    if not is_form_content_type(content_type):
+        raise LoginFormRefused(RefusalReason.CONTENT_TYPE)
+    credential_key = credentials_in_query(query, PASSWORD_CHANGE_QUERY_KEYS)
+    if credential_key is not None:
+        raise LoginFormRefused(RefusalReason.CREDENTIALS_IN_QUERY, credential_key)
+    seen: set[str] = set()
+    username: str | None = None
+    for name, value in _decode_fields(body):
+        key = aspnet_key(name)
+        if key in PASSWORD_CHANGE_FIELDS:
+            if key in seen:
+                raise LoginFormRefused(RefusalReason.DUPLICATE_FIELD, key.lower())
+            seen.add(key)
+            if key == "USERNAME":
+                username = value
+    return _checked_username(username)
+
+
+def _checked_username(username: str | None) -> str:
     if username is None or not username.strip():
         raise LoginFormRefused(RefusalReason.MISSING_USERNAME)
     if len(username) > MAX_USERNAME_LENGTH or any(
         unicodedata.category(char) in _REFUSED_USERNAME_CATEGORIES for char in username
     ):
         raise LoginFormRefused(RefusalReason.BAD_USERNAME)
-    return LoginForm(username=username, destination=fields.get("DESTINATION"), flags=_exchange_int(fields.get("FLAGS")))
+    return username
 
 
 def aspnet_key(name: str) -> str:
@@ -130,11 +166,11 @@ def is_form_content_type(content_type: str | None) -> bool:
     return True
 
 
-def credentials_in_query(query: str) -> str | None:
-    """The first credential key in the query string (decoded as ASP.NET would), or None."""
+def credentials_in_query(query: str, keys: frozenset[str] = CREDENTIAL_QUERY_KEYS) -> str | None:
+    """The first of `keys` in the query string (decoded as ASP.NET would), or None."""
     for piece in query.split("&"):
         key = aspnet_key(_lenient_decode(piece.partition("=")[0]))
-        if key in CREDENTIAL_QUERY_KEYS:
+        if key in keys:
             return key.lower()
     return None
 

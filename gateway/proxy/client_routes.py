@@ -36,6 +36,7 @@ from gateway.policy.clients import (
     is_held_command,
     parse_authorization,
 )
+from gateway.policy.cookies import request_cookies
 from gateway.policy.explicit_logon import autodiscover_path_confusion
 from gateway.policy.routes import RouteClass
 from gateway.settings import RoutePolicy, Settings
@@ -116,7 +117,8 @@ def _may_continue(client_class: ClientClass) -> ContinueCheck:
 
 def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
     async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-        if ctx.target is not None and autodiscover_path_confusion(ctx.target):
+        if ctx.target is not None and autodiscover_path_confusion(
+                ctx.target, request_cookies(request).values("email"), request.headers.get("Content-Type")):
             # Exchange would serve another endpoint than the one decided on here (ProxyShell).
             decisions.labels(client_class.route.value, PolicyOutcome.DENY.value).inc()
             audit(AUDIT_EVENT, route_class=client_class.route.value, outcome=PolicyOutcome.DENY.value,

@@ -12,14 +12,14 @@ from gateway.mfa.decisions import (
     decide_access,
     logon_redirect,
     needs_touch,
+    normalise_code,
     touch_interval,
-    valid_code_format,
 )
 from gateway.mfa.session_cookie import (
     GATEWAY_COOKIE_NAMES,
-    ROUTING_HINT_COOKIES,
+    ROUTING_HINT_PREFIXES,
     SessionCookie,
-    cookies_to_strip,
+    hint_prefixes_to_strip,
     strip_request_cookies,
 )
 from gateway.owa.cookie_rules import hold_back_cadata
@@ -84,14 +84,35 @@ def test_logon_redirect_is_relative_and_built_from_the_public_url(target: str, r
     assert logon_redirect("https://mail.example.com", target, reason=reason) == expected
 
 
-@pytest.mark.parametrize(("code", "valid"), [
-    ("123456", True), ("12345678", True), ("1234567", True),
-    ("12345", False), ("123456789", False), ("12345a", False), ("", False), ("12 3456", False),
-    ("١٢٣٤٥٦", False),  # Arabic-Indic digits: str.isdigit() says yes, Monosign would not
-    ("123456\n", False), ("-123456", False),
+@pytest.mark.parametrize(("typed", "length", "code"), [
+    ("123456", 6, "123456"),
+    (" 123456 ", 6, "123456"),
+    ("123 456", 6, "123456"),
+    ("12 34 56", 6, "123456"),
+    ("\t123456\n", 6, "123456"),
+    ("123\xa0456", 6, "123456"),      # a pasted no-break space
+    ("123\u2009456", 6, "123456"),    # a thin space
+    ("12345678", 8, "12345678"),
+    ("1234 5678", 8, "12345678"),
+    ("0123456", 6, None),             # not a longer spelling of 123456
+    ("1234567", 6, None),
+    ("12345", 6, None),
+    ("123456", 8, None),
+    ("00123456", 6, None),
+    ("123456a", 6, None),
+    ("12345a", 6, None),
+    ("+123456", 6, None),
+    ("-123456", 6, None),
+    ("123-456", 6, None),
+    ("123.456", 6, None),
+    ("\uff11\uff12\uff13\uff14\uff15\uff16", 6, None),  # fullwidth digits
+    ("\u0661\u0662\u0663\u0664\u0665\u0666", 6, None),  # Arabic-Indic digits: str.isdigit() says yes
+    ("123\u200b456", 6, None),        # a zero-width space is no white space
+    ("", 6, None),
+    ("   ", 6, None),
 ])
-def test_code_format(code: str, valid: bool) -> None:
-    assert valid_code_format(code) is valid
+def test_normalise_code(typed: str, length: int, code: str | None) -> None:
+    assert normalise_code(typed, length) == code
 
 
 @pytest.mark.parametrize(("secure", "set_cookie", "expired"), [
@@ -127,24 +148,27 @@ def test_secure_cookie_ignores_the_unprefixed_name() -> None:
     (True, "a=1; msgw=T; __Host-msgw=U; X-BEResource=x; b=2", "a=1; X-BEResource=x; b=2"),
     (False, "a=1; msgw=T; X-BEResource=x; x-anonresource=y; b=2", "a=1; b=2"),
     (False, "MsGw=T; x-BeReSoUrCe=localhost~1942062522", None),  # case-insensitive, like ASP.NET
-    (False, "logondata=acc=1&lgn=CORP\\alice; cadata=keep", "logondata=acc=1&lgn=CORP\\alice; cadata=keep"),
+    (False, "X-BackEndCookie=S-1-5-21-1=abc; x-anonresource-backend=y; X-BackEndCookie2=z; b=2", "b=2"),
+    (True, "X-BackEndCookie=S-1-5-21-1=abc; b=2", "X-BackEndCookie=S-1-5-21-1=abc; b=2"),
+    # Not a cookie-pair (a backslash is no cookie-octet): dropped, OWA's own logondata included.
+    (False, "logondata=acc=1&lgn=CORP\\alice; cadata=keep", "cadata=keep"),
 ])
 def test_cookies_stripped_before_the_upstream(passed: bool, cookie: str, expected: str | None) -> None:
     headers: CIMultiDict[str] = CIMultiDict([("Cookie", cookie), ("Accept", "*/*")])
-    strip_request_cookies(headers, cookies_to_strip(session_passed=passed))
+    strip_request_cookies(headers, GATEWAY_COOKIE_NAMES, prefixes=hint_prefixes_to_strip(session_passed=passed))
     assert headers.getall("Cookie", [None])[0] == expected
     assert headers["Accept"] == "*/*"
 
 
 def test_several_cookie_headers_go_upstream_as_one() -> None:
     headers: CIMultiDict[str] = CIMultiDict([("Cookie", "a=1; msgw=T"), ("Accept", "*/*"), ("Cookie", "cadata=A; b=2")])
-    strip_request_cookies(headers, cookies_to_strip(session_passed=True))
+    strip_request_cookies(headers, GATEWAY_COOKIE_NAMES, prefixes=hint_prefixes_to_strip(session_passed=True))
     assert headers.getall("Cookie") == ["a=1; cadata=A; b=2"]
 
 
 def test_strip_sets() -> None:
-    assert cookies_to_strip(session_passed=True) == GATEWAY_COOKIE_NAMES
-    assert cookies_to_strip(session_passed=False) == GATEWAY_COOKIE_NAMES | ROUTING_HINT_COOKIES
+    assert hint_prefixes_to_strip(session_passed=True) == ()
+    assert hint_prefixes_to_strip(session_passed=False) == ROUTING_HINT_PREFIXES
 
 
 @pytest.mark.parametrize(("url", "origin"), [

@@ -13,10 +13,14 @@ from gateway.policy.owa_responses import request_binding
 @pytest.mark.parametrize(("pair", "expected"), [
     ("cadata=abc", "cadata"),
     (" cadataKey=abc", "cadatakey"),
-    ("\tCADATA =abc", "cadata"),
+    ("\tCADATA=abc ", "cadata"),
     ("X-BackEndCookie=S-1-5-21=x", "x-backendcookie"),
-    ("logondata=acc=1&lgn=CORP\\alice", "logondata"),
+    ('a="quoted"', "a"),
     ("a=", "a"),
+    # not a cookie-pair: no reader may see a name in it
+    ("\tCADATA =abc", None),
+    ("logondata=acc=1&lgn=CORP\\alice", None),
+    ("a=b c", None),
     # no name every reader agrees on
     ("cadata", None),
     ("=abc", None),

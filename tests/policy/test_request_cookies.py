@@ -18,7 +18,8 @@ SECURE = SessionCookie(secure=True)
 @pytest.mark.parametrize(("headers", "plain", "secure"), [
     (["msgw=T1"], "T1", None),
     (["__Host-msgw=T2"], None, "T2"),
-    (["  msgw = T1 ; other=x"], "T1", None),
+    (["  msgw=T1 ; other=x"], "T1", None),
+    (["  msgw = T1 ; other=x"], None, None),  # spaces around `=`: not a cookie-pair
     (["msgw=T1; msgw=T1"], "T1", None),  # the same value twice is still one session
     (["msgw=T1; msgw=T2"], None, None),  # two values: which is real cannot be told
     (["msgw=T1", "msgw=T2"], None, None),  # ... also across two Cookie headers
@@ -42,6 +43,7 @@ def test_session_cookie_read(headers: list[str], plain: str | None, secure: str 
     ["cadata=A; cadataKey=K; msgw=T; PBack=0"],
     ["\xa0cadata=EVE; cadata=A; cadataKey=K", "X-BEResource=srv; =x; novalue; ca data=1"],
     [" CADATA=A ;\tcadatakey=K;;", "X-AnonResource=true"],
+    ["PBack=0 cadata=EVE; cadata=A; cadataKey=K", "a=1,cadataKey=EVE; b=\"x\\\"; cadata=EVE\""],
     ["cadata=A; cadata=B; cadataKey=K"],
     ["cadata=A", "cadata=A; cadataKey=K"],
     [""],
@@ -100,7 +102,9 @@ def test_request_cookies_split_once_per_request() -> None:
     (["a=; b=2"], "a", False, ""),       # present but empty (callers treat it as absent)
     (["b=2"], "a", False, None),
     (["\xa0a=9; a=1"], "a", False, "1"),  # a padded name is no pair at all
-    ([" a = 1 "], "a", False, "1"),
+    ([" a=1 "], "a", False, "1"),
+    ([" a = 1 "], "a", False, None),
+    (['a="1"'], "a", False, '"1"'),      # a quoted value is read with its quotes, as ASP.NET does
 ])
 def test_agreed_value(headers: list[str], name: str, exact: bool, expected: str | None) -> None:
     assert RequestCookies(headers).agreed_value(name, exact=exact) == expected

@@ -335,4 +335,4 @@ async def test_workers_drain_slow_bodies_to_the_end_and_cut_a_stalled_upload_at_
     assert delay + grace <= cut.closed_at - signalled < delay + grace + 2, cut.closed_at - signalled
     (cut_event,) = events_named(gateway, "requests_cut_at_grace")
     assert (cut_event["requests_cut"], cut_event["route_classes"]) == (1, {"activesync": 1})
-    assert [event["exit"] for event in events_named(gateway, "worker stopped")] == ["exit status 0"] * 2
+    assert [event["exit"] for event in events_named(gateway, "worker_stopped")] == ["exit status 0"] * 2

@@ -181,6 +181,7 @@ def test_object_moved_body_escapes_location() -> None:
     ("/owa/auth/15.1.2507/themes/resources/favicon.ico", Page.AUTH_RESOURCE, None),
     ("/owa/auth/errorFE.aspx", Page.ERROR_FE, None),
     ("/owa/auth/logoff.aspx", Page.SIGNED_OUT_PAGE, None),
+    ("/owa/auth/ExpiredPassword.aspx", Page.EXPIRED_PASSWORD, None),
     ("/owa/auth/anything.aspx", Page.AUTH_NOT_FOUND, None),
     ("/owa/logoff.owa", Page.LOGOFF, None),
     ("/ecp/logoff.aspx", Page.LOGOFF, None),

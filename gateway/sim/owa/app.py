@@ -38,6 +38,7 @@ HANDLERS: dict[Page, Handler] = {
     Page.AUTH_RESOURCE: auth.auth_resource,
     Page.ERROR_FE: auth.error_fe,
     Page.SIGNED_OUT_PAGE: auth.signed_out_page,
+    Page.EXPIRED_PASSWORD: auth.expired_password,
     Page.AUTH_NOT_FOUND: auth.auth_not_found,
     Page.AUTH_POST: auth.auth_post,
     Page.LOGOFF: auth.logoff,
@@ -99,7 +100,7 @@ def _context(request: web.Request, state: OwaSimState) -> RequestContext:
     secure = {"always": True, "never": False}.get(config.secure_cookies, request.secure)
     return RequestContext(
         resolved=resolved,
-        cookies=parse_cookie_header(request.headers.getall("Cookie", [])),
+        cookies=parse_cookie_header(request.headers.getall("Cookie", []), lenient=config.cookie_reader == "lenient"),
         host=request.headers.get("Host") or config.default_host,
         redirect_scheme="https" if config.redirect_scheme == "https" else request.scheme,
         secure_cookies=secure,

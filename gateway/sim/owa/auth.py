@@ -147,6 +147,42 @@ async def auth_post(request: web.Request, state: OwaSimState, ctx: RequestContex
     return response
 
 
+async def expired_password(request: web.Request, state: OwaSimState, ctx: RequestContext) -> web.StreamResponse:
+    """/owa/auth/expiredpassword.aspx: change the password of the account the form names, proven by
+    its old password alone (anonymous, like the rest of /owa/auth/: no session is consulted). Fields
+    are read as ASP.NET's Request.Form does: names case-insensitively, repeats joined with commas."""
+    destination = query_param(request.query_string, "url") or f"{origin(ctx.redirect_scheme, ctx.host)}/owa/"
+    if request.method in ("GET", "HEAD"):
+        return page(pages.render("expired_password.html", resources=resources_root(state), destination=destination,
+                                 error_text=""), no_store=True)
+    if request.method != "POST":
+        return method_not_allowed()
+    body = await _read_form(request, state.config.max_form_bytes)
+    if body is None:
+        return web.Response(status=413, text="<HTML><BODY>413 Request Entity Too Large</BODY></HTML>",
+                            content_type="text/html")
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
+        key = name.lower()
+        fields[key] = f"{fields[key]},{value}" if key in fields else value
+    if any(name not in fields for name in ("username", "oldpwd", "newpwd", "conf")):
+        return bad_request("missing form field")
+    error = ""
+    if fields["newpwd"] != fields["conf"]:
+        error = "The passwords you entered don't match."
+    elif (user := state.users.change_password(fields["username"], fields["oldpwd"], fields["newpwd"])) is None:
+        error = "The user name or password you entered isn't correct."
+    else:
+        state.recorder.counters.password_changes[user.username] += 1
+        log.info("owa_sim_password_changed", user=user.username)
+        response = redirect(logon_redirect(scheme=ctx.redirect_scheme, host=ctx.host,
+                                           original_url=fields.get("destination") or destination, reason=4))
+        expire_carried_fba_cookies(response, ctx)
+        return response
+    return page(pages.render("expired_password.html", resources=resources_root(state), destination=destination,
+                             error_text=error), no_store=True)
+
+
 def _end_session(state: OwaSimState, ctx: RequestContext) -> None:
     check = state.sessions.check(ctx.cookies, now=state.clock(), user_activity=False)
     if check.session is not None and check.verdict in (Verdict.VALID, Verdict.EXPIRED):

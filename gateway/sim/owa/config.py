@@ -173,6 +173,9 @@ class OwaSimConfig:
     secure_cookies: Literal["auto", "always", "never"] = "auto"   # auto: secure when the request came over TLS
     redirect_scheme: Literal["https", "request"] = "https"        # Exchange forces https in logon redirects
     require_host_match: bool = True       # auth.owa: destination host must equal Host (else 400)
+    # How the Cookie header is read: as ASP.NET does ("aspnet": pairs end at ";"), or as a lenient
+    # parser between a proxy and Exchange might ("lenient": also at commas and white space).
+    cookie_reader: Literal["aspnet", "lenient"] = "aspnet"
 
     # Behaviour the notes mark as unverified.
     root_redirect: bool = False           # GET / -> 302 /owa/ (IIS does not do this by default)

@@ -66,6 +66,7 @@ class Counters:
     requests_per_path: Counter[str] = field(default_factory=Counter)
     logins_ok: Counter[str] = field(default_factory=Counter)
     logins_failed: Counter[str] = field(default_factory=Counter)
+    password_changes: Counter[str] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         users = sorted(set(self.logins_ok) | set(self.logins_failed))
@@ -77,18 +78,21 @@ class Counters:
             "logoffs": self.logoffs,
             "requests_per_path": dict(sorted(self.requests_per_path.items())),
             "logins": {user: {"ok": self.logins_ok[user], "failed": self.logins_failed[user]} for user in users},
+            "password_changes": dict(sorted(self.password_changes.items())),
         }
 
 
 class Recorder:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, lenient_cookies: bool = False) -> None:
         self._log: deque[RequestRecord] = deque(maxlen=limit)
+        self._lenient_cookies = lenient_cookies  # cookie_names as the simulator reads them (`cookie_reader`)
         self._ids = itertools.count(1)
         self.counters = Counters()
 
     def record(self, *, connection: int, peer: str, tls: bool, sni: str | None, method: str, target: str,
                http_version: str, headers: list[tuple[str, str]], path_key: str) -> RequestRecord:
-        cookies = parse_cookie_header([value for name, value in headers if name.lower() == "cookie"])
+        cookies = parse_cookie_header([value for name, value in headers if name.lower() == "cookie"],
+                                      lenient=self._lenient_cookies)
         entry = RequestRecord(
             id=next(self._ids), time=datetime.now(UTC).isoformat(), connection=connection, peer=peer,
             tls=tls, sni=sni, method=method, target=target, http_version=http_version,

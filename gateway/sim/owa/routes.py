@@ -24,6 +24,7 @@ class Page(StrEnum):
     AUTH_RESOURCE = "auth-resource"
     ERROR_FE = "error-fe"
     SIGNED_OUT_PAGE = "signed-out-page"
+    EXPIRED_PASSWORD = "expired-password"  # noqa: S105 - a page name, not a password
     AUTH_NOT_FOUND = "auth-not-found"
     # The credential post.
     AUTH_POST = "auth-post"
@@ -48,7 +49,7 @@ class Page(StrEnum):
 
 ANONYMOUS_PAGES = frozenset({
     Page.ROOT, Page.VDIR_NO_SLASH, Page.HEALTHCHECK, Page.FAVICON, Page.CONTROL, Page.LOGON_PAGE,
-    Page.AUTH_RESOURCE, Page.ERROR_FE, Page.SIGNED_OUT_PAGE, Page.AUTH_NOT_FOUND, Page.AUTH_POST,
+    Page.AUTH_RESOURCE, Page.ERROR_FE, Page.SIGNED_OUT_PAGE, Page.EXPIRED_PASSWORD, Page.AUTH_NOT_FOUND, Page.AUTH_POST,
     Page.LOGOFF, Page.NOT_FOUND, Page.EXCHANGE_CLIENT,
 })
 
@@ -146,6 +147,8 @@ def _resolve_auth_folder(name: str) -> Resolved:
         return Resolved(Page.ERROR_FE, "owa")
     if name == "logoff.aspx":
         return Resolved(Page.SIGNED_OUT_PAGE, "owa")
+    if name == "expiredpassword.aspx":
+        return Resolved(Page.EXPIRED_PASSWORD, "owa")
     match = _RESOURCE.match(name)
     if match:
         return Resolved(Page.AUTH_RESOURCE, "owa", resource=match.group(1))

@@ -30,7 +30,7 @@ class OwaSimState:
     @classmethod
     def from_config(cls, config: OwaSimConfig) -> OwaSimState:
         return cls(config=config, users=UserDirectory(config.users), sessions=SessionTable(),
-                   recorder=Recorder(config.request_log_limit))
+                   recorder=Recorder(config.request_log_limit, lenient_cookies=config.cookie_reader == "lenient"))
 
     def reset(self, *, sessions: bool) -> None:
         self.recorder.reset()

@@ -19,6 +19,7 @@ class UserDirectory:
         self._by_name: dict[str, SimUser] = {}
         self._by_principal: dict[str, SimUser] = {}
         self._by_smtp: dict[str, SimUser] = {}
+        self._changed_passwords: dict[str, str] = {}  # username (casefolded) -> password set since start
         for user in self._users:
             self._by_name.setdefault(user.username.casefold(), user)
             self._by_principal.setdefault(user.principal_name.casefold(), user)
@@ -47,8 +48,20 @@ class UserDirectory:
     def authenticate(self, typed: str, password: str) -> SimUser | None:
         """The user Exchange would sign in: the name is read through the ANSI code page (best fit)."""
         user = self.resolve(ansi_reading(typed))
-        if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
+        if user is None or not hmac.compare_digest(self.password_of(user).encode(), password.encode()):
             return None
+        return user
+
+    def password_of(self, user: SimUser) -> str:
+        """The user's password for forms sign-in: the configured one, or the one changed to since."""
+        return self._changed_passwords.get(user.username.casefold(), user.password)
+
+    def change_password(self, typed: str, old: str, new: str) -> SimUser | None:
+        """Exchange's expired-password page: the account `typed` names gets `new` when `old` is its
+        password (no session needed, none consulted); None otherwise."""
+        user = self.authenticate(typed, old)
+        if user is not None:
+            self._changed_passwords[user.username.casefold()] = new
         return user
 
     def mailbox(self, smtp: str) -> SimUser | None:

@@ -113,15 +113,21 @@ def parse_flags(value: str) -> int:
         return 0
 
 
-def parse_cookie_header(values: list[str]) -> dict[str, str]:
+# Where a lenient reader also ends a pair (RFC 2109/2965-style readers, some load balancers and WAFs).
+_LENIENT_SEPARATORS = re.compile(r"[;,\s]+")
+
+
+def parse_cookie_header(values: list[str], *, lenient: bool = False) -> dict[str, str]:
     """Cookie header(s) -> {name: value}; first occurrence wins, values are kept byte for byte.
 
     Written by hand because OWA's own client-set cookies (e.g. `logondata=acc=1&lgn=CORP\\alice`)
     contain characters that make http.cookies stop parsing and silently drop later cookies.
+    `lenient`: pairs also end at commas and white space, as a lenient parser in front of Exchange
+    may read them (`OwaSimConfig.cookie_reader`).
     """
     cookies: dict[str, str] = {}
     for header in values:
-        for pair in header.split(";"):
+        for pair in (_LENIENT_SEPARATORS.split(header) if lenient else header.split(";")):
             name, sep, value = pair.strip().partition("=")
             name = name.strip()
             if sep and name and name not in cookies:
