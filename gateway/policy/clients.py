@@ -317,14 +317,18 @@ def is_first_leg(credential: ClientCredential) -> bool:
 
 
 def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential,
-           connection_user: UserName | None = None) -> PolicyDecision:
+           connection_user: UserName | None = None, connection_authenticated: bool = False) -> PolicyDecision:
     """Allow, deny, or let through only the authentication challenge.
 
     `connection_user` is the user an earlier NTLM/Negotiate leg authenticated on this client
-    connection (later requests on it carry no `Authorization`). Rules, in order: the class is
+    connection (later requests on it carry no `Authorization`); `connection_authenticated` says
+    whether Exchange accepted any NTLM/Negotiate credential there, even one that named nobody to
+    the gateway (Kerberos, under a class without a user list). Rules, in order: the class is
     denied; several Authorization headers; the client address is outside `networks`; with a
     `users` list, a request naming a user not on it (or a connection authenticated as one) is
-    denied, one naming nobody yet (no credential, or an NTLM NEGOTIATE) is challenge-only, and any
+    denied, one naming nobody yet (no credential, or an NTLM NEGOTIATE) is challenge-only, except a
+    request without a credential on a connection Exchange authenticated as someone unknown (IIS
+    would serve it as that someone), and any
     other credential whose user cannot be read (Kerberos, Bearer, a malformed token) is denied.
     """
     if not policy.allow:
@@ -337,6 +341,10 @@ def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential
         return PolicyDecision(PolicyOutcome.ALLOW, "allowed")
     user = credential.user or (connection_user if credential.scheme is AuthScheme.NONE else None)
     if user is None:
+        if credential.scheme is AuthScheme.NONE and connection_authenticated:
+            # The upstream connection is signed in as whoever an unreadable credential named:
+            # "challenge only" would run this request (without its body) as that user.
+            return PolicyDecision(PolicyOutcome.DENY, "connection user unknown")
         if is_first_leg(credential):
             return PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet")
         # Exchange would authenticate whoever its decoder finds in this credential, and run the

@@ -96,6 +96,10 @@ class PinnedConnection:
     protocol: Any  # the client connection's server protocol
     pool: PinnedPool | None = None
     user: UserName | None = None  # who NTLM/Negotiate authenticated on this connection
+    # Exchange has accepted a connection-bound credential here, whoever it named (sticky: a Kerberos
+    # ticket or a token the gateway cannot read authenticates the connection without naming anyone
+    # to us, and nothing proves that a later 401 made IIS forget it).
+    authenticated: bool = False
     closed: bool = False
     audited: set[tuple[str, ...]] = field(default_factory=set)  # decisions already audited here
 
@@ -171,6 +175,8 @@ class PinnedConnections:
                 credential = parse_authorization(request.headers.getall("Authorization", ()))
                 if credential.scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE):
                     state.user = credential.user if credential.user is not None and upstream.status != 401 else None
+                    if upstream.status != 401:
+                        state.authenticated = True
                 elif upstream.status == 401:
                     state.user = None
             return True
@@ -182,6 +188,12 @@ class PinnedConnections:
     def connection_user(self, request: web.BaseRequest) -> UserName | None:
         state = self.get(request)
         return state.user if state is not None else None
+
+    def connection_authenticated(self, request: web.BaseRequest) -> bool:
+        """Whether Exchange has accepted an NTLM/Negotiate credential on this client connection's
+        upstream connection, whoever it named (`connection_user` may still be None)."""
+        state = self.get(request)
+        return state is not None and state.authenticated
 
     def _client_closed(self, pinned: PinnedConnection) -> None:
         pinned.closed = True
