@@ -27,7 +27,7 @@ OVERLONG_CONFUSED = [
     f"{AD}?x=%F0%80%81%B0owershell",                      # `p` of the marker in four bytes
     f"{AD}?@evil.com%25E0%2580%25AFmapi",                 # and encoded once more
     f"{AD}?@evil.com%E0%80%afmapi",                       # lower-case hex
-    f"/EWS/Exchange.asmx?x=%E0%81%85ws/exchange.asmx",    # the request's own path, `e` in three bytes
+    "/EWS/Exchange.asmx?x=%E0%81%85ws/exchange.asmx",     # the request's own path, `e` in three bytes
     f"{AD}?%E0%81%80evil.com&x=%E0%80%AF",                 # across `&`
 ]
 CLEAN = [
