@@ -87,9 +87,17 @@ def _scheme_of(value: str) -> tuple[AuthScheme, str]:
     return _SCHEMES.get(name.lower(), AuthScheme.OTHER), rest.strip()
 
 
+_CONNECTION_SCHEMES = frozenset({"ntlm", "negotiate"})
+
+
 def is_connection_auth(values: Iterable[str]) -> bool:
-    """True when any `Authorization` value uses NTLM or Negotiate (the request must be pinned)."""
-    return any(_scheme_of(value)[0] in (AuthScheme.NTLM, AuthScheme.NEGOTIATE) for value in values)
+    """True when any `Authorization` value uses NTLM or Negotiate (the request must be pinned).
+
+    The scheme is the first word, ended by any white space: `NTLM\t<token>` names nobody to the
+    strict reader (`parse_authorization`), but a server that takes a tab for the space would
+    authenticate the connection with it, so it is pinned all the same, never sent over a pooled
+    connection that another client may get next."""
+    return any(value.split(None, 1)[0].lower() in _CONNECTION_SCHEMES for value in values if value.strip())
 
 
 def offers_connection_auth(values: Iterable[str]) -> bool:
@@ -114,14 +122,17 @@ def _b64(text: str) -> bytes | None:
 def _credential_bytes(text: str) -> bytes | None:
     """A credential's base64, strictly: only the alphabet, padding only at the end and only as needed.
 
-    A lenient decoder skips what it does not like, and IIS's may skip other things than ours.
+    A lenient decoder skips what it does not like, and IIS's may skip other things than ours. Only
+    the one canonical spelling of the bytes is read: `strict_mode` still takes superfluous padding
+    (`AAAA==`) and stray low bits in the last character (`AB==` for `AA==`).
     """
     if not text or len(text) > MAX_DECODED_TOKEN * 4 // 3 + 4:
         return None
     try:
-        return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+        raw = binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         return None
+    return raw if binascii.b2a_base64(raw, newline=False) == text.encode("ascii") else None
 
 
 def _user(typed: str) -> UserName | None:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.observability.logging import get_logger
-from gateway.policy.clients import AuthScheme, is_connection_auth, offers_connection_auth, parse_authorization
+from gateway.policy.clients import is_connection_auth, offers_connection_auth, parse_authorization
 from gateway.policy.users import UserName
 from gateway.proxy.client_connection import CloseHooksMixin, add_close_hook, close_when_idle
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamProtocol, UpstreamResponse
@@ -172,8 +172,9 @@ class PinnedConnections:
         if pinned:
             state = self.get(request)
             if state is not None:
-                credential = parse_authorization(request.headers.getall("Authorization", ()))
-                if credential.scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE):
+                values = request.headers.getall("Authorization", ())
+                if is_connection_auth(values):  # the lenient test: a tab-spelled Kerberos ticket too
+                    credential = parse_authorization(values)
                     state.user = credential.user if credential.user is not None and upstream.status != 401 else None
                     if upstream.status != 401:
                         state.authenticated = True

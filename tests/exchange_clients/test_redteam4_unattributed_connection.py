@@ -10,15 +10,29 @@ user for it. A later request on the same client connection without any `Authoriz
 (without its body): over a connection IIS had signed in, it ran as that user. Now a request without
 a credential on a connection Exchange authenticated as someone unknown is refused, and the
 connection closed.
+
+Also `Authorization` spellings (scheme case, tabs, base64 variants, two credentials): a value whose
+first word is NTLM or Negotiate is pinned whatever white space follows it, and read strictly.
 """
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
-from gateway.policy.clients import AuthScheme, ClientCredential, ClientPolicy, PolicyOutcome, decide
+from gateway.policy.clients import (
+    AuthScheme,
+    ClientCredential,
+    ClientPolicy,
+    PolicyOutcome,
+    decide,
+    is_connection_auth,
+    parse_authorization,
+)
 from gateway.policy.users import parse_username
 from tests.exchange_clients.conftest import FAST, StackFactory
+from tests.exchange_clients.spnego_kit import ntlm_authenticate, ntlm_negotiate, resp_with
 from tests.exchange_clients.support import HttpConnection
 from tests.exchange_clients.test_gateway_windows_auth_users import _bob_leg3, _non_minimal_length
 
@@ -82,3 +96,47 @@ async def test_an_unattributed_sign_in_is_no_way_into_a_class_with_a_user_list(
     finally:
         await connection.close()
     assert stack.sim.state.recorder.requests()[seen:] == []
+
+
+# --- Authorization spellings --------------------------------------------------------------------
+
+ALICE_ONLY = ClientPolicy.build(allow=True, users=["CORP\\alice"])
+ALICE3 = base64.b64encode(ntlm_authenticate("CORP", "alice")).decode()
+BOB3 = base64.b64encode(ntlm_authenticate("CORP", "bob")).decode()
+TYPE1 = base64.b64encode(ntlm_negotiate()).decode()
+ALICE_BASIC = base64.b64encode(b"CORP\\alice:pw").decode()
+ALICE_SPNEGO = base64.b64encode(resp_with(ntlm_authenticate("CORP", "alice"))).decode()
+
+
+@pytest.mark.parametrize(("values", "pinned", "outcome"), [
+    ([f"NTLM {ALICE3}"], True, PolicyOutcome.ALLOW),
+    ([f"ntlm {ALICE3}"], True, PolicyOutcome.ALLOW),
+    ([f"NeGoTiAtE {ALICE_SPNEGO}"], True, PolicyOutcome.ALLOW),
+    ([f"NTLM  {ALICE3}"], True, PolicyOutcome.ALLOW),                        # two spaces: one reading
+    ([f"NTLM {TYPE1}"], True, PolicyOutcome.CHALLENGE_ONLY),
+    # a tab for the space: read by nobody, but pinned (a lenient server would authenticate with it)
+    ([f"NTLM\t{ALICE3}"], True, PolicyOutcome.DENY),
+    ([f"Negotiate\t{TYPE1}"], True, PolicyOutcome.DENY),
+    ([f"Negotiate\t\t{ALICE_SPNEGO}"], True, PolicyOutcome.DENY),
+    # base64 variants: whitespace inside, URL-safe alphabet, padding missing or extra, a second credential
+    ([f"NTLM {ALICE3[:40]} {ALICE3[40:]}"], True, PolicyOutcome.DENY),
+    ([f"NTLM {ALICE3.replace('/', '_').replace('+', '-')}x"], True, PolicyOutcome.DENY),
+    ([f"Negotiate {ALICE_SPNEGO[:-2]}"], True, PolicyOutcome.DENY),            # cut: padding missing
+    ([f"NTLM {ALICE3}=="], True, PolicyOutcome.DENY),                          # superfluous padding
+    ([f"NTLM {ALICE3}===="], True, PolicyOutcome.DENY),
+    ([f"Basic {ALICE_BASIC}="], False, PolicyOutcome.DENY),                    # superfluous padding
+    ([f"Basic {ALICE_BASIC[:-3]}{chr(ord(ALICE_BASIC[-3]) + 1)}=="], False, PolicyOutcome.DENY),  # stray low bits
+    ([f"NTLM {BOB3}, Basic {ALICE_BASIC}"], True, PolicyOutcome.DENY),
+    ([f"Basic {ALICE_BASIC}, NTLM {BOB3}"], False, PolicyOutcome.DENY),
+    # two headers: never a guess, whatever they say
+    ([f"NTLM {ALICE3}", f"Basic {ALICE_BASIC}"], True, PolicyOutcome.DENY),
+    ([f"Basic {ALICE_BASIC}", f"Basic {ALICE_BASIC}"], False, PolicyOutcome.DENY),
+    ([f"Basic {ALICE_BASIC}"], False, PolicyOutcome.ALLOW),
+    ([f"Basic\t{ALICE_BASIC}"], False, PolicyOutcome.DENY),
+    (["Kerberos YIIB"], False, PolicyOutcome.DENY),
+    ([""], False, PolicyOutcome.DENY),
+])
+def test_authorization_spellings(values: list[str], pinned: bool, outcome: PolicyOutcome) -> None:
+    assert is_connection_auth(values) is pinned
+    decision = decide(ALICE_ONLY, client_ip="203.0.113.7", credential=parse_authorization(values))
+    assert decision.outcome is outcome, decision
