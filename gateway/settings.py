@@ -92,6 +92,12 @@ def _http_url(value: str) -> str:
         raise ValueError("credentials in the URL are not accepted; use the dedicated settings")
     if parts.query or parts.fragment:
         raise ValueError("expected a URL without query or fragment")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise ValueError("expected a port from 1 to 65535")
     return value.rstrip("/")
 
 

@@ -239,3 +239,13 @@ def test_a_password_in_a_refused_url_is_never_shown(env: pytest.MonkeyPatch, nam
     assert any(line.startswith(f"{name}:") for line in info.value.problems), info.value.problems
     assert "hunter2" not in str(info.value)
     assert "admin" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["https://exchange.corp:0", "https://exchange.corp:65536", "https://exchange.corp:99999",
+                                 "https://exchange.corp:x", "http://exchange.corp:-1"])
+@pytest.mark.parametrize("name", ["GATEWAY_UPSTREAM_URL", "MONOSIGN_API_URL"])
+def test_a_url_with_an_impossible_port_is_refused(env: pytest.MonkeyPatch, name: str, url: str) -> None:
+    env.setenv(name, url)
+    with pytest.raises(SettingsError) as info:
+        load_settings(env_file=None)
+    assert any(problem.startswith(name) and "port" in problem for problem in info.value.problems), info.value.problems

@@ -18,6 +18,10 @@ headers. Those headers decide access, so:
   never decided on in another spelling.
 
 Every refusal carries a short reason that never echoes the request.
+
+`decide` then applies the same site selection and rules as proxied requests (gateway.policy.sites,
+gateway.policy.rules): 200 (pass, with the identity for a session), 401 (sign in first; a browser is
+sent to the sign-in page), or 403.
 """
 
 from __future__ import annotations
@@ -25,12 +29,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
+from gateway.config.model import Action
 from gateway.policy.edge import normalise_host
 from gateway.policy.paths import BadTarget, Target, canonicalize
+from gateway.policy.rules import Identity, RuleRequest
+from gateway.policy.sites import SiteIndex
 
-__all__ = ["ForwardAuthRefused", "OriginalRequest", "original_request"]
+__all__ = ["ForwardAuthDecision", "ForwardAuthRefused", "OriginalRequest", "SessionFactors", "Verdict", "decide",
+           "original_request"]
 
 NGINX_HEADERS = ("X-Original-URL", "X-Original-Method")
 FORWARDED_HEADERS = ("X-Forwarded-Method", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri")
@@ -138,3 +147,68 @@ def _original(*, method: str, scheme: str, host: str, target: str, names: tuple[
     except BadTarget as exc:
         raise ForwardAuthRefused(f"{target_name}: {exc.reason}") from None
     return OriginalRequest(method=method, scheme=scheme, host=normalised, target=canonical)
+
+
+# --- The decision ------------------------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    ALLOW = "allow"  # 200: the proxy forwards the request (with the identity headers, for a session)
+    SIGN_IN = "sign_in"  # 401: no session (a browser is sent to the sign-in page)
+    DENY = "deny"  # 403
+    BAD_REQUEST = "bad_request"  # the sub-request describes no request unambiguously (403 to the proxy)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFactors:
+    """What the caller's session proved: who, and whether the second factor passed."""
+
+    identity: Identity
+    second_factor: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardAuthDecision:
+    verdict: Verdict
+    reason: str
+    original: OriginalRequest | None = None
+    site: str | None = None
+    rule: int | None = None
+    session: SessionFactors | None = None
+
+    @property
+    def status(self) -> int:
+        """What nginx, Caddy and Traefik understand: 2xx passes, 401 and 403 are relayed, anything
+        else is a server error to them; so a malformed description is a 403 too."""
+        return {Verdict.ALLOW: 200, Verdict.SIGN_IN: 401}.get(self.verdict, 403)
+
+
+def decide(headers: MultiHeaders, *, peer_trusted: bool, client_ip: str, sites: SiteIndex,
+           session: SessionFactors | None) -> ForwardAuthDecision:
+    """The whole forward-auth decision: who may ask, what they ask about, and what the site's rules say."""
+    if not peer_trusted:
+        return ForwardAuthDecision(Verdict.DENY, "the asking peer is not in GATEWAY_TRUSTED_PROXIES")
+    try:
+        original = original_request(headers)
+    except ForwardAuthRefused as exc:
+        return ForwardAuthDecision(Verdict.BAD_REQUEST, exc.reason)
+    selection = sites.select(original.host)
+    if selection.site is None or selection.rules is None:
+        return ForwardAuthDecision(Verdict.DENY, f"no site for the host ({selection.match.value})", original)
+    site = selection.site.name
+    request = RuleRequest(method=original.method, lower_path=original.target.lower_path, client_ip=client_ip,
+                          identity=session.identity if session is not None else None)
+    decision = selection.rules.decide(request)
+    if decision.needs_identity:
+        return ForwardAuthDecision(Verdict.SIGN_IN, decision.reason, original, site, decision.rule)
+    action = decision.action
+    if action is Action.BYPASS:
+        return ForwardAuthDecision(Verdict.ALLOW, decision.reason, original, site, decision.rule)
+    if action in (Action.ONE_FACTOR, Action.TWO_FACTOR):
+        if session is None:
+            return ForwardAuthDecision(Verdict.SIGN_IN, decision.reason, original, site, decision.rule)
+        if action is Action.TWO_FACTOR and not session.second_factor:
+            return ForwardAuthDecision(Verdict.SIGN_IN, "the second factor is needed", original, site, decision.rule)
+        return ForwardAuthDecision(Verdict.ALLOW, decision.reason, original, site, decision.rule, session)
+    # deny, the default deny, and profile actions (Exchange's `pinned`) that forward auth cannot honour
+    return ForwardAuthDecision(Verdict.DENY, decision.reason, original, site, decision.rule)

@@ -34,6 +34,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from gateway.config.model import Action, Rule
 from gateway.policy.routes import RouteClass
@@ -42,6 +43,7 @@ from gateway.policy.users import AmbiguousUserName, UserName, check_exchange_rea
 __all__ = ["Decision", "Identity", "RuleRequest", "RuleSet", "RuleTrace", "decide_naively", "trace"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+MEMO_ENTRIES = 4096
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -53,9 +55,9 @@ class Identity:
     groups: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class RuleRequest:
-    """What a decision sees: the canonical request, the client, the user when known."""
+class RuleRequest(NamedTuple):
+    """What a decision sees: the canonical request, the client, the user when known. (A NamedTuple:
+    one is made per request, and a frozen dataclass costs several times as much to build.)"""
 
     method: str
     lower_path: str  # gateway.policy.paths.Target.lower_path
@@ -64,8 +66,7 @@ class RuleRequest:
     identity: Identity | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """`action` None means *needs identity*: sign in, then decide again. `rule` None: the default deny."""
 
     action: Action | None
@@ -264,6 +265,13 @@ class RuleSet:
                                        int(network.broadcast_address), mask)
                           for network, mask in networks.items()]
         self._everything = everything
+        self._matched = tuple(f"rules[{index}] matched" for index in range(len(self.rules)))
+        self._sign_in_first = tuple(f"rules[{index}] applies only to some users: sign in first"
+                                    for index in range(len(self.rules)))
+        # Masks are pure functions of the path and of the address for these rules: remember recent
+        # ones (bounded: varied paths or clients only refill the memo).
+        self._path_masks: dict[str, int] = {}
+        self._network_masks: dict[str, int] = {}
 
     def decide(self, request: RuleRequest) -> Decision:
         candidates = (self._path_mask(request.lower_path)
@@ -277,16 +285,25 @@ class RuleSet:
                 return Decision(Action.DENY, None, "no rule matched: denied by default")
             index = first.bit_length() - 1
             if first & self._subject:
-                return Decision(None, index, f"rules[{index}] applies only to some users: sign in first")
-            return Decision(self.rules[index].action, index, f"rules[{index}] matched")
+                return Decision(None, index, self._sign_in_first[index])
+            return Decision(self.rules[index].action, index, self._matched[index])
         candidates &= (self._everything & ~self._subject) | self._subject_mask(request.identity)
         first = candidates & -candidates
         if not first:
             return Decision(Action.DENY, None, "no rule matched: denied by default")
         index = first.bit_length() - 1
-        return Decision(self.rules[index].action, index, f"rules[{index}] matched")
+        return Decision(self.rules[index].action, index, self._matched[index])
 
     def _path_mask(self, lower_path: str) -> int:
+        mask = self._path_masks.get(lower_path)
+        if mask is None:
+            mask = self._walk_paths(lower_path)
+            if len(self._path_masks) >= MEMO_ENTRIES:
+                self._path_masks.clear()
+            self._path_masks[lower_path] = mask
+        return mask
+
+    def _walk_paths(self, lower_path: str) -> int:
         mask = self._any_path | self._root.mask
         node = self._root
         for segment in path_segments(lower_path):
@@ -303,9 +320,18 @@ class RuleSet:
         return self._classes.get(route_class, 0) | self._any_class
 
     def _network_mask(self, client_ip: str) -> int:
-        mask = self._any_network
         if not self._networks:
-            return mask
+            return self._any_network
+        mask = self._network_masks.get(client_ip)
+        if mask is None:
+            mask = self._match_networks(client_ip)
+            if len(self._network_masks) >= MEMO_ENTRIES:
+                self._network_masks.clear()
+            self._network_masks[client_ip] = mask
+        return mask
+
+    def _match_networks(self, client_ip: str) -> int:
+        mask = self._any_network
         address = client_address(client_ip)
         if address is None:
             return mask

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from gateway.config.model import GatewayConfig, Site, canonical_host
 from gateway.policy.edge import normalise_host
-from gateway.policy.rules import RuleSet
+from gateway.policy.rules import MEMO_ENTRIES, RuleSet
 
 __all__ = ["HostMatch", "SiteIndex", "SiteSelection", "host_name"]
 
@@ -39,6 +40,7 @@ class SiteSelection:
         return {HostMatch.MISDIRECTED: 421, HostMatch.INVALID: 400}.get(self.match)
 
 
+@lru_cache(maxsize=512)  # every request's Host comes here; bounded, so varied Hosts only evict
 def host_name(value: str) -> str | None:
     """The canonical host name of a `Host` value, without port; None when it is not a host."""
     host = normalise_host(value, scheme="")
@@ -59,11 +61,22 @@ class SiteIndex:
         self._rules = {site.name: RuleSet(site.rules) for site in config.sites}
         self._by_host = {host: site for site in config.sites for host in site.hosts}
         self._default = config.site(config.default_site) if config.default_site is not None else None
+        self._selections: dict[str, SiteSelection] = {}
 
     def rules(self, site: Site) -> RuleSet:
         return self._rules[site.name]
 
     def select(self, host_header: str) -> SiteSelection:
+        """The same `Host` always selects the same: answered from a bounded memo after the first time."""
+        selection = self._selections.get(host_header)
+        if selection is None:
+            selection = self._select(host_header)
+            if len(self._selections) >= MEMO_ENTRIES:
+                self._selections.clear()
+            self._selections[host_header] = selection
+        return selection
+
+    def _select(self, host_header: str) -> SiteSelection:
         host = host_name(host_header)
         if host is None:
             return SiteSelection(HostMatch.INVALID, None, None, None)

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import html
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from aiohttp import WSMsgType, web
 from yarl import URL
 
 SESSION_COOKIE = "appsession"
+RECENT_PATHS = 1000
 MAX_SLOW_SECONDS = 600.0
 MAX_SLOW_CHUNKS = 10_000
 MAX_DOWNLOAD = 64 * 1024**3
@@ -52,6 +54,8 @@ class AppSimState:
     config: AppSimConfig
     sessions: dict[str, str] = field(default_factory=dict)  # session id -> user
     requests: int = 0
+    # The decoded paths of the latest requests, as the application read them (for tests and rehearsals).
+    paths: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_PATHS))
 
 
 STATE_KEY = web.AppKey("app_sim_state", AppSimState)
@@ -84,6 +88,7 @@ async def _counted_and_guarded(
 ) -> web.StreamResponse:
     state = _state(request)
     state.requests += 1
+    state.paths.append(request.path)
     guarded = (state.config.require_login and request.path not in OPEN_PATHS
                and not request.path.startswith("/_app/"))
     if guarded and _session_user(request) is None:
