@@ -84,19 +84,54 @@ class LockoutPolicy:
         return self.max_failures
 
 
-def client_network(client_ip: str, *, prefix_v4: int = 24, prefix_v6: int = 64) -> str:
-    """The network an address belongs to for the per-user-and-network count, as `net/prefix`.
+# One host rotates through its whole /64 by itself (SLAAC privacy addresses): for the address count
+# an IPv6 /64 is one address, or every new address would be a fresh count of its own.
+ADDRESS_PREFIX_V6 = 64
 
-    An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address. Something that is not an
-    address (the peer of a Unix socket) is its own network."""
+
+def _client_address(client_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address failures are counted on: without an IPv6 zone id (`%eth0`: any text, not part of
+    the address), and the IPv4 address an IPv6 one carries when it carries one: IPv4-mapped
+    (`::ffff:192.0.2.1`), 6to4 (`2002:c000:0201::/48`, a /48 of its own for every IPv4 address)
+    and Teredo (its client's public IPv4 address). Otherwise one IPv4 address would be thousands of
+    IPv6 networks. None for something that is not an address."""
     try:
         address = ipaddress.ip_address(client_ip)
     except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        address = ipaddress.IPv6Address(address.packed)  # drops the zone id
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.sixtofour is not None:
+            return address.sixtofour
+        if address.teredo is not None:
+            return address.teredo[1]
+    return address
+
+
+def client_network(client_ip: str, *, prefix_v4: int = 24, prefix_v6: int = 64) -> str:
+    """The network an address belongs to for the per-user-and-network count, as `net/prefix`.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, 6to4, Teredo) is that IPv4 address, and a
+    zone id is no part of it (`_client_address`). Something that is not an address (the peer of a
+    Unix socket) is its own network."""
+    address = _client_address(client_ip)
+    if address is None:
         return client_ip
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     prefix = prefix_v4 if address.version == 4 else prefix_v6
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def client_address_key(client_ip: str) -> str:
+    """The key of the per-address count: the IPv4 address (also when an IPv6 one carries it), or
+    the IPv6 address's /64 (`ADDRESS_PREFIX_V6`); something that is not an address is its own key."""
+    address = _client_address(client_ip)
+    if address is None:
+        return client_ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/{ADDRESS_PREFIX_V6}", strict=False))
+    return str(address)
 
 
 def counted(attempt: Attempt, policy: LockoutPolicy) -> dict[Scope, str]:
@@ -104,7 +139,7 @@ def counted(attempt: Attempt, policy: LockoutPolicy) -> dict[Scope, str]:
     network = client_network(attempt.client_ip, prefix_v4=policy.network_prefix_v4,
                              prefix_v6=policy.network_prefix_v6)
     keys = {Scope.NETWORK: f"{attempt.user_id}\x00{network}", Scope.USER: attempt.user_id,
-            Scope.IP: attempt.client_ip}
+            Scope.IP: client_address_key(attempt.client_ip)}
     if attempt.device_id is not None:
         keys[Scope.DEVICE] = f"{attempt.user_id}\x00{attempt.device_id}"
     return keys

@@ -300,15 +300,22 @@ class MonosignClient:
                     json_body: Mapping[str, Any] | None) -> Envelope:
         # A GET may be retried once after a connection error: nothing happened on Monosign's side.
         attempts = 2 if method == "GET" else 1
+        # The status line of an answer once it has arrived: from then on Monosign has answered, and a
+        # body that is cut off, stalls or breaks its framing is an odd answer (fail closed, breaker
+        # closed), never "unreachable" (which GATEWAY_FAIL_MODE=open lets through).
+        answered: list[int] = []
         try:
             async with asyncio.timeout(self.timeout):
                 for attempt in range(1, attempts + 1):
                     try:
-                        return await self._exchange(method, path, params=params, json_body=json_body)
+                        return await self._exchange(method, path, params=params, json_body=json_body,
+                                                    answered=answered)
                     except httpx.TimeoutException as exc:
+                        _raise_if_answered(answered, "stalled")
                         reason, detail = describe_transport_error(exc)
                         raise MonosignUnreachable(detail, reason=reason) from None
                     except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                        _raise_if_answered(answered, "was cut off or broke its framing")
                         if attempt < attempts:
                             continue
                         reason, detail = describe_transport_error(exc)
@@ -318,17 +325,20 @@ class MonosignClient:
                         # Monosign's availability (never "unreachable", never fail-open).
                         raise InputRefused("request", "cannot be sent as HTTP") from None
                     except httpx.TransportError as exc:
+                        _raise_if_answered(answered, "was cut off")
                         reason, detail = describe_transport_error(exc)
                         raise MonosignUnreachable(detail, reason=reason) from None
         except TimeoutError:
+            _raise_if_answered(answered, f"did not end within MONOSIGN_TIMEOUT ({self.timeout:g}s)")
             raise MonosignUnreachable(f"no answer within MONOSIGN_TIMEOUT ({self.timeout:g}s)",
                                       reason="timeout") from None
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
     async def _exchange(self, method: str, path: str, *, params: Mapping[str, str] | None,
-                        json_body: Mapping[str, Any] | None) -> Envelope:
+                        json_body: Mapping[str, Any] | None, answered: list[int]) -> Envelope:
         request = self._http.build_request(method, path, params=params, json=json_body)
         response = await self._http.send(request, stream=True)
+        answered.append(response.status_code)
         try:
             body = bytearray()
             async for chunk in response.aiter_bytes():
@@ -381,3 +391,10 @@ class MonosignClient:
         else:
             fields["hint"] = error.operator_hint
             _log.warning("monosign_call", **fields)
+
+
+def _raise_if_answered(answered: list[int], what: str) -> None:
+    """An answer whose status line arrived is an answer, however its body ends (see `_send`)."""
+    if answered:
+        raise UnexpectedResponse(f"HTTP {answered[-1]}: the answer's body {what}",
+                                 http_status=answered[-1]) from None

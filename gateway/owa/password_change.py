@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -40,10 +41,13 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def is_password_change(method: str, target: Target) -> bool:
-    """Whether a request to /owa or /ecp may post Exchange's expired-password form."""
+    """Whether a request to /owa or /ecp may post Exchange's expired-password form.
+
+    Each segment is matched as IIS reads it, percent-decoded: the canonical path keeps `%3B` and
+    `%3A` encoded, and IIS decodes them to the `;` and `:` the page's pattern allows."""
     if method.upper() in _READ_METHODS or "expiredpassword.aspx" not in target.lower_path:
         return False
-    return any(_PAGE_SEGMENT.fullmatch(segment) for segment in target.lower_path.split("/"))
+    return any(_PAGE_SEGMENT.fullmatch(unquote(segment)) for segment in target.lower_path.split("/"))
 
 
 async def forward_password_change(request: web.Request, ctx: RequestContext, flow: MfaFlow, record: SessionRecord,

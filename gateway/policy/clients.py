@@ -87,9 +87,17 @@ def _scheme_of(value: str) -> tuple[AuthScheme, str]:
     return _SCHEMES.get(name.lower(), AuthScheme.OTHER), rest.strip()
 
 
+_CONNECTION_SCHEMES = frozenset({"ntlm", "negotiate"})
+
+
 def is_connection_auth(values: Iterable[str]) -> bool:
-    """True when any `Authorization` value uses NTLM or Negotiate (the request must be pinned)."""
-    return any(_scheme_of(value)[0] in (AuthScheme.NTLM, AuthScheme.NEGOTIATE) for value in values)
+    """True when any `Authorization` value uses NTLM or Negotiate (the request must be pinned).
+
+    The scheme is the first word, ended by any white space: `NTLM\t<token>` names nobody to the
+    strict reader (`parse_authorization`), but a server that takes a tab for the space would
+    authenticate the connection with it, so it is pinned all the same, never sent over a pooled
+    connection that another client may get next."""
+    return any(value.split(None, 1)[0].lower() in _CONNECTION_SCHEMES for value in values if value.strip())
 
 
 def offers_connection_auth(values: Iterable[str]) -> bool:
@@ -114,14 +122,17 @@ def _b64(text: str) -> bytes | None:
 def _credential_bytes(text: str) -> bytes | None:
     """A credential's base64, strictly: only the alphabet, padding only at the end and only as needed.
 
-    A lenient decoder skips what it does not like, and IIS's may skip other things than ours.
+    A lenient decoder skips what it does not like, and IIS's may skip other things than ours. Only
+    the one canonical spelling of the bytes is read: `strict_mode` still takes superfluous padding
+    (`AAAA==`) and stray low bits in the last character (`AB==` for `AA==`).
     """
     if not text or len(text) > MAX_DECODED_TOKEN * 4 // 3 + 4:
         return None
     try:
-        return binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+        raw = binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         return None
+    return raw if binascii.b2a_base64(raw, newline=False) == text.encode("ascii") else None
 
 
 def _user(typed: str) -> UserName | None:
@@ -317,14 +328,18 @@ def is_first_leg(credential: ClientCredential) -> bool:
 
 
 def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential,
-           connection_user: UserName | None = None) -> PolicyDecision:
+           connection_user: UserName | None = None, connection_authenticated: bool = False) -> PolicyDecision:
     """Allow, deny, or let through only the authentication challenge.
 
     `connection_user` is the user an earlier NTLM/Negotiate leg authenticated on this client
-    connection (later requests on it carry no `Authorization`). Rules, in order: the class is
+    connection (later requests on it carry no `Authorization`); `connection_authenticated` says
+    whether Exchange accepted any NTLM/Negotiate credential there, even one that named nobody to
+    the gateway (Kerberos, under a class without a user list). Rules, in order: the class is
     denied; several Authorization headers; the client address is outside `networks`; with a
     `users` list, a request naming a user not on it (or a connection authenticated as one) is
-    denied, one naming nobody yet (no credential, or an NTLM NEGOTIATE) is challenge-only, and any
+    denied, one naming nobody yet (no credential, or an NTLM NEGOTIATE) is challenge-only, except a
+    request without a credential on a connection Exchange authenticated as someone unknown (IIS
+    would serve it as that someone), and any
     other credential whose user cannot be read (Kerberos, Bearer, a malformed token) is denied.
     """
     if not policy.allow:
@@ -337,6 +352,10 @@ def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential
         return PolicyDecision(PolicyOutcome.ALLOW, "allowed")
     user = credential.user or (connection_user if credential.scheme is AuthScheme.NONE else None)
     if user is None:
+        if credential.scheme is AuthScheme.NONE and connection_authenticated:
+            # The upstream connection is signed in as whoever an unreadable credential named:
+            # "challenge only" would run this request (without its body) as that user.
+            return PolicyDecision(PolicyOutcome.DENY, "connection user unknown")
         if is_first_leg(credential):
             return PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet")
         # Exchange would authenticate whoever its decoder finds in this credential, and run the

@@ -9,7 +9,8 @@ Exchange's patch level.
 
 The rule reads the request as IIS, ASP.NET and Exchange may, not as it was sent (`iis_reading`):
 percent-encoding and IIS's `%uXXXX`, decoded again while anything changes (Exchange decodes what
-IIS already decoded: the exploits' `%3F` is one round, `%253F` two), overlong UTF-8, case (with
+IIS already decoded: the exploits' `%3F` is one round, `%253F` two), overlong UTF-8 (two, three or
+four bytes), case (with
 Unicode's foldings: `ſ` is `S` to .NET's case-insensitive compare), compatibility forms (fullwidth
 `＠`, `／`, `．`) and Windows' best fit of other slashes, and backslashes as slashes. ASP.NET's
 `Request.Params["Email"]` also reads cookies, so an `Email` cookie is read the same way, and form
@@ -126,16 +127,26 @@ def _decode_once(text: str) -> str:
     return "".join(out)
 
 
-_OVERLONG = re.compile(rb"[\xc0\xc1][\x80-\xbf]")
+# Overlong UTF-8: a code point spelled with more bytes than it needs, in two, three or four bytes
+# (`%C0%AF`, `%E0%80%AF` and `%F0%80%80%AF` are all `/` to a decoder that does not check).
+_OVERLONG = re.compile(rb"[\xc0\xc1][\x80-\xbf]|\xe0[\x80-\x9f][\x80-\xbf]|\xf0[\x80-\x8f][\x80-\xbf]{2}")
+
+
+def _shortest_form(found: re.Match[bytes]) -> bytes:
+    lead, *continuation = found[0]
+    value = lead & (0x1F if len(found[0]) == 2 else 0x0F if len(found[0]) == 3 else 0x07)
+    for byte in continuation:
+        value = (value << 6) | (byte & 0x3F)
+    return chr(value).encode("utf-8", "surrogatepass")
 
 
 def _utf8(data: bytearray) -> str:
-    """UTF-8, with overlong two-byte forms read as the ASCII they spell (old IIS did; a marker
-    hidden that way must still be found); bytes that are not UTF-8 are read as Latin-1, which keeps
-    every ASCII byte what it is."""
+    """UTF-8, with overlong forms read as the character they spell (old IIS did; a marker hidden
+    that way must still be found); bytes that are not UTF-8 are read as Latin-1, which keeps every
+    ASCII byte what it is."""
     if not data:
         return ""
-    raw = _OVERLONG.sub(lambda found: bytes([((found[0][0] & 0x1F) << 6) | (found[0][1] & 0x3F)]), bytes(data))
+    raw = _OVERLONG.sub(_shortest_form, bytes(data))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

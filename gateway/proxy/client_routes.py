@@ -104,7 +104,8 @@ def _decision(request: web.Request, ctx: RequestContext, client_class: ClientCla
     credential = parse_authorization(request.headers.getall("Authorization", ()))
     connection_user = pins.connection_user(request) if pins is not None else None
     decision = decide(client_class.policy, client_ip=ctx.client_ip, credential=credential,
-                      connection_user=connection_user)
+                      connection_user=connection_user,
+                      connection_authenticated=pins is not None and pins.connection_authenticated(request))
     return decision, credential, connection_user
 
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.observability.logging import get_logger
-from gateway.policy.clients import AuthScheme, is_connection_auth, offers_connection_auth, parse_authorization
+from gateway.policy.clients import is_connection_auth, offers_connection_auth, parse_authorization
 from gateway.policy.users import UserName
 from gateway.proxy.client_connection import CloseHooksMixin, add_close_hook, close_when_idle
 from gateway.proxy.upstream import ConnectFailed, UpstreamPool, UpstreamProtocol, UpstreamResponse
@@ -96,6 +96,10 @@ class PinnedConnection:
     protocol: Any  # the client connection's server protocol
     pool: PinnedPool | None = None
     user: UserName | None = None  # who NTLM/Negotiate authenticated on this connection
+    # Exchange has accepted a connection-bound credential here, whoever it named (sticky: a Kerberos
+    # ticket or a token the gateway cannot read authenticates the connection without naming anyone
+    # to us, and nothing proves that a later 401 made IIS forget it).
+    authenticated: bool = False
     closed: bool = False
     audited: set[tuple[str, ...]] = field(default_factory=set)  # decisions already audited here
 
@@ -168,9 +172,12 @@ class PinnedConnections:
         if pinned:
             state = self.get(request)
             if state is not None:
-                credential = parse_authorization(request.headers.getall("Authorization", ()))
-                if credential.scheme in (AuthScheme.NTLM, AuthScheme.NEGOTIATE):
+                values = request.headers.getall("Authorization", ())
+                if is_connection_auth(values):  # the lenient test: a tab-spelled Kerberos ticket too
+                    credential = parse_authorization(values)
                     state.user = credential.user if credential.user is not None and upstream.status != 401 else None
+                    if upstream.status != 401:
+                        state.authenticated = True
                 elif upstream.status == 401:
                     state.user = None
             return True
@@ -182,6 +189,12 @@ class PinnedConnections:
     def connection_user(self, request: web.BaseRequest) -> UserName | None:
         state = self.get(request)
         return state.user if state is not None else None
+
+    def connection_authenticated(self, request: web.BaseRequest) -> bool:
+        """Whether Exchange has accepted an NTLM/Negotiate credential on this client connection's
+        upstream connection, whoever it named (`connection_user` may still be None)."""
+        state = self.get(request)
+        return state is not None and state.authenticated
 
     def _client_closed(self, pinned: PinnedConnection) -> None:
         pinned.closed = True

@@ -40,8 +40,10 @@ def test_client_network(address: str, v4: int, v6: int, network: str) -> None:
 def test_the_network_holds_the_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, v4: int,
                                        v6: int) -> None:
     network = ipaddress.ip_network(client_network(str(address), prefix_v4=v4, prefix_v6=v6))
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):  # an IPv4 address it carries is what counts
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None:
+            address = embedded
     assert address in network
     assert network.prefixlen == (v4 if address.version == 4 else v6)
 
