@@ -28,7 +28,7 @@ from yarl import URL
 
 from gateway import __version__
 from gateway._compat import c_parser_loaded
-from gateway.core import CONTEXT, RequestContext, ResponseInspector, Transfer, UpstreamAnswer
+from gateway.core import CONTEXT, RequestContext, ResponseInspector, Route, SiteRoute, Transfer, UpstreamAnswer
 from gateway.observability.access import AccessLog
 from gateway.observability.logging import get_logger, request_id_var
 from gateway.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -37,9 +37,9 @@ from gateway.pages.static_files import STATIC_PREFIX
 from gateway.policy.edge import EdgeRejection, check_edge, new_request_id, normalise_host, valid_request_id
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, canonicalize
-from gateway.policy.routes import classify, wants_navigation
+from gateway.policy.routes import RouteClass, classify, wants_navigation
 from gateway.proxy.drain import DrainStarted
-from gateway.proxy.forwarder import ClientGone, UpstreamError, upstream_request_headers
+from gateway.proxy.forwarder import ClientGone, Forwarder, UpstreamError, upstream_request_headers
 from gateway.settings import RoutePolicy
 from gateway.state import STATE, AppState
 
@@ -92,10 +92,15 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
     )
     rejection = check_edge(request.raw_path, (request.version.major, request.version.minor), request.headers,
                            allowed_hosts=state.allowed_hosts, scheme=state.public_scheme)
+    site: SiteRoute | int | None = None
+    if state.sites is not None and rejection in (None, EdgeRejection.UNKNOWN_HOST):
+        # With a configuration file the sites decide the host (any port): every site's hosts are allowed.
+        site = state.sites.dispatch(request.headers["Host"])
+        rejection = EdgeRejection.UNKNOWN_HOST if isinstance(site, int) else None
     if rejection is EdgeRejection.UNKNOWN_HOST and _misdirected(request, state, ctx):
         return ctx
     if rejection is not None:
-        ctx.rejection = (400, rejection.value)
+        ctx.rejection = (site if isinstance(site, int) else 400, rejection.value)
         state.metrics.rejected.labels(rejection.name.lower()).inc()
         return ctx
     try:
@@ -104,7 +109,11 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
         ctx.rejection = (400, exc.reason)
         state.metrics.rejected.labels("bad_target").inc()
         return ctx
-    ctx.route = classify(request.method, ctx.target)
+    route = classify(request.method, ctx.target)
+    if isinstance(site, SiteRoute) and route is not RouteClass.GATEWAY:
+        ctx.site = site  # /_gateway/ stays the gateway's own on every site
+    else:
+        ctx.route = route
     return ctx
 
 
@@ -178,13 +187,15 @@ async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: fl
 async def send_upstream(request: web.Request, ctx: RequestContext, headers: CIMultiDict[str], *,
                         inspect: ResponseInspector | None, body: bytes | None = None, long_poll: bool = False,
                         read_timeout: float | None = None, pin: bool = False, connection_auth: bool = True,
-                        held: Callable[[], web.StreamResponse] | None = None) -> web.StreamResponse:
+                        held: Callable[[], web.StreamResponse] | None = None,
+                        forwarder: Forwarder | None = None) -> web.StreamResponse:
     """The one way a handler sends a request upstream, with `headers` already built for it: an
     upstream failure before the response started becomes the gateway's error page. `held` marks a
-    long poll: when the shutdown drain starts before the upstream answers, the client gets `held()`."""
+    long poll: when the shutdown drain starts before the upstream answers, the client gets `held()`.
+    `forwarder` is another site's (a passthrough site); by default the application's own."""
     assert ctx.target is not None
     try:
-        return await request.app[STATE].forwarder.forward(
+        return await (forwarder or request.app[STATE].forwarder).forward(
             request, ctx.target.forward, headers, ctx.transfer, request_id=ctx.request_id, inspect=inspect,
             body=body, long_poll=long_poll, read_timeout=read_timeout, pin=pin, connection_auth=connection_auth,
             held=held is not None,
@@ -257,8 +268,22 @@ async def public_readyz(request: web.Request, ctx: RequestContext | None = None)
                              status=200 if report.ready else 503, headers={"Cache-Control": "no-store"})
 
 
+def _route(state: AppState, ctx: RequestContext) -> Route | None:
+    """What serves the request: its site's route (a passthrough site), else its route class's."""
+    if ctx.site is not None:
+        return ctx.site.route
+    return state.routes[ctx.route] if ctx.route is not None else None
+
+
+def _route_label(ctx: RequestContext) -> str:
+    if ctx.route is not None:
+        return ctx.route.value
+    return ctx.site.label if ctx.site is not None else "rejected"
+
+
 def _ecp_denied(state: AppState, ctx: RequestContext) -> bool:
-    if state.settings.gateway_policy_ecp is RoutePolicy.ALLOW or ctx.target is None:
+    # An Exchange setting: a passthrough site's paths are its own rules' business.
+    if state.settings.gateway_policy_ecp is RoutePolicy.ALLOW or ctx.target is None or ctx.site is not None:
         return False
     path = ctx.target.lower_path
     return path == "/ecp" or path.startswith("/ecp/")
@@ -276,10 +301,11 @@ async def _expect(request: web.Request) -> None:
         if ctx.rejection is None:
             ctx.rejection = (417, "unsupported expectation")
         return
-    if ctx.rejection is not None or ctx.route is None or ctx.moved_to is not None or \
+    route = _route(request.app[STATE], ctx)
+    if ctx.rejection is not None or route is None or ctx.moved_to is not None or \
             _ecp_denied(request.app[STATE], ctx):
         return
-    if await request.app[STATE].routes[ctx.route].may_continue(request, ctx):
+    if await route.may_continue(request, ctx):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the 100 is not part of the response proper
 
@@ -305,8 +331,9 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         elif _ecp_denied(state, ctx):
             response = error_page(request, ctx, 403)
         else:
-            assert ctx.route is not None
-            response = await state.routes[ctx.route].handle(request, ctx)
+            route = _route(state, ctx)
+            assert route is not None
+            response = await route.handle(request, ctx)
         status = response.status
         if not response.prepared:
             response.headers["X-Request-Id"] = ctx.request_id
@@ -325,7 +352,7 @@ async def _entry(request: web.Request) -> web.StreamResponse:
         raise
     except (ClientGone, asyncio.CancelledError):
         status = ctx.transfer.status or CLIENT_CLOSED_REQUEST
-        state.drain.record_cut(ctx.route.value if ctx.route is not None else "rejected")
+        state.drain.record_cut(_route_label(ctx))
         raise
     finally:
         _record(request, state, ctx, status)
@@ -364,7 +391,7 @@ def _milliseconds(seconds: float) -> float:
 
 def _record(request: web.Request, state: AppState, ctx: RequestContext, status: int) -> None:
     duration = time.monotonic() - ctx.started
-    route = ctx.route.value if ctx.route is not None else "rejected"
+    route = _route_label(ctx)
     state.metrics.request_ended(route, status, duration)
     upstream = ctx.transfer.upstream_seconds
     target = ctx.target
@@ -389,6 +416,8 @@ def _record(request: web.Request, state: AppState, ctx: RequestContext, status: 
 async def _forwarder_lifecycle(app: web.Application) -> Any:
     state = app[STATE]
     await state.forwarder.start()
+    if state.sites is not None:
+        await state.sites.start()
     yield
     await state.forwarder.close()
     for close in state.closers:

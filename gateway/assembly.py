@@ -33,6 +33,7 @@ from gateway.app import (
     redirect_to_owa,
     refuse_without_mfa,
 )
+from gateway.config.model import GatewayConfig
 from gateway.core import GatewayPages, Handler, Route, always
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
@@ -45,6 +46,7 @@ from gateway.owa import guard, login, logoff, public
 from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
 from gateway.pages.renderer import URLS, PageRenderer
+from gateway.passthrough import install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
 from gateway.proxy.client_routes import install_client_routes
@@ -196,9 +198,11 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
 
 
 def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool = True,
-                profile: Profile = EXCHANGE) -> AppState:
+                profile: Profile = EXCHANGE, config: GatewayConfig | None = None) -> AppState:
     """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
-    the bare proxy); otherwise the MFA flow is installed with the clients the settings describe."""
+    the bare proxy); otherwise the MFA flow is installed with the clients the settings describe.
+    `config` (GATEWAY_CONFIG_FILE's) adds its passthrough sites, chosen by Host (gateway.passthrough);
+    ConfigError when its Exchange site is not the one the settings describe."""
     metrics = metrics or Metrics()
     scheme = "https" if settings.public_is_https else "http"
     networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.gateway_trusted_proxies)
@@ -230,4 +234,6 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
         install(state)
     if mfa:
         profile.second_factor(state)
+    if config is not None:
+        install_sites(state, config)
     return state

@@ -60,6 +60,7 @@ class RequestContext:
     rejection: tuple[int, str] | None = None  # (status, reason) decided at the edge
     moved_to: str | None = None  # a loopback alias of a loopback public URL: redirected there
     transfer: Transfer = field(default_factory=Transfer)
+    site: SiteRoute | None = None  # a site another profile serves (passthrough); None: the route class's
 
 
 Handler = Callable[[web.Request, RequestContext], Awaitable[web.StreamResponse]]
@@ -81,6 +82,28 @@ class Route:
 
     handle: Handler
     may_continue: ContinueCheck = never
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRoute:
+    """A site whose requests one route serves, whatever their route class (a passthrough site):
+    `label` names it in the access log and the metrics."""
+
+    label: str
+    route: Route
+
+
+class SiteDispatch(Protocol):
+    """Chooses a request's site by its `Host` (gateway.passthrough, with a configuration file)."""
+
+    def dispatch(self, host_header: str) -> SiteRoute | int | None:
+        """The site's route; None for the application's own profile (Exchange); or the status to
+        answer at once (421: no site serves this host, 400: not a host)."""
+        ...
+
+    async def start(self) -> None:
+        """Open the sites' upstream connections (in the event loop, before serving)."""
+        ...
 
 
 class UpstreamGuard(Protocol):

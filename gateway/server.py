@@ -45,6 +45,7 @@ from gateway._compat import (
 )
 from gateway.app import build_admin_app, build_app, routing_every_target
 from gateway.assembly import build_state
+from gateway.config.live import LiveConfig
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
 from gateway.pages.renderer import PageRenderer
@@ -277,7 +278,10 @@ class Gateway:
 
     def __init__(self, settings: Settings, *, state: AppState | None = None) -> None:
         self.settings = settings
-        self.state = state or build_state(settings)
+        path = settings.gateway_config_file
+        # GATEWAY_CONFIG_FILE's sites (ConfigError when it cannot be used); without one, the environment's.
+        self.live = LiveConfig.load(path) if path is not None else None
+        self.state = state or build_state(settings, config=self.live.current.config if self.live else None)
         self._main = GatewayRunner(build_app(self.state), **main_runner_options(settings))
         self._admin = web.AppRunner(build_admin_app(self.state), access_log=None, shutdown_timeout=1.0,
                                     handler_cancellation=True)

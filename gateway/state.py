@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from gateway.core import FeatureKey, GatewayPages, Route, UpstreamGuard
+from gateway.core import FeatureKey, GatewayPages, Route, SiteDispatch, UpstreamGuard
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
 from gateway.pages.renderer import PageRenderer
@@ -43,6 +43,8 @@ class AppState:
     loopback_aliases: frozenset[str]
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     upstream_guard: UpstreamGuard | None = None
+    # With a configuration file: the sites, chosen by Host (None: every request is the profile's).
+    sites: SiteDispatch | None = None
     # Run when the main application shuts down (close clients, cancel background tasks).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _features: dict[FeatureKey[Any], object] = field(default_factory=dict)

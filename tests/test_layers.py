@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipeline", ("gateway.app",)),
     ("mfa", ("gateway.mfa",)),
     ("exchange profile", ("gateway.owa", "gateway.proxy.client_routes")),
+    ("passthrough profile", ("gateway.passthrough",)),
     ("assembly", ("gateway.assembly",)),
     ("process", ("gateway.server", "gateway.commands", "gateway.workers", "gateway.demo", "gateway.cli",
                  "gateway.__main__", "gateway.sim")),

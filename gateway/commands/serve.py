@@ -13,6 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"GATEWAY_TLS_CERT_FILE / GATEWAY_TLS_KEY_FILE: cannot load the certificate and key "
               f"({getattr(exc, 'strerror', None) or type(exc).__name__})", file=sys.stderr)
         return 2
+    problems = config_file_problems(settings)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
     if worker is not None:
         from gateway.workers.worker import run_worker
 
@@ -81,3 +90,17 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         log.error("listener_failed", message="cannot open a listener", error=exc.strerror or str(exc))
         return 1
+
+
+def config_file_problems(settings: Settings) -> list[str]:
+    """GATEWAY_CONFIG_FILE's problems, one line each (none without a file): `serve` refuses to start on any."""
+    if settings.gateway_config_file is None:
+        return []
+    from gateway.config.loader import ConfigError, load_config
+    from gateway.passthrough import check_exchange_site
+
+    try:
+        check_exchange_site(load_config(settings.gateway_config_file), settings)
+    except ConfigError as exc:
+        return [str(problem) for problem in exc.problems]
+    return []

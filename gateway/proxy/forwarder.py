@@ -131,6 +131,10 @@ class Forwarder:
         return self._pool
 
     async def start(self) -> None:
+        self.open()
+
+    def open(self) -> None:
+        """`start` without awaiting (a configuration reload opens new sites' forwarders in place)."""
         self._pool = self._new_pool(reuse=True)
         self._unpooled = self._new_pool(reuse=False)
         self.pins = PinnedConnections(self._config, ssl_context=self._config.ssl_context())

@@ -1,0 +1,177 @@
+"""Several sites on one listener, chosen by `Host`: the `passthrough` profile, beside Exchange.
+
+With `GATEWAY_CONFIG_FILE`, `Sites` is the application's `SiteDispatch`. It chooses a request's site
+with `gateway.policy.sites.SiteIndex` (the canonical host name, any port):
+
+- an `exchange` site is the application's own pipeline, exactly as without a file (`dispatch`
+  answers None). It must be the environment's site: its upstream `GATEWAY_UPSTREAM_URL` and its
+  rules the ones the `GATEWAY_POLICY_*` settings make (`check_exchange_site`), because that
+  pipeline is built from the settings; a file that says otherwise is refused, not half applied;
+- a `passthrough` site's every request (but `/_gateway/`, the gateway's own on every site) is
+  decided by the site's rules on the canonical path, the method and the client address:
+  `bypass` forwards through the streaming forwarder to the site's own upstream (one forwarder and
+  pool per upstream URL), `deny` answers 403, and `one_factor` / `two_factor` (and a rule that
+  needs to know the user) answer 403 saying sign-in is not available yet (the portal profile will
+  sign users in). Client-sent identity headers, in every spelling, never reach the upstream;
+- a host no site lists goes to `default_site`, else is answered 421.
+
+`swap` installs another configuration (a reload): requests read the dispatch table once, when they
+start, so those in flight finish on the configuration they started with. Forwarders are kept by
+upstream URL across swaps (connections in flight keep theirs) and closed at shutdown.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.app import error_page, send_upstream, upstream_headers
+from gateway.config.environment import sites_from_settings
+from gateway.config.loader import ConfigError, ConfigProblem
+from gateway.config.model import Action, GatewayConfig, Profile, Site
+from gateway.core import RequestContext, Route, SiteRoute
+from gateway.observability.logging import get_logger
+from gateway.policy.identity_headers import IdentityHeaders
+from gateway.policy.rules import RuleRequest, RuleSet
+from gateway.policy.sites import SiteIndex
+from gateway.proxy.forwarder import Forwarder
+from gateway.proxy.upstream_config import UpstreamConfig
+from gateway.settings import Settings
+from gateway.state import AppState
+
+__all__ = ["PASSTHROUGH_LABEL", "SIGN_IN_NOT_AVAILABLE", "Sites", "check_exchange_site", "install_sites",
+           "passthrough_route", "site_upstream"]
+
+log = get_logger("gateway.passthrough")
+
+# The access log's and the metrics' route class for a passthrough site's requests.
+PASSTHROUGH_LABEL = "passthrough"
+# Shown on the 403 of a rule that asks for sign-in (gateway.pages.renderer.SHOWN_REASONS).
+SIGN_IN_NOT_AVAILABLE = "sign-in for this site is not available yet"
+# No identity reaches a passthrough upstream from the gateway yet, so every client spelling of one goes.
+IDENTITY_HEADERS = IdentityHeaders()
+
+
+def check_exchange_site(config: GatewayConfig, settings: Settings) -> None:
+    """Refuse (ConfigError) a file whose Exchange site the running pipeline would not serve as written."""
+    environment = sites_from_settings(settings).sites[0]
+    source = str(settings.gateway_config_file or "<config>")
+    problems: list[ConfigProblem] = []
+    exchange = [(index, site) for index, site in enumerate(config.sites) if site.profile is Profile.EXCHANGE]
+    for index, _site in exchange[1:]:
+        problems.append(ConfigProblem(source, None, ("sites", index, "profile"),
+                                      "only one exchange site is served for now"))
+    for index, site in exchange[:1]:
+        if site.upstream != environment.upstream:
+            problems.append(ConfigProblem(source, None, ("sites", index, "upstream"),
+                                          f"the exchange site is served with GATEWAY_UPSTREAM_URL "
+                                          f"({environment.upstream}); write the same here"))
+        if site.rules != environment.rules:
+            problems.append(ConfigProblem(source, None, ("sites", index, "rules"),
+                                          "the exchange site's rules are the GATEWAY_POLICY_* settings' for now "
+                                          "(see `monosign-gateway explain`); leave rules out or write the same"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def site_upstream(site: Site, settings: Settings) -> UpstreamConfig:
+    """A passthrough site's upstream: its URL, with the GATEWAY_UPSTREAM_* limits and TLS settings."""
+    return UpstreamConfig(
+        url=site.upstream,
+        pool_size=settings.gateway_upstream_pool_size,
+        connect_timeout=settings.gateway_upstream_connect_timeout,
+        read_timeout=settings.gateway_upstream_read_timeout,
+        long_poll_timeout=settings.gateway_upstream_read_timeout,
+        windows_auth_timeout=settings.gateway_timeout_windows_auth,
+        ca_file=settings.gateway_upstream_ca_file,
+        tls_verify=settings.gateway_upstream_tls_verify,
+    )
+
+
+def passthrough_route(rules: RuleSet, forwarder: Forwarder) -> Route:
+    """Every request of one passthrough site: its rules, then the forwarder or a 403."""
+
+    def decide(request: web.Request, ctx: RequestContext) -> Action | None:
+        assert ctx.target is not None
+        return rules.decide(RuleRequest(request.method, ctx.target.lower_path, ctx.client_ip)).action
+
+    async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+        action = decide(request, ctx)
+        if action is Action.BYPASS:
+            headers = upstream_headers(request, ctx)
+            IDENTITY_HEADERS.strip(headers)
+            return await send_upstream(request, ctx, headers, inspect=None, forwarder=forwarder)
+        if action is Action.DENY:
+            return error_page(request, ctx, 403)
+        # one_factor, two_factor, or a rule that needs the user: nobody can sign in here yet.
+        return error_page(request, ctx, 403, reason=SIGN_IN_NOT_AVAILABLE)
+
+    async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
+        return decide(request, ctx) is Action.BYPASS
+
+    return Route(handle, may_continue=may_continue)
+
+
+class Sites:
+    """The sites of one configuration, by host; `swap` replaces them as a whole."""
+
+    def __init__(self, state: AppState, config: GatewayConfig) -> None:
+        self._state = state
+        self._forwarders: dict[UpstreamConfig, Forwarder] = {}
+        self._started = False
+        self._table = self._build(config)
+
+    @property
+    def config(self) -> GatewayConfig:
+        return self._table[0].config
+
+    def dispatch(self, host_header: str) -> SiteRoute | int | None:
+        index, routes = self._table  # read once: a swap replaces the pair
+        selection = index.select(host_header)
+        if selection.site is None:
+            return selection.status or 421
+        return routes.get(selection.site.name)
+
+    def swap(self, config: GatewayConfig) -> None:
+        """Serve `config` to requests that start from now on (ConfigError: the old one stays)."""
+        check_exchange_site(config, self._state.settings)
+        self._table = self._build(config)
+
+    def _build(self, config: GatewayConfig) -> tuple[SiteIndex, dict[str, SiteRoute]]:
+        index = SiteIndex(config)
+        routes: dict[str, SiteRoute] = {}
+        for site in config.sites:
+            if site.profile is Profile.PASSTHROUGH:
+                routes[site.name] = SiteRoute(PASSTHROUGH_LABEL, passthrough_route(index.rules(site),
+                                                                                   self._forwarder(site)))
+        return index, routes
+
+    def _forwarder(self, site: Site) -> Forwarder:
+        upstream = site_upstream(site, self._state.settings)
+        forwarder = self._forwarders.get(upstream)
+        if forwarder is None:
+            state = self._state
+            forwarder = self._forwarders[upstream] = Forwarder(upstream, state.metrics, drain=state.drain)
+            if self._started:
+                forwarder.open()
+        return forwarder
+
+    async def start(self) -> None:
+        self._started = True
+        for forwarder in self._forwarders.values():
+            forwarder.open()
+
+    async def close(self) -> None:
+        for forwarder in self._forwarders.values():
+            await forwarder.close()
+
+
+def install_sites(state: AppState, config: GatewayConfig) -> Sites:
+    """Serve the file's sites from the application (ConfigError when its Exchange site does not fit)."""
+    check_exchange_site(config, state.settings)
+    sites = Sites(state, config)
+    state.sites = sites
+    state.closers.append(sites.close)
+    log.info("sites_loaded", sites=[f"{site.name} ({site.profile.value})" for site in config.sites],
+             digest=config.digest)
+    return sites
+
