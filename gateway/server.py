@@ -45,10 +45,11 @@ from gateway._compat import (
 )
 from gateway.app import build_admin_app, build_app, routing_every_target
 from gateway.assembly import build_state
-from gateway.config.live import LiveConfig
+from gateway.config.live import LiveConfig, describe
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
 from gateway.pages.renderer import PageRenderer
+from gateway.passthrough import Sites
 from gateway.policy.edge import new_request_id
 from gateway.proxy.client_connection import CloseHooksMixin
 from gateway.proxy.extension_methods import ExtensionMethodsMixin, restoring_extension_methods
@@ -64,6 +65,8 @@ REQUEST_TIMEOUT_RESPONSE = (
 LISTEN_BACKLOG = 1024
 IDLE_KEEPALIVE_SECONDS = 120.0
 DRAIN_POLL_SECONDS = 0.05  # how often the drain looks for connections that became idle
+# How often GATEWAY_CONFIG_FILE (and the certificates it names) are checked for a change.
+CONFIG_WATCH_SECONDS = 2.0
 # After the cut, how long the cancelled requests get to unwind (close their upstream, log).
 CUT_SETTLE_SECONDS = 2.0
 
@@ -276,15 +279,24 @@ def main_runner_options(settings: Settings) -> dict[str, Any]:
 class Gateway:
     """The running gateway: main and admin listeners around one shared AppState."""
 
-    def __init__(self, settings: Settings, *, state: AppState | None = None) -> None:
+    def __init__(self, settings: Settings, *, state: AppState | None = None,
+                 watch_interval: float = CONFIG_WATCH_SECONDS) -> None:
         self.settings = settings
         path = settings.gateway_config_file
         # GATEWAY_CONFIG_FILE's sites (ConfigError when it cannot be used); without one, the environment's.
         self.live = LiveConfig.load(path) if path is not None else None
         self.state = state or build_state(settings, config=self.live.current.config if self.live else None)
+        self._watch_interval = watch_interval
+        self._watch_stop = asyncio.Event()
+        self._watch: asyncio.Task[None] | None = None
+        sites = self.state.sites
+        if self.live is not None and isinstance(sites, Sites):
+            # A reload swaps the sites for new requests; one they refuse keeps the old configuration.
+            self.live.subscribe(lambda loaded: sites.swap(loaded.config))
         self._main = GatewayRunner(build_app(self.state), **main_runner_options(settings))
-        self._admin = web.AppRunner(build_admin_app(self.state), access_log=None, shutdown_timeout=1.0,
-                                    handler_cancellation=True)
+        admin_app = build_admin_app(self.state)
+        admin_app.router.add_get("/config", self._config_page)
+        self._admin = web.AppRunner(admin_app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True)
         self.main_addresses: list[str] = []
         self.admin_addresses: list[str] = []
         self._stopping = False
@@ -314,6 +326,22 @@ class Gateway:
         self.main_addresses = [_url(scheme, address) for address in self._main.addresses]
         self.admin_addresses = [address if isinstance(address, str) else _url("http", address)
                                 for address in self._admin.addresses]
+        if self.live is not None:
+            self._watch = asyncio.create_task(self.live.watch(self._watch_interval, self._watch_stop))
+
+    def reload(self, reason: str = "SIGHUP") -> None:
+        """Read GATEWAY_CONFIG_FILE again (SIGHUP): a valid file is served to new requests, an invalid
+        one is logged and the old configuration stays."""
+        if self.live is None:
+            log.info("config_reload_skipped", message="no GATEWAY_CONFIG_FILE: nothing to reload", reason=reason)
+            return
+        self.live.reload(reason=reason)
+
+    async def _config_page(self, request: web.Request) -> web.Response:
+        """The admin listener's /config: which configuration is in force, since when."""
+        if self.live is None:
+            return web.json_response({"source": "environment"}, headers={"Cache-Control": "no-store"})
+        return web.json_response(describe(self.live.current), headers={"Cache-Control": "no-store"})
 
     async def stop(self) -> None:
         """Readiness 503 at once; after GATEWAY_SHUTDOWN_DELAY stop accepting, drain within
@@ -322,6 +350,9 @@ class Gateway:
             return
         self._stopping = True
         self.state.readiness.draining = True
+        self._watch_stop.set()
+        if self._watch is not None:
+            await self._watch
         delay = self.settings.gateway_shutdown_delay
         if delay > 0:
             log.info("shutdown_delay", delay_s=delay,
@@ -360,13 +391,14 @@ async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], Non
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload)
     try:
         await stop.wait()
         log.info("shutting_down", message="readiness 503; in-flight requests may finish",
                  delay_s=settings.gateway_shutdown_delay, grace_s=settings.gateway_shutdown_grace)
         await gateway.stop()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
     log.info("gateway_stopped")
     return 0

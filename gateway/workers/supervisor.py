@@ -134,6 +134,14 @@ class Supervisor:
         """Begin the shutdown, as SIGTERM does."""
         self._stop.set()
 
+    def reload(self) -> None:
+        """SIGHUP: every worker reads GATEWAY_CONFIG_FILE again (each also watches it itself)."""
+        for slot in self._slots:
+            if slot.process is not None and slot.ready and slot.alive:
+                with contextlib.suppress(ProcessLookupError):
+                    slot.process.send_signal(signal.SIGHUP)
+        log.info("config_reload_forwarded", message="SIGHUP sent to the workers", workers=len(self._slots))
+
     def running_workers(self) -> Sequence[RunningWorker]:
         return [RunningWorker(slot.index, slot.admin_socket) for slot in self._slots if slot.ready and slot.alive]
 
@@ -151,6 +159,7 @@ class Supervisor:
             await site.start()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._stop.set)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
             self._slots = [WorkerSlot(index, str(runtime / f"worker-{index}.sock"))
                            for index in range(1, self.configured_workers + 1)]
             started = [loop.create_future() for _ in self._slots]
@@ -180,7 +189,7 @@ class Supervisor:
             stop_wait.cancel()
             await self._shutdown(monitors)
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
             self._close_sockets()
             await admin.cleanup()
