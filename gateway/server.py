@@ -45,7 +45,9 @@ from gateway._compat import (
 )
 from gateway.app import build_admin_app, build_app, routing_every_target
 from gateway.assembly import build_state
-from gateway.config.live import LiveConfig, describe
+from gateway.config.live import LiveConfig, LoadedConfig, describe
+from gateway.config.loader import ConfigError, ConfigProblem
+from gateway.config.model import GatewayConfig
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
 from gateway.pages.renderer import PageRenderer
@@ -55,6 +57,7 @@ from gateway.proxy.client_connection import CloseHooksMixin
 from gateway.proxy.extension_methods import ExtensionMethodsMixin, restoring_extension_methods
 from gateway.settings import Settings
 from gateway.state import STATE, AppState
+from gateway.tls import CertificateError, SniCertificates
 
 log = get_logger("gateway.server")
 
@@ -257,6 +260,33 @@ def listener_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+def listener_certificates(settings: Settings, config: GatewayConfig) -> SniCertificates | None:
+    """With a configuration file: each site's certificate by SNI (GATEWAY_TLS_* the default), when
+    the listener has TLS at all (GATEWAY_TLS_CERT_FILE or a site's `tls`); CertificateError when one
+    does not load."""
+    default = settings.gateway_tls_cert_file, settings.gateway_tls_key_file
+    if default[0] is None or default[1] is None:
+        if all(site.tls is None for site in config.sites):
+            return None
+        return SniCertificates(None, config)
+    return SniCertificates((default[0], default[1]), config)
+
+
+def _certificate_swap(certificates: SniCertificates, live: LiveConfig, source: str) -> Callable[[LoadedConfig], None]:
+    in_force = [live.current]
+
+    def swap(loaded: LoadedConfig) -> None:
+        if loaded is in_force[0]:
+            return  # a refused reload restoring the configuration whose certificates are still loaded
+        try:
+            certificates.reload(loaded.config)
+        except CertificateError as exc:  # refuses the reload: the old certificates stay
+            raise ConfigError([ConfigProblem(source, None, (), str(exc))]) from None
+        in_force[0] = loaded
+
+    return swap
+
+
 def main_runner_options(settings: Settings) -> dict[str, Any]:
     """Options for the main listener's connections (header limits, keep-alive, cancellation)."""
     return {
@@ -293,6 +323,10 @@ class Gateway:
         if self.live is not None and isinstance(sites, Sites):
             # A reload swaps the sites for new requests; one they refuse keeps the old configuration.
             self.live.subscribe(lambda loaded: sites.swap(loaded.config))
+        # TLS by SNI, each site's certificate (reloaded with the file, and when a certificate changes).
+        self.certificates = listener_certificates(settings, self.live.current.config) if self.live else None
+        if self.live is not None and self.certificates is not None:
+            self.live.subscribe(_certificate_swap(self.certificates, self.live, str(path)))
         self._main = GatewayRunner(build_app(self.state), **main_runner_options(settings))
         admin_app = build_admin_app(self.state)
         admin_app.router.add_get("/config", self._config_page)
@@ -308,7 +342,7 @@ class Gateway:
         settings = self.settings
         await self._main.setup()
         await self._admin.setup()
-        tls = listener_ssl_context(settings)
+        tls = self.certificates.listener_context if self.certificates is not None else listener_ssl_context(settings)
         main_sites: list[web.BaseSite] = [
             web.SockSite(self._main, sock, ssl_context=tls) for sock in listen_sockets
         ] or [web.TCPSite(self._main, settings.gateway_listen.host, settings.gateway_listen.port,
@@ -322,7 +356,7 @@ class Gateway:
             admin_site = web.TCPSite(self._admin, settings.gateway_admin_listen.host,
                                      settings.gateway_admin_listen.port, reuse_port=reuse_port or None)
         await admin_site.start()
-        scheme = "https" if settings.gateway_tls_cert_file else "http"
+        scheme = "https" if tls is not None else "http"
         self.main_addresses = [_url(scheme, address) for address in self._main.addresses]
         self.admin_addresses = [address if isinstance(address, str) else _url("http", address)
                                 for address in self._admin.addresses]

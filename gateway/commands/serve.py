@@ -98,9 +98,15 @@ def config_file_problems(settings: Settings) -> list[str]:
         return []
     from gateway.config.loader import ConfigError, load_config
     from gateway.passthrough import check_exchange_site
+    from gateway.server import listener_certificates
+    from gateway.tls import CertificateError
 
     try:
-        check_exchange_site(load_config(settings.gateway_config_file), settings)
+        config = load_config(settings.gateway_config_file)
+        check_exchange_site(config, settings)
+        listener_certificates(settings, config)  # every certificate loads
     except ConfigError as exc:
         return [str(problem) for problem in exc.problems]
+    except CertificateError as exc:
+        return [f"{settings.gateway_config_file}: {exc}"]
     return []
