@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import secrets
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from gateway.config.environment import sites_from_settings
 from gateway.server import Gateway
 from gateway.settings import Settings, load_settings
+from gateway.sim.app.server import AppSimConfig, RunningAppSim, running_app_sim
 from gateway.sim.monosign import MonosignSimulator
 from gateway.sim.monosign_state import MonosignSimState
 from gateway.sim.monosign_users import SimUser as MonosignUser
@@ -32,6 +37,9 @@ from gateway.sim.owa import OwaSimConfig, RunningOwaSim, running_owa_sim
 from gateway.sim.owa.config import SimUser as OwaUser
 
 DEMO_HOST = "127.0.0.1"
+# The second site's host: a name under `.localhost`, which browsers (and curl) send to 127.0.0.1
+# themselves (RFC 6761), so the demo's one listener can tell the two sites apart by Host.
+DEMO_APP_HOST = "intranet.localhost"
 # In-flight requests (the mailbox's notification stream) get this long to finish on Ctrl-C.
 DEMO_SHUTDOWN_GRACE = 2.0
 
@@ -58,6 +66,8 @@ class RunningDemo:
     owa: RunningOwaSim
     monosign: MonosignSimulator
     gateway: Gateway
+    app: RunningAppSim | None  # the application simulator behind the passthrough site
+    app_url: str  # that site's address on the gateway ("" without it)
     owa_users: tuple[OwaUser, ...]
     monosign_users: tuple[MonosignUser, ...]
     notes: tuple[str, ...]  # e.g. "port 8080 was taken; using 41234"
@@ -141,8 +151,11 @@ def demo_owa_config() -> OwaSimConfig:
 async def running_demo(ports: DemoPorts = DemoPorts(), *, fixed: Sequence[str] = (), auto_approve: bool = False,
                        auto_approve_delay: float = 2.0, owa_config: OwaSimConfig | None = None,
                        monosign_options: Mapping[str, Any] | None = None,
-                       settings_overrides: Mapping[str, Any] | None = None) -> AsyncIterator[RunningDemo]:
-    """Start the three servers; stop them (gateway first) when the block ends.
+                       settings_overrides: Mapping[str, Any] | None = None,
+                       intranet: bool = True) -> AsyncIterator[RunningDemo]:
+    """Start the servers; stop them (gateway first) when the block ends. With `intranet`, the
+    gateway also serves a second site from its listener (a configuration file): the application
+    simulator at `intranet.localhost`, a passthrough site whose rules deny /admin.
 
     `fixed` names the ports (`gateway`, `owa`, `monosign`, `admin`) the user chose explicitly: those
     must be free, the others fall back to a free port."""
@@ -174,6 +187,15 @@ async def running_demo(ports: DemoPorts = DemoPorts(), *, fixed: Sequence[str] =
         settings = demo_settings(gateway_port=chosen["gateway"] or free_port(), admin_port=chosen["admin"],
                                  upstream_url=owa.base_url, monosign_url=monosign.url, api_key=api_key,
                                  api_secret=api_secret, **dict(settings_overrides or {}))
+        app: RunningAppSim | None = None
+        app_url = ""
+        if intranet:
+            app = await stack.enter_async_context(running_app_sim(AppSimConfig(name="Intranet"), host=DEMO_HOST))
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="monosign-gateway-demo-")))
+            config_file = directory / "gateway.yaml"
+            config_file.write_text(json.dumps(demo_sites(settings, app.base_url), indent=2), encoding="utf-8")
+            settings = settings.model_copy(update={"gateway_config_file": config_file})
+            app_url = f"http://{DEMO_APP_HOST}:{settings.gateway_listen.port}"
         gateway = Gateway(settings)
         stack.push_async_callback(gateway.stop)
         await gateway.start()
@@ -184,10 +206,22 @@ async def running_demo(ports: DemoPorts = DemoPorts(), *, fixed: Sequence[str] =
             owa=owa,
             monosign=monosign,
             gateway=gateway,
+            app=app,
+            app_url=app_url,
             owa_users=owa_config.users,
             monosign_users=monosign_users,
             notes=tuple(notes),
         )
+
+
+def demo_sites(settings: Settings, app_url: str) -> dict[str, Any]:
+    """The demo's configuration file: the environment's Exchange site as it is, and the intranet."""
+    exchange = sites_from_settings(settings).sites[0]
+    return {"sites": [
+        {**exchange.model_dump(mode="json", exclude_none=True), "hosts": [DEMO_HOST]},
+        {"name": "intranet", "hosts": [DEMO_APP_HOST], "upstream": app_url, "profile": "passthrough",
+         "rules": [{"paths": ["/admin"], "action": "deny"}, {"action": "bypass"}]},
+    ]}
 
 
 def second_factor_text(user: MonosignUser | None) -> str:
@@ -224,6 +258,8 @@ def banner(demo: RunningDemo, *, auto_approve: bool) -> str:
         ("  Pushes are approved automatically after a short delay (--auto-approve)." if auto_approve else
          f"  To approve a push, press Approve on {control} (or start with --auto-approve)."),
         "",
+        *([f"  Intranet      {demo.app_url}/  (a second site on the same gateway: /admin is denied)", ""]
+          if demo.app_url else []),
         f"  Exchange simulator  {demo.owa.base_url}/owa/  (direct, without the gateway: no second factor)",
         f"  Monosign simulator  {demo.monosign_url}",
         f"  Metrics             {demo.admin_url}/metrics",

@@ -56,7 +56,7 @@ async def test_a_wrong_host_gets_the_branded_page_naming_the_right_one(demo: Run
     page = await context.new_page()
     response = await page.goto(f"http://wrong.localhost:{port_of(demo.gateway_url)}/owa/")
     assert response is not None
-    assert response.status == 400
+    assert response.status == 421  # the demo serves its sites from a configuration file: no site lists it
     await expect(page.get_by_role("heading", name="Wrong address")).to_be_visible()
     await expect(page.get_by_text(f"Use {demo.gateway_url}/ instead.")).to_be_visible()
     # Styled: the style sheets loaded from the wrong host too (the card has the stylesheet's width).
@@ -64,4 +64,20 @@ async def test_a_wrong_host_gets_the_branded_page_naming_the_right_one(demo: Run
     await page.screenshot(path=artifact_path("e2e-wrong-host.png"), full_page=True)
     await page.get_by_role("link", name="Go to the right address").click()
     await page.wait_for_url(f"{demo.gateway_url}/owa/auth/logon.aspx*")
+    await context.close()
+
+
+async def test_the_intranet_site_opens_in_a_browser(demo: RunningDemo, chromium_browser: Browser) -> None:
+    # The demo's second site, on the same listener: Chromium resolves *.localhost to 127.0.0.1 itself.
+    assert demo.app_url
+    context = await chromium_browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    response = await page.goto(f"{demo.app_url}/")
+    assert response is not None
+    assert response.status == 200
+    await expect(page.get_by_role("heading", name="Intranet")).to_be_visible()
+    response = await page.goto(f"{demo.app_url}/admin/")
+    assert response is not None
+    assert response.status == 403
     await context.close()
