@@ -285,9 +285,48 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
                 CheckResult(Mark.FAIL, f"config file: {path} is not usable",
                             fix="fix the lines above; see docs/sites.md, and try requests with "
                                 "`monosign-gateway explain`")]
+    from gateway.commands.serve import config_file_problems
+
+    served = config_file_problems(settings)  # what `serve` adds: the Exchange site is the environment's, TLS loads
+    if served:
+        return [*(CheckResult(Mark.FAIL, f"config file: {problem}") for problem in served),
+                CheckResult(Mark.FAIL, f"config file: {path} is valid, but serve cannot use it",
+                            fix="see docs/sites.md, \"What serve does today\"")]
     rules = sum(len(site.rules) for site in config.sites)
     return [CheckResult(Mark.OK, f"config file: {path} is valid: {len(config.sites)} site(s), {rules} rule(s), "
                                  f"digest {config.digest[:12]}")]
+
+
+async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
+    """Each passthrough site's upstream answers HTTP (any status), as the gateway's readiness asks it."""
+    from gateway.config import ConfigError, load_config
+    from gateway.config.model import Profile
+    from gateway.observability.metrics import Metrics
+    from gateway.passthrough import site_upstream
+    from gateway.proxy.forwarder import Forwarder
+
+    if settings.gateway_config_file is None:
+        return []
+    try:
+        config = load_config(settings.gateway_config_file)
+    except ConfigError:
+        return []  # said by the config file's own lines
+    results: list[CheckResult] = []
+    for site in config.sites:
+        if site.profile is not Profile.PASSTHROUGH:
+            continue  # the exchange site's upstream is GATEWAY_UPSTREAM_URL, checked above
+        forwarder = Forwarder(site_upstream(site, settings), Metrics())
+        await forwarder.start()
+        try:
+            problem = await forwarder.check()
+        finally:
+            await forwarder.close()
+        if problem is None:
+            results.append(CheckResult(Mark.OK, f"site {site.name}: upstream {site.upstream} answers"))
+        else:
+            results.append(CheckResult(Mark.FAIL, f"site {site.name}: {problem} ({site.upstream})",
+                                       fix=f"check the `upstream` of site {site.name!r} in the config file"))
+    return results
 
 
 # --- The command ---------------------------------------------------------------------------------------------
@@ -333,7 +372,8 @@ async def _run_checks(args: argparse.Namespace) -> int:
     if settings is None:
         print(SETTINGS_UNUSABLE_NOTE, flush=True)
     else:
-        for section in (check_monosign(settings, args.user), check_upstream(settings)):
+        for section in (check_monosign(settings, args.user), check_upstream(settings),
+                        check_site_upstreams(settings)):
             section_results = await section
             for result in section_results:
                 print(result.render(), flush=True)
