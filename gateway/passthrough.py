@@ -46,7 +46,7 @@ log = get_logger("gateway.passthrough")
 # The access log's and the metrics' route class for a passthrough site's requests.
 PASSTHROUGH_LABEL = "passthrough"
 # Shown on the 403 of a rule that asks for sign-in (gateway.pages.renderer.SHOWN_REASONS).
-SIGN_IN_NOT_AVAILABLE = "sign-in for this site is not available yet"
+SIGN_IN_NOT_AVAILABLE = "sign-in for this site is not available"
 # No identity reaches a passthrough upstream from the gateway yet, so every client spelling of one goes.
 IDENTITY_HEADERS = IdentityHeaders()
 
