@@ -146,6 +146,11 @@ def test_bad_options(config_file: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_check_validates_the_file(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with_required_settings(monkeypatch)
     monkeypatch.setenv("GATEWAY_CONFIG_FILE", str(config_file))
+    # serve needs the file's Exchange site to be the environment's (docs/sites.md, "What serve does today").
+    unlike = config_file_results(load_settings(env_file=None))
+    assert [result.mark for result in unlike] == [Mark.FAIL, Mark.FAIL]
+    assert "sites[0].upstream" in unlike[0].title
+    monkeypatch.setenv("GATEWAY_UPSTREAM_URL", "https://exchange01.corp.example")
     (result,) = config_file_results(load_settings(env_file=None))
     assert result.mark is Mark.OK
     assert result.title.startswith(f"config file: {config_file} is valid: 2 site(s), 11 rule(s), digest ")
