@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl
 
+from gateway.policy.addresses import client_address
 from gateway.policy.users import (
     AmbiguousUserName,
     UserName,
@@ -307,13 +308,8 @@ class PolicyDecision:
 
 
 def _in_networks(client_ip: str, networks: tuple[IPNetwork, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
+    address = client_address(client_ip)
+    return address is not None and any(address in network for network in networks)
 
 
 def is_first_leg(credential: ClientCredential) -> bool:

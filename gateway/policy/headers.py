@@ -18,6 +18,8 @@ from typing import TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.policy.addresses import client_address
+
 __all__ = [
     "ALWAYS_DROPPED",
     "HOP_BY_HOP",
@@ -292,13 +294,7 @@ def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         candidate = candidate[1:].split("]", 1)[0]
     elif candidate.count(":") == 1:
         candidate = candidate.split(":", 1)[0]
-    try:
-        address = ipaddress.ip_address(candidate)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    return client_address(candidate)
 
 
 def _is_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, trusted: Sequence[IPNetwork]) -> bool:

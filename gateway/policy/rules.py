@@ -33,16 +33,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import NamedTuple
 
 from gateway.config.model import Action, Rule
+from gateway.policy.addresses import IPAddress, client_address
 from gateway.policy.routes import RouteClass
 from gateway.policy.users import AmbiguousUserName, UserName, check_exchange_reading, matches_exception
 
 __all__ = ["Decision", "Identity", "RuleRequest", "RuleSet", "RuleTrace", "decide_naively", "trace"]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MEMO_ENTRIES = 4096
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -109,17 +108,6 @@ def path_segments(lower_path: str) -> tuple[str, ...]:
 def pattern_segments(pattern: str) -> tuple[str, ...]:
     """``/admin`` -> ``("admin",)``; ``/`` -> ``()`` (everything is below the root)."""
     return () if pattern == "/" else tuple(pattern[1:].split("/"))
-
-
-@lru_cache(maxsize=4096)  # the same clients come back; bounded, so varied addresses only evict
-def client_address(client_ip: str) -> IPAddress | None:
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 def _user_forms(identity: Identity) -> frozenset[str] | None:
