@@ -31,6 +31,7 @@ from bench.common import (
     wait_for_port,
     write_nginx_config,
 )
+from bench.rules import CONFIG
 
 FILE_PATH = "/owa/auth/bench.txt"  # owa-public: forwarded without a session
 NGINX_STATIC = """    default_type application/octet-stream;
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="an extra request header (repeatable)")
     parser.add_argument("--out", type=Path, help="keep callgrind's output file here")
+    parser.add_argument("--sites", action="store_true",
+                        help="serve from a configuration file of 3 sites and 20 rules (bench.rules), the counted "
+                             "requests going to its Exchange site: the cost of serving by site")
     args = parser.parse_args(argv)
     if tools_missing("nginx", "valgrind", "callgrind_control"):
         return 1
@@ -97,8 +101,10 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes) -> int
     static_port, gateway_port, admin_port = (free_port() for _ in range(3))
     processes.nginx(write_nginx_config(directory, "static", NGINX_STATIC.format(dir=directory, port=static_port)))
     wait_for_port(static_port)
-    environment = gateway_environment(gateway_port=gateway_port, admin_port=admin_port,
-                                      upstream_url=f"http://127.0.0.1:{static_port}")
+    upstream = f"http://127.0.0.1:{static_port}"
+    extra = {"GATEWAY_CONFIG_FILE": str(sites_file(directory, upstream))} if args.sites else {}
+    environment = gateway_environment(gateway_port=gateway_port, admin_port=admin_port, upstream_url=upstream,
+                                      **extra)
     log = (directory / "gateway.log").open("wb")
     gateway = processes.start([*callgrind_command(directory), sys.executable, "-m", "gateway", "serve"],
                               env=environment, cwd=directory, stdout=log, stderr=subprocess.STDOUT)
@@ -110,9 +116,19 @@ def _run(args: argparse.Namespace, directory: Path, processes: Processes) -> int
         return 1
     if args.out:
         shutil.copy(dump.path, args.out)
+    served = "3 sites, 20 rules" if args.sites else "no configuration file"
     print(f"{dump.total / args.requests:,.0f} instructions per request (user space, {args.requests} "
-          f"requests for {FILE_PATH} on {args.connections} keep-alive connections; {failed} not 200)")
+          f"requests for {FILE_PATH} on {args.connections} keep-alive connections, {served}; {failed} not 200)")
     return 1 if failed else 0
+
+
+def sites_file(directory: Path, upstream: str) -> Path:
+    """bench.rules' 3 sites and 20 rules, its Exchange site on this bench's host and upstream."""
+    config = CONFIG.replace("hosts: [mail.example.com, autodiscover.example.com]", "hosts: [127.0.0.1]")
+    config = config.replace("upstream: https://exchange01.corp.example", f"upstream: {upstream}")
+    path = directory / "gateway.yaml"
+    path.write_text(config)
+    return path
 
 
 def callgrind_command(directory: Path) -> list[str]:
