@@ -22,6 +22,8 @@ upstream URL across swaps (connections in flight keep theirs) and closed at shut
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
 from gateway.app import error_page, send_upstream, upstream_headers
@@ -73,18 +75,10 @@ def check_exchange_site(config: GatewayConfig, settings: Settings) -> None:
         raise ConfigError(problems)
 
 
-def site_upstream(site: Site, settings: Settings) -> UpstreamConfig:
-    """A passthrough site's upstream: its URL, with the GATEWAY_UPSTREAM_* limits and TLS settings."""
-    return UpstreamConfig(
-        url=site.upstream,
-        pool_size=settings.gateway_upstream_pool_size,
-        connect_timeout=settings.gateway_upstream_connect_timeout,
-        read_timeout=settings.gateway_upstream_read_timeout,
-        long_poll_timeout=settings.gateway_upstream_read_timeout,
-        windows_auth_timeout=settings.gateway_timeout_windows_auth,
-        ca_file=settings.gateway_upstream_ca_file,
-        tls_verify=settings.gateway_upstream_tls_verify,
-    )
+def site_upstream(site: Site, base: UpstreamConfig) -> UpstreamConfig:
+    """A passthrough site's upstream: its URL, with the Exchange upstream's limits and TLS settings
+    (GATEWAY_UPSTREAM_*); no long polls of Exchange's there, so the plain read timeout throughout."""
+    return replace(base, url=site.upstream, long_poll_timeout=base.read_timeout)
 
 
 def passthrough_route(rules: RuleSet, forwarder: Forwarder) -> Route:
@@ -146,7 +140,7 @@ class Sites:
         return index, routes
 
     def _forwarder(self, site: Site) -> Forwarder:
-        upstream = site_upstream(site, self._state.settings)
+        upstream = site_upstream(site, self._state.forwarder.config)
         forwarder = self._forwarders.get(upstream)
         if forwarder is None:
             state = self._state

@@ -299,6 +299,7 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
 
 async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
     """Each passthrough site's upstream answers HTTP (any status), as the gateway's readiness asks it."""
+    from gateway.assembly import upstream_config
     from gateway.config import ConfigError, load_config
     from gateway.config.model import Profile
     from gateway.observability.metrics import Metrics
@@ -315,7 +316,7 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
     for site in config.sites:
         if site.profile is not Profile.PASSTHROUGH:
             continue  # the exchange site's upstream is GATEWAY_UPSTREAM_URL, checked above
-        forwarder = Forwarder(site_upstream(site, settings), Metrics())
+        forwarder = Forwarder(site_upstream(site, upstream_config(settings)), Metrics())
         await forwarder.start()
         try:
             problem = await forwarder.check()

@@ -117,6 +117,12 @@ class Forwarder:
         # Client connections using NTLM/Negotiate, each with its own upstream connection (gateway.proxy.pinned).
         self.pins: PinnedConnections | None = None
 
+
+    @property
+    def config(self) -> UpstreamConfig:
+        """The upstream this forwarder was built for."""
+        return self._config
+
     def _new_pool(self, *, reuse: bool) -> UpstreamPool:
         config = self._config
         return UpstreamPool(config.url, ssl_context=config.ssl_context(),
