@@ -47,6 +47,10 @@ GATEWAY_OWNED_REQUEST_HEADERS = ("Expect", "X-Request-Id")
 # Seconds an idle pooled upstream connection is kept (IIS closes idle connections after 120 s).
 UPSTREAM_KEEPALIVE = 30.0
 
+# How long a request body may still be on its way upstream after the answer came back (a 401 to a
+# POST's first leg) before its connection is given up rather than reused.
+BODY_AFTER_ANSWER_SECONDS = 10.0
+
 
 class UpstreamFailure(StrEnum):
     """Kinds of upstream failure: the metric label, and which status the client gets."""
@@ -232,6 +236,7 @@ class Forwarder:
             upstream.close()
             raise
         if reusable:
+            await upstream.request_body_sent(BODY_AFTER_ANSWER_SECONDS)
             upstream.release()
         else:
             upstream.close()

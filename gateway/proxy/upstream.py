@@ -74,6 +74,18 @@ class UpstreamResponse:
         """The upstream closes its connection after this answer: it said so, or it has closed already."""
         return self._closes or not self._protocol.is_connected()
 
+    async def request_body_sent(self, seconds: float) -> None:
+        """Let the request body finish going upstream when the answer came first.
+
+        A server may answer before it has read the body (IIS's 401 to a POST's first NTLM leg); the
+        client goes on sending it, the server reads and drops it, and the connection stays usable. On
+        a pinned connection that matters: NTLM's handshake is bound to it. Bounded by `seconds`: a
+        body still unsent by then leaves the connection unclean, and `release` closes it.
+        """
+        task = self._body_task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=seconds)
+
     def release(self) -> None:
         """Hand the connection back: pooled when the exchange left it clean, else closed."""
         if self._done:
