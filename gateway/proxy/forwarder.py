@@ -236,7 +236,8 @@ class Forwarder:
             upstream.close()
             raise
         if reusable:
-            await upstream.request_body_sent(BODY_AFTER_ANSWER_SECONDS)
+            if upstream.request_body_pending:  # rare: no coroutine on the common path
+                await upstream.request_body_sent(BODY_AFTER_ANSWER_SECONDS)
             upstream.release()
         else:
             upstream.close()

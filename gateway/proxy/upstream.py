@@ -74,6 +74,11 @@ class UpstreamResponse:
         """The upstream closes its connection after this answer: it said so, or it has closed already."""
         return self._closes or not self._protocol.is_connected()
 
+    @property
+    def request_body_pending(self) -> bool:
+        """The request body is still being sent (the answer came first)."""
+        return self._body_task is not None and not self._body_task.done()
+
     async def request_body_sent(self, seconds: float) -> None:
         """Let the request body finish going upstream when the answer came first.
 

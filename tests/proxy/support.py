@@ -201,6 +201,18 @@ async def run_gateway(upstream_url: str, *, mfa: bool = True, **overrides: Any) 
 # --- Raw sockets -----------------------------------------------------------------------------------------
 
 
+async def read_request_head(reader: asyncio.StreamReader) -> tuple[list[str], int] | None:
+    """For a raw upstream in a test: the next request head's lines and its Content-Length (0 without
+    one); None when the connection ended."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    length = next((int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")), 0)
+    return lines, length
+
+
 async def read_until_quiet(reader: asyncio.StreamReader, timeout: float, *, reset_ends: bool = False) -> bytes:
     """What the server sends until it closes the connection or stays silent for `timeout` seconds.
 

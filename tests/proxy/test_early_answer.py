@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from tests.attacks.raw_http import parse_responses, request
-from tests.proxy.support import PUBLIC_HOST, run_gateway
+from tests.proxy.support import PUBLIC_HOST, read_request_head, run_gateway
 
 EWS = "/EWS/Exchange.asmx"  # the windows-auth route class: always pinned
 BODY = b"<soap>" + b"x" * 4000 + b"</soap>"
@@ -35,12 +35,10 @@ class EarlyAnswerUpstream:
         answered = 0
         try:
             while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
+                received = await read_request_head(reader)
+                if received is None:
                     return
-                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
+                _, length = received
                 answered += 1
                 if answered == 1:
                     writer.write(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\nContent-Length: 0\r\n\r\n")

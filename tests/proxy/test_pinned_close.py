@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.attacks.raw_http import RawResponse, parse_responses, request
-from tests.proxy.support import PUBLIC_HOST, InProcessGateway, read_until_quiet, run_gateway
+from tests.proxy.support import PUBLIC_HOST, InProcessGateway, read_request_head, read_until_quiet, run_gateway
 
 EWS = "/EWS/Exchange.asmx"  # the windows-auth route class: always pinned
 READ_TIMEOUT = 10.0
@@ -38,13 +38,10 @@ class ClosingUpstream:
         answered = 0
         try:
             while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
+                received = await read_request_head(reader)
+                if received is None:
                     return
-                lines = head.decode("latin-1").split("\r\n")
-                length = next((int(line.split(":", 1)[1]) for line in lines
-                               if line.lower().startswith("content-length:")), 0)
+                lines, length = received
                 await reader.readexactly(length)
                 self.seen.append(lines[0].split(" ")[1])
                 answered += 1
