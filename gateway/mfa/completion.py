@@ -33,6 +33,7 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
     started = record.created_at
     record.state = SessionState.EXEMPT if method == "fail_open" else SessionState.COMPLETE
     record.mfa_at = now
+    record.second_factor = method
     record.last_activity = now
     record.upstream_set_cookies = []  # replayed now; the store need not keep Exchange's session
     record.push_request_id = None

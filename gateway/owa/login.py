@@ -162,6 +162,7 @@ def _record(flow: MfaFlow, ctx: RequestContext, form: LoginForm, identity: Ident
         last_activity=now,
         cadata_hash=binding_hash(set_cookies),
         client_ip=ctx.client_ip,
+        first_factor="exchange",
     )
 
 
@@ -178,6 +179,7 @@ async def _exempt(ctx: RequestContext, flow: MfaFlow, form: LoginForm,
         kind, event = "exception", "exception_bypass"
     record = _record(flow, ctx, form, identity, SessionState.EXEMPT, set_cookies)
     record.mfa_at = record.created_at
+    record.second_factor = kind
     cookie = await flow.store.create(record, flow.ttl(record))
     client_headers.add("Set-Cookie", flow.cookie.set_header(cookie))
     flow.metrics.bypasses.labels(kind).inc()

@@ -64,6 +64,12 @@ class SessionRecord:
     failures: int = 0                           # failed codes / rejected pushes in this session
     cadata_hash: str | None = None              # hash of cadata + cadataKey bound at MFA
     client_ip: str = ""                         # client address at login
+    # The site whose sign-in made the session ("": the environment's Exchange site). A session is
+    # valid on that site only (or on its session group's sites, when the site has one).
+    site: str = ""
+    groups: list[str] = field(default_factory=list)  # the directory's groups (portal first factors)
+    first_factor: str = ""                      # how the first factor passed: exchange, ldap, file, monosign
+    second_factor: str = ""                     # how the second passed: totp, push, fail_open, exception
     version: int = 0
 
     @property
@@ -78,6 +84,7 @@ class SessionRecord:
         duplicate = SessionRecord(*_record_values(self))
         duplicate.normalised_usernames = list(self.normalised_usernames)
         duplicate.upstream_set_cookies = list(self.upstream_set_cookies)
+        duplicate.groups = list(self.groups)
         return duplicate
 
     def to_dict(self) -> dict[str, Any]:
