@@ -181,6 +181,7 @@ def store_config(settings: Settings) -> StoreConfig:
         redis_timeout=settings.gateway_redis_timeout,
         redis_ca_file=settings.gateway_redis_ca_file,
         redis_prefix=settings.gateway_redis_prefix,
+        memory_max_entries=settings.gateway_memory_store_max_entries,
     )
 
 

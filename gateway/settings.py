@@ -387,6 +387,7 @@ class Settings(BaseSettings):
     gateway_session_idle_timeout: float = Field(1800.0, gt=0)
     gateway_session_absolute_timeout: float = Field(43200.0, gt=0)
     gateway_session_cache_seconds: float = Field(2.0, ge=0, le=60)
+    gateway_memory_store_max_entries: int = Field(200_000, ge=1_000, le=10_000_000)
     gateway_redis_ca_file: Path | None = None
     gateway_redis_prefix: str = Field("msgw:", min_length=1, max_length=64)
     gateway_redis_timeout: float = Field(2.0, gt=0, le=30)

@@ -30,6 +30,7 @@ class StoreConfig:
     redis_timeout: float = 2.0
     redis_ca_file: Path | None = None
     redis_prefix: str = "msgw:"
+    memory_max_entries: int = 200_000
 
 
 def build_store(config: StoreConfig) -> EncryptedSessionStore:
@@ -55,7 +56,7 @@ def build_store(config: StoreConfig) -> EncryptedSessionStore:
         )
         prefix = config.redis_prefix
     else:
-        backend = MemoryBackend()
+        backend = MemoryBackend(max_entries=config.memory_max_entries)
         prefix = ""
     if secret is None:
         log.info("session_secret_generated", reason="GATEWAY_SESSION_SECRET is not set; sessions end at restart")
