@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from urllib.parse import urlsplit
 
 from gateway.policy.edge import DEFAULT_PORTS
@@ -49,15 +49,23 @@ def origin_of(url: str) -> str | None:
     return f"{scheme}://{host}:{port}"
 
 
-def cross_site_problem(headers: Mapping[str, str], public_origin: str) -> str | None:
+def cross_site_problem(headers: Mapping[str, str], public_origin: str | Set[str]) -> str | None:
     """Why this POST does not look like it came from the gateway's own page, or None.
 
-    `public_origin` is `origin_of(GATEWAY_PUBLIC_URL)`. Returns a short reason for the audit log.
+    `public_origin` is `origin_of(GATEWAY_PUBLIC_URL)`, or the set of origins the page may be served
+    from (`site_origins`). Returns a short reason for the audit log.
     """
     origin = headers.get("Origin")
-    if origin is not None and origin_of(origin) != public_origin:
+    allowed = {public_origin} if isinstance(public_origin, str) else public_origin
+    if origin is not None and origin_of(origin) not in allowed:
         return "foreign_origin"  # includes `Origin: null` (sandboxed frames, data: URLs)
     fetch_site = headers.get("Sec-Fetch-Site")
     if fetch_site is not None and fetch_site.strip().lower() not in _ALLOWED_FETCH_SITES:
         return "cross_site_fetch"
     return None
+
+
+def site_origins(scheme: str, hosts: Set[str]) -> frozenset[str]:
+    """The origins of a site's pages: `scheme` with each of its hosts (`allowed_host_set`'s
+    normalised `host[:port]`, the scheme's default port already dropped)."""
+    return frozenset(f"{scheme}://{host}" for host in hosts)

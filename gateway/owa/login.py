@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 
 from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.app import error_page
 from gateway.core import RequestContext, ResponseInspector, UpstreamAnswer
-from gateway.mfa.csrf import new_csrf_token
+from gateway.mfa.csrf import cross_site_problem, new_csrf_token, site_origins
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.monosign import MonosignError
 from gateway.observability.logging import get_logger
@@ -33,6 +34,7 @@ from gateway.policy.redirects import safe_destination
 from gateway.policy.users import AmbiguousUserName, parse_username
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
+from gateway.state import STATE
 
 log = get_logger("gateway.owa.login")
 
@@ -41,12 +43,33 @@ async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
     """Invite the body only when it is a logon form the gateway will read."""
     length = request.content_length
     limit = flow_of(request).settings.gateway_login_max_body
-    return length is not None and length <= limit and is_form_content_type(request.headers.get("Content-Type"))
+    return length is not None and length <= limit and is_form_content_type(request.headers.get("Content-Type")) \
+        and _cross_site(request) is None
+
+
+def _cross_site(request: web.Request) -> str | None:
+    """Login CSRF: a logon form posted from another site's page (the browser says so with `Origin`
+    or `Sec-Fetch-Site`) would sign the victim's browser in as whoever's password the other site
+    chose, and a second factor that person approves would open their mailbox in the victim's
+    browser. Exchange's own logon page posts from one of the gateway's host names."""
+    state = request.app[STATE]
+    return cross_site_problem(request.headers, _origins(state.public_scheme, state.allowed_hosts))
+
+
+@lru_cache(maxsize=8)
+def _origins(scheme: str, hosts: frozenset[str]) -> frozenset[str]:
+    return site_origins(scheme, hosts)
 
 
 async def handle(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     flow = flow_of(request)
     assert ctx.target is not None
+    problem = _cross_site(request)
+    if problem is not None:
+        flow.audit("refused", ctx, reason=f"login_csrf_{problem}")
+        response = flow.page(request, ctx, "bad-request", status=403)
+        response.force_close()  # the form's body is never read
+        return response
     try:
         # The head had GATEWAY_HEADER_TIMEOUT; the small form read before anything else gets as long,
         # or a client trickling it would hold its connection for as long as it likes.
