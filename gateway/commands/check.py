@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.commands.arguments import describe_settings_sources
+
 if TYPE_CHECKING:
     from gateway.monosign import MonosignError, MonosignUser
     from gateway.settings import Settings
@@ -49,6 +51,7 @@ class CheckResult:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    describe_settings_sources(parser)
     parser.add_argument("--env-file", type=Path, default=Path(".env"), metavar="PATH",
                         help="settings file to read besides the environment (default: .env)")
     parser.add_argument("--user", metavar="NAME",
@@ -294,7 +297,11 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
                             fix="see docs/sites.md, \"What serve does today\"")]
     rules = sum(len(site.rules) for site in config.sites)
     return [CheckResult(Mark.OK, f"config file: {path} is valid: {len(config.sites)} site(s), {rules} rule(s), "
-                                 f"digest {config.digest[:12]}")]
+                                 f"digest {config.digest[:12]}"),
+            *(CheckResult(Mark.WARN, f"config file: the secret {name} is written in the file itself",
+                          fix=f"write {name}_FILE: PATH (a file only the gateway can read) instead, or set it in "
+                              "the environment; otherwise keep the configuration file as secret as the key")
+              for name in config.settings.clear_secrets)]
 
 
 async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
@@ -333,7 +340,8 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
 # --- The command ---------------------------------------------------------------------------------------------
 # Said after the settings' problems: why nothing else follows (a note, not one more failure to count).
 SETTINGS_UNUSABLE_NOTE = ("    The settings are not usable, so nothing else was checked: fix the lines above in the "
-                          "environment or the .env file (see docs/configuration.md).")
+                          "environment, the .env file or the configuration file's settings: "
+                          "(see docs/configuration.md).")
 
 
 def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult]]:
@@ -346,6 +354,8 @@ def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult
     except SettingsError as exc:
         return None, [CheckResult(Mark.FAIL, f"settings: {problem}") for problem in exc.problems]
     source = f"{env_file} and the environment" if env_file.is_file() else "the environment"
+    if settings.gateway_config_file is not None:
+        source += f", and {settings.gateway_config_file}"
     results = [CheckResult(Mark.OK, f"settings: valid (read from {source})")]
     for warning in settings.plain_http_warnings():
         if not warning.startswith("GATEWAY_UPSTREAM_URL"):  # said, with its consequence, by the upstream checks
