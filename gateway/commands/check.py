@@ -165,16 +165,6 @@ def _connect_failure(what: str, exc: BaseException, host: str, port: int, timeou
                        cause=str(exc) or type(exc).__name__, fix="check GATEWAY_UPSTREAM_URL, routing and the firewall")
 
 
-def upstream_ssl_context(settings: Settings) -> ssl.SSLContext:
-    if not settings.gateway_upstream_tls_verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    cafile = str(settings.gateway_upstream_ca_file) if settings.gateway_upstream_ca_file else None
-    return ssl.create_default_context(cafile=cafile)
-
-
 def _tls_failure(exc: ssl.SSLError, host: str) -> CheckResult:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return CheckResult(Mark.FAIL, f"upstream TLS: the certificate of {host} is not accepted",
@@ -210,6 +200,8 @@ async def check_upstream(settings: Settings) -> list[CheckResult]:
 
     import aiohttp
 
+    from gateway.assembly import upstream_config
+
     url = settings.gateway_upstream_url
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -225,7 +217,8 @@ async def check_upstream(settings: Settings) -> list[CheckResult]:
     writer.close()
     results.append(CheckResult(Mark.OK, f"upstream TCP: {host}:{port} accepts connections"))
 
-    context = upstream_ssl_context(settings) if https else None
+    # The TLS context the gateway itself uses (GATEWAY_UPSTREAM_CA_FILE, GATEWAY_UPSTREAM_TLS_VERIFY).
+    context = upstream_config(settings).ssl_context()
     if context is not None:
         try:
             _, writer = await asyncio.wait_for(
@@ -305,7 +298,8 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
 
 
 async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
-    """Each passthrough site's upstream answers HTTP (any status), as the gateway's readiness asks it."""
+    """Each site's upstream answers HTTP (any status), as the gateway's readiness asks it: every site
+    but the exchange one, whose upstream is GATEWAY_UPSTREAM_URL (check_upstream). One line per site."""
     from gateway.assembly import upstream_config
     from gateway.config import ConfigError, load_config
     from gateway.config.model import Profile
@@ -321,8 +315,8 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
         return []  # said by the config file's own lines
     results: list[CheckResult] = []
     for site in config.sites:
-        if site.profile is not Profile.PASSTHROUGH:
-            continue  # the exchange site's upstream is GATEWAY_UPSTREAM_URL, checked above
+        if site.profile is Profile.EXCHANGE:
+            continue  # its upstream is GATEWAY_UPSTREAM_URL, checked above
         forwarder = Forwarder(site_upstream(site, upstream_config(settings)), Metrics())
         await forwarder.start()
         try:
@@ -332,7 +326,7 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
         if problem is None:
             results.append(CheckResult(Mark.OK, f"site {site.name}: upstream {site.upstream} answers"))
         else:
-            results.append(CheckResult(Mark.FAIL, f"site {site.name}: {problem} ({site.upstream})",
+            results.append(CheckResult(Mark.FAIL, f"site {site.name}: {problem} at {site.upstream}",
                                        fix=f"check the `upstream` of site {site.name!r} in the config file"))
     return results
 
