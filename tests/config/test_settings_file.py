@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,11 +47,15 @@ class Places:
         else:
             self.file[name] = value
 
-    def load(self) -> object:
+    def write(self) -> Path:
+        """Write the .env file and the configuration file; the .env file's path."""
         dotenv = self.tmp_path / ".env"
         dotenv.write_text("".join(f"{key}={value}\n" for key, value in self.dotenv.items()), encoding="utf-8")
         self.config.write_text(json.dumps({"sites": SITES, "settings": self.file}, indent=2), encoding="utf-8")
-        return load_settings(env_file=dotenv)
+        return dotenv
+
+    def load(self) -> object:
+        return load_settings(env_file=self.write())
 
 
 @pytest.fixture
@@ -210,3 +215,15 @@ def test_the_precedence_is_stated_once_and_the_same_in_help_and_the_doc() -> Non
         shown = subprocess.run([sys.executable, "-m", "gateway", command, "--help"], capture_output=True, text=True,
                                check=True, cwd=ROOT, timeout=60).stdout
         assert shown.endswith(SETTINGS_PRECEDENCE + "\n"), command
+
+
+def test_serve_stops_with_the_located_problem(places: Places, tmp_path: Path) -> None:
+    with_required(places)
+    places.file["GATEWAY_LISTEN"] = "nowhere"
+    dotenv = places.write()
+    shown = subprocess.run([sys.executable, "-m", "gateway", "serve", "--env-file", str(dotenv)], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=60, env=dict(os.environ))
+    assert shown.returncode == 2
+    assert shown.stderr.splitlines() == [
+        f"{places.config}:{line_of(places, 'GATEWAY_LISTEN')}: settings.GATEWAY_LISTEN: "
+        "expected HOST:PORT, e.g. 0.0.0.0:8080 (got 'nowhere')"]
