@@ -602,7 +602,7 @@ def read_file_settings(data: object, base_dir: Path | None) -> tuple[FileSetting
     environment. Relative paths (a NAME_FILE, a file or directory setting) are taken from `base_dir`,
     the file's directory, like every path in the file. Each value is validated as its setting's type
     here, so its problem can name its line, whatever a higher place sets; relations between settings
-    are checked once they are all known (`Settings`). A key with no value is not set (like `NAME=`).
+    are checked once they are all known (`Settings`). A key with no value, or "", is not set (like `NAME=`).
     """
     if data is None:
         return FileSettings(), []
@@ -623,7 +623,7 @@ def read_file_settings(data: object, base_dir: Path | None) -> tuple[FileSetting
             problems.append(((key_text,), "the file cannot name itself: set GATEWAY_CONFIG_FILE in the environment "
                                           "or the .env file"))
             continue
-        if value is None:
+        if value is None or value == "":  # as `NAME=` in .env: not set
             continue
         if from_file:
             if name.upper() in data:

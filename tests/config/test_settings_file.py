@@ -113,6 +113,15 @@ def test_name_file_inside_the_file_is_read_relative_to_the_file(places: Places) 
     assert places.load().monosign_api_secret.get_secret_value() == "from-the-secret-file"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("empty", [None, ""])
+def test_a_key_with_no_value_is_not_set(places: Places, empty: object) -> None:
+    with_required(places)
+    places.file.update({"GATEWAY_TLS_CERT_FILE": empty, "GATEWAY_BRAND_NAME": empty})
+    settings = places.load()
+    assert settings.gateway_tls_cert_file is None  # type: ignore[attr-defined]
+    assert settings.gateway_brand_name == "Outlook on the web"  # type: ignore[attr-defined]
+
+
 def test_relative_paths_in_the_file_are_the_file_s_directory(places: Places) -> None:
     with_required(places)
     (places.config.parent / "templates").mkdir()
