@@ -1,4 +1,5 @@
-"""The gateway's settings: environment, `.env`, and `NAME_FILE` for secrets.
+"""The gateway's settings: environment, `.env`, the configuration file's `settings:`, and `NAME_FILE`
+for secrets in each (in that order: gateway.commands.arguments.SETTINGS_PRECEDENCE).
 
 The IIS module's setting names (`MONOSIGN_*`) keep their meaning; the gateway's own start with
 `GATEWAY_`. Every field here is documented in `.env.example` and `docs/configuration.md` (a test
@@ -626,7 +627,7 @@ def read_file_settings(data: object, base_dir: Path | None) -> tuple[FileSetting
         if value is None or value == "":  # as `NAME=` in .env: not set
             continue
         if from_file:
-            if name.upper() in data:
+            if data.get(name.upper()) not in (None, ""):
                 problems.append(((key_text,), f"{name.upper()} and {key_text} are both set; keep one"))
                 continue
             if not isinstance(value, str) or not value.strip():
