@@ -32,6 +32,7 @@ from gateway.config.loader import ConfigError, ConfigProblem
 from gateway.config.model import Action, GatewayConfig, Profile, Site
 from gateway.core import RequestContext, Route, SiteRoute
 from gateway.observability.logging import get_logger
+from gateway.observability.readiness import Check
 from gateway.policy.identity_headers import IdentityHeaders
 from gateway.policy.rules import RuleRequest, RuleSet
 from gateway.policy.sites import SiteIndex
@@ -149,6 +150,12 @@ class Sites:
                 forwarder.open()
         return forwarder
 
+    def upstream_checks(self) -> dict[str, Check]:
+        """Readiness (informational, docs/deployment.md): each site's upstream but Exchange's (the
+        critical `upstream`), as `upstream:SITE`, for the configuration in force."""
+        return {f"upstream:{site.name}": self._forwarder(site).check
+                for site in self.config.sites if site.profile is not Profile.EXCHANGE}
+
     async def start(self) -> None:
         self._started = True
         for forwarder in self._forwarders.values():
@@ -165,6 +172,8 @@ def install_sites(state: AppState, config: GatewayConfig) -> Sites:
     sites = Sites(state, config)
     state.sites = sites
     state.closers.append(sites.close)
+    # Informational: one site's upstream down must not drain a replica that serves every other site.
+    state.readiness.add_group(sites.upstream_checks, critical=False)
     log.info("sites_loaded", sites=[f"{site.name} ({site.profile.value})" for site in config.sites],
              digest=config.digest)
     return sites

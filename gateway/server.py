@@ -375,7 +375,8 @@ class Gateway:
         """The admin listener's /config: which configuration is in force, since when."""
         if self.live is None:
             return web.json_response({"source": "environment"}, headers={"Cache-Control": "no-store"})
-        return web.json_response(describe(self.live.current), headers={"Cache-Control": "no-store"})
+        return web.json_response(describe(self.live.current, pending_settings=self.live.pending_settings),
+                                 headers={"Cache-Control": "no-store"})
 
     async def stop(self) -> None:
         """Readiness 503 at once; after GATEWAY_SHUTDOWN_DELAY stop accepting, drain within

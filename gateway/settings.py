@@ -1,4 +1,5 @@
-"""The gateway's settings: environment, `.env`, and `NAME_FILE` for secrets.
+"""The gateway's settings: environment, `.env`, the configuration file's `settings:`, and `NAME_FILE`
+for secrets in each (in that order: gateway.commands.arguments.SETTINGS_PRECEDENCE).
 
 The IIS module's setting names (`MONOSIGN_*`) keep their meaning; the gateway's own start with
 `GATEWAY_`. Every field here is documented in `.env.example` and `docs/configuration.md` (a test
@@ -8,12 +9,15 @@ variable the operator has to fix.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
+import typing
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +28,7 @@ from pydantic import (
     BeforeValidator,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -37,6 +42,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
+
+from gateway.located import ConfigError, ConfigProblem, Location, compose, line_of, read_text
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 MIN_SESSION_SECRET_LENGTH = 32
@@ -479,11 +486,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # NAME_FILE may stand in the environment or in the .env file; the environment wins.
-        dotenv_values: Mapping[str, str | None] = getattr(dotenv_settings, "env_vars", {})
-        environ = {key: value for key, value in dotenv_values.items() if value}
-        environ.update({key: value for key, value in os.environ.items() if value})
-        return init_settings, env_settings, FileSecretsSource(settings_cls, environ), dotenv_settings
+        # The precedence stated in gateway.commands.arguments.SETTINGS_PRECEDENCE: the environment,
+        # .env, the configuration file; each place's NAME_FILE stands beside its NAME (both: an error).
+        dotenv_values = {key: value for key, value in getattr(dotenv_settings, "env_vars", {}).items() if value}
+        environ = {key: value for key, value in os.environ.items() if value}
+        init_kwargs: Mapping[str, Any] = getattr(init_settings, "init_kwargs", {})
+        config_file = _config_file_path(init_kwargs, environ, dotenv_values)
+        return (init_settings, env_settings, FileSecretsSource(settings_cls, environ),
+                dotenv_settings, FileSecretsSource(settings_cls, dotenv_values),
+                ConfigFileSource(settings_cls, config_file))
 
     # --- Derived values (one place for each) -----------------------------------------------------
     @property
@@ -555,3 +566,197 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
             else:
                 problems.append(_describe(error))
         raise SettingsError(problems) from None
+
+
+# --- Settings in the configuration file ---------------------------------------------------------
+# The key of the configuration file that holds settings, by their environment names.
+SETTINGS_KEY = "settings"
+# The file cannot name itself.
+NOT_IN_CONFIG_FILE = frozenset({"gateway_config_file"})
+FILE_SUFFIX = "_FILE"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class FileSettings:
+    """The configuration file's `settings:`, read: field name -> value (each NAME_FILE's file read).
+    Its repr names the settings only: values may be secrets."""
+
+    values: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    clear_secrets: tuple[str, ...] = ()  # secret settings written in the file itself, not as NAME_FILE
+
+    def __repr__(self) -> str:
+        return f"FileSettings({', '.join(sorted(name.upper() for name in self.values))})"
+
+    def changed_since(self, earlier: FileSettings) -> tuple[str, ...]:
+        """The environment names of the settings whose value differs from `earlier`'s (set, changed or removed)."""
+        names = set(self.values) | set(earlier.values)
+        return tuple(sorted(name.upper() for name in names
+                            if self.values.get(name, _UNSET) != earlier.values.get(name, _UNSET)))
+
+
+_UNSET = object()
+
+
+def read_file_settings(data: object, base_dir: Path | None) -> tuple[FileSettings, list[tuple[Location, str]]]:
+    """Read the `settings:` mapping of the configuration file; problems are located below it.
+
+    Names are the environment's, in capitals; `NAME_FILE` reads NAME from a file, as in the
+    environment. Relative paths (a NAME_FILE, a file or directory setting) are taken from `base_dir`,
+    the file's directory, like every path in the file. Each value is validated as its setting's type
+    here, so its problem can name its line, whatever a higher place sets; relations between settings
+    are checked once they are all known (`Settings`). A key with no value, or "", is not set (like `NAME=`).
+    """
+    if data is None:
+        return FileSettings(), []
+    if not isinstance(data, dict):
+        return FileSettings(), [((), "expected a mapping of settings by their environment names, "
+                                     "e.g. GATEWAY_PUBLIC_URL: https://mail.example.com")]
+    names = _environment_names()
+    values: dict[str, Any] = {}
+    clear: list[str] = []
+    problems: list[tuple[Location, str]] = []
+    for key, value in data.items():
+        key_text = str(key)
+        name, from_file = _setting_of(key_text, names)
+        if name is None:
+            problems.append(((key_text,), _unknown_setting(key_text, names)))
+            continue
+        if name in NOT_IN_CONFIG_FILE:
+            problems.append(((key_text,), "the file cannot name itself: set GATEWAY_CONFIG_FILE in the environment "
+                                          "or the .env file"))
+            continue
+        if value is None or value == "":  # as `NAME=` in .env: not set
+            continue
+        if from_file:
+            if data.get(name.upper()) not in (None, ""):
+                problems.append(((key_text,), f"{name.upper()} and {key_text} are both set; keep one"))
+                continue
+            if not isinstance(value, str) or not value.strip():
+                problems.append(((key_text,), "expected the path of a file that holds the value"))
+                continue
+            path = _resolved(value, base_dir)
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(((key_text,), f"cannot read {str(path)!r} ({exc.strerror or exc})"))
+                continue
+        else:
+            if isinstance(value, str) and _is_path_setting(name):
+                value = str(_resolved(value, base_dir))
+        try:
+            _adapter(name).validate_python(value)
+        except ValidationError as exc:
+            problems += [((key_text,), _value_problem(name, error)) for error in exc.errors()]
+            continue
+        values[name] = value
+        if name in SECRET_FIELDS and not from_file:
+            clear.append(key_text)
+    return FileSettings(values, tuple(clear)), problems
+
+
+def file_settings(path: Path) -> FileSettings:
+    """The `settings:` of GATEWAY_CONFIG_FILE at start, or SettingsError naming each problem's line.
+    A file that is not there is said by the settings' own check (GATEWAY_CONFIG_FILE), and a file
+    that is not a mapping by the configuration's (gateway.config.loader)."""
+    if not path.is_file():
+        return FileSettings()
+    source = str(path)
+    try:
+        node, data = compose(read_text(path), source)
+    except ConfigError as exc:
+        raise SettingsError([str(problem) for problem in exc.problems]) from None
+    if not isinstance(data, dict):
+        return FileSettings()
+    settings, problems = read_file_settings(data.get(SETTINGS_KEY), path.parent)
+    if problems:
+        located = [ConfigProblem(source, line_of(node, (SETTINGS_KEY, *where)), (SETTINGS_KEY, *where), message)
+                   for where, message in problems]
+        raise SettingsError([str(problem) for problem in ConfigError(located).problems])
+    return settings
+
+
+class ConfigFileSource(PydanticBaseSettingsSource):
+    """The `settings:` of GATEWAY_CONFIG_FILE, below the environment and .env."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._values = dict(file_settings(path).values) if path is not None else {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def _config_file_path(init_kwargs: Mapping[str, Any], environ: Mapping[str, str],
+                      dotenv: Mapping[str, str | None]) -> Path | None:
+    """GATEWAY_CONFIG_FILE from the places above the file, the first that sets it."""
+    for place in (init_kwargs, environ, dotenv):
+        for key, value in place.items():
+            if key.lower() == "gateway_config_file" and value:
+                return Path(value)
+    return None
+
+
+def _environment_names() -> dict[str, str]:
+    return {name.upper(): name for name in Settings.model_fields}
+
+
+def _setting_of(key: str, names: Mapping[str, str]) -> tuple[str | None, bool]:
+    """(field name, whether the key is NAME_FILE) for a key of `settings:`; (None, False) if none."""
+    if key in names:
+        return names[key], False
+    if key.endswith(FILE_SUFFIX) and key[: -len(FILE_SUFFIX)] in names:
+        return names[key[: -len(FILE_SUFFIX)]], True
+    return None, False
+
+
+def _unknown_setting(key: str, names: Mapping[str, str]) -> str:
+    upper = key.upper()
+    if _setting_of(upper, names)[0] is not None:
+        return f"settings are written by their environment names, in capitals: {upper!r}"
+    close = difflib.get_close_matches(upper, list(names), n=1)
+    return f"unknown setting; did you mean {close[0]!r}?" if close else \
+        "unknown setting (docs/configuration.md lists them)"
+
+
+def _resolved(value: str, base_dir: Path | None) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() or base_dir is None else base_dir / path
+
+
+def _is_path_setting(name: str) -> bool:
+    return _names_path(Settings.model_fields[name].annotation)
+
+
+def _names_path(annotation: Any) -> bool:
+    """`Path`, `Path | None`, `Annotated[Path, ...] | None`."""
+    if annotation is Path:
+        return True
+    arguments = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _names_path(arguments[0])
+    return any(_names_path(argument) for argument in arguments if argument is not type(None))
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def _adapter(name: str) -> TypeAdapter[Any]:
+    """One setting's type, with its constraints and parsers, as the settings validate it."""
+    adapter = _ADAPTERS.get(name)
+    if adapter is None:
+        info = Settings.model_fields[name]
+        kind: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        adapter = _ADAPTERS[name] = TypeAdapter(kind)
+    return adapter
+
+
+def _value_problem(name: str, error: Mapping[str, Any]) -> str:
+    value = error.get("input")
+    if error.get("type") == "string_type" and isinstance(value, bool):
+        return "expected text, got a boolean (YAML reads yes/no/on/off/true/false unquoted as booleans: quote it)"
+    if error.get("type") == "string_type" and isinstance(value, int | float):
+        return "expected text, got a number: quote it"
+    return _describe({**error, "loc": (name, *error.get("loc", ()))}).removeprefix(f"{name.upper()}: ")

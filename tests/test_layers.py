@@ -20,7 +20,7 @@ PACKAGE = ROOT / "gateway"
 # Bottom to top. A module belongs to the layer of its longest matching prefix ("gateway" alone
 # names only the package's own __init__).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("gateway", "gateway._compat", "gateway.settings", "gateway.observability",
+    ("foundation", ("gateway", "gateway._compat", "gateway.located", "gateway.settings", "gateway.observability",
                     "gateway.request_body")),
     # Pure rules and the configuration they are compiled from (config.model validates with the
     # rules' parsers; policy.rules and policy.sites compile the model): one layer, no cycle.

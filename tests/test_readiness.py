@@ -140,3 +140,21 @@ async def test_no_readiness_metrics_before_a_first_report() -> None:
     text = generate_latest(registry).decode()
     assert "\ngateway_ready 0.0\n" in text
     assert 'gateway_readiness_check_ok{check="upstream",critical="true"} 0.0' in text
+
+
+async def test_a_group_s_checks_are_the_ones_it_names_at_each_report() -> None:
+    readiness = Readiness()
+    readiness.add("upstream", _answer(None))
+    sites: dict[str, Check] = {"upstream:wiki": _answer("upstream not reachable (refused)")}
+    readiness.add_group(lambda: dict(sites), critical=False)
+    report = await readiness.report()
+    assert report.ready  # informational
+    assert report.as_json()["checks"]["upstream:wiki"] == {"ok": False, "critical": False,
+                                                           "error": "upstream not reachable (refused)"}
+    sites.clear()
+    sites.update({"upstream:crm": _answer(None), "upstream": _answer("not this one"), "shutdown": _answer("no")})
+    report = await readiness.report()
+    assert list(report.checks) == ["upstream", "upstream:crm"]  # a registered name and shutdown keep their own
+    assert report.ready
+    assert readiness.names == ["upstream", "upstream:crm"]
+    assert not readiness.is_critical("upstream:crm")

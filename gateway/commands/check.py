@@ -16,6 +16,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.commands.arguments import describe_settings_sources
+
 if TYPE_CHECKING:
     from gateway.monosign import MonosignError, MonosignUser
     from gateway.settings import Settings
@@ -49,6 +51,7 @@ class CheckResult:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    describe_settings_sources(parser)
     parser.add_argument("--env-file", type=Path, default=Path(".env"), metavar="PATH",
                         help="settings file to read besides the environment (default: .env)")
     parser.add_argument("--user", metavar="NAME",
@@ -162,16 +165,6 @@ def _connect_failure(what: str, exc: BaseException, host: str, port: int, timeou
                        cause=str(exc) or type(exc).__name__, fix="check GATEWAY_UPSTREAM_URL, routing and the firewall")
 
 
-def upstream_ssl_context(settings: Settings) -> ssl.SSLContext:
-    if not settings.gateway_upstream_tls_verify:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    cafile = str(settings.gateway_upstream_ca_file) if settings.gateway_upstream_ca_file else None
-    return ssl.create_default_context(cafile=cafile)
-
-
 def _tls_failure(exc: ssl.SSLError, host: str) -> CheckResult:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return CheckResult(Mark.FAIL, f"upstream TLS: the certificate of {host} is not accepted",
@@ -207,6 +200,8 @@ async def check_upstream(settings: Settings) -> list[CheckResult]:
 
     import aiohttp
 
+    from gateway.assembly import upstream_config
+
     url = settings.gateway_upstream_url
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -222,7 +217,8 @@ async def check_upstream(settings: Settings) -> list[CheckResult]:
     writer.close()
     results.append(CheckResult(Mark.OK, f"upstream TCP: {host}:{port} accepts connections"))
 
-    context = upstream_ssl_context(settings) if https else None
+    # The TLS context the gateway itself uses (GATEWAY_UPSTREAM_CA_FILE, GATEWAY_UPSTREAM_TLS_VERIFY).
+    context = upstream_config(settings).ssl_context()
     if context is not None:
         try:
             _, writer = await asyncio.wait_for(
@@ -294,11 +290,16 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
                             fix="see docs/sites.md, \"What serve does today\"")]
     rules = sum(len(site.rules) for site in config.sites)
     return [CheckResult(Mark.OK, f"config file: {path} is valid: {len(config.sites)} site(s), {rules} rule(s), "
-                                 f"digest {config.digest[:12]}")]
+                                 f"digest {config.digest[:12]}"),
+            *(CheckResult(Mark.WARN, f"config file: the secret {name} is written in the file itself",
+                          fix=f"write {name}_FILE: PATH (a file only the gateway can read) instead, or set it in "
+                              "the environment; otherwise keep the configuration file as secret as the key")
+              for name in config.settings.clear_secrets)]
 
 
 async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
-    """Each passthrough site's upstream answers HTTP (any status), as the gateway's readiness asks it."""
+    """Each site's upstream answers HTTP (any status), as the gateway's readiness asks it: every site
+    but the exchange one, whose upstream is GATEWAY_UPSTREAM_URL (check_upstream). One line per site."""
     from gateway.assembly import upstream_config
     from gateway.config import ConfigError, load_config
     from gateway.config.model import Profile
@@ -314,8 +315,8 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
         return []  # said by the config file's own lines
     results: list[CheckResult] = []
     for site in config.sites:
-        if site.profile is not Profile.PASSTHROUGH:
-            continue  # the exchange site's upstream is GATEWAY_UPSTREAM_URL, checked above
+        if site.profile is Profile.EXCHANGE:
+            continue  # its upstream is GATEWAY_UPSTREAM_URL, checked above
         forwarder = Forwarder(site_upstream(site, upstream_config(settings)), Metrics())
         await forwarder.start()
         try:
@@ -325,7 +326,7 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
         if problem is None:
             results.append(CheckResult(Mark.OK, f"site {site.name}: upstream {site.upstream} answers"))
         else:
-            results.append(CheckResult(Mark.FAIL, f"site {site.name}: {problem} ({site.upstream})",
+            results.append(CheckResult(Mark.FAIL, f"site {site.name}: {problem} at {site.upstream}",
                                        fix=f"check the `upstream` of site {site.name!r} in the config file"))
     return results
 
@@ -333,7 +334,8 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
 # --- The command ---------------------------------------------------------------------------------------------
 # Said after the settings' problems: why nothing else follows (a note, not one more failure to count).
 SETTINGS_UNUSABLE_NOTE = ("    The settings are not usable, so nothing else was checked: fix the lines above in the "
-                          "environment or the .env file (see docs/configuration.md).")
+                          "environment, the .env file or the configuration file's settings: "
+                          "(see docs/configuration.md).")
 
 
 def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult]]:
@@ -346,6 +348,8 @@ def _settings_results(env_file: Path) -> tuple[Settings | None, list[CheckResult
     except SettingsError as exc:
         return None, [CheckResult(Mark.FAIL, f"settings: {problem}") for problem in exc.problems]
     source = f"{env_file} and the environment" if env_file.is_file() else "the environment"
+    if settings.gateway_config_file is not None:
+        source += f", and {settings.gateway_config_file}"
     results = [CheckResult(Mark.OK, f"settings: valid (read from {source})")]
     for warning in settings.plain_http_warnings():
         if not warning.startswith("GATEWAY_UPSTREAM_URL"):  # said, with its consequence, by the upstream checks

@@ -15,11 +15,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.commands.arguments import describe_settings_sources
+
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    describe_settings_sources(parser)
     parser.add_argument(
         "--env-file", type=Path, default=Path(".env"), metavar="PATH",
         help="settings file read after the environment (default: .env in the working directory)",

@@ -3,8 +3,11 @@
 A reload validates the new file completely (`load_config`) before anything changes. A valid file is
 swapped in as one new `LoadedConfig` object: a request reads `LiveConfig.current` once, when it
 starts, and keeps that object, so requests in flight finish on the configuration they started with
-and no connection is dropped. An invalid file changes nothing: the reason is logged (and returned),
-and the old configuration stays in force. Listeners that depend on the configuration (TLS
+and no connection is dropped. The file's `settings:` are not reloaded (they were read at start with
+the environment's and .env's): a reload that changes them still applies the sites and rules, and
+logs `config_settings_not_reloaded` naming the settings that wait for a restart. An invalid file
+(its settings included) changes nothing: the reason is logged (and returned), and the old
+configuration stays in force. Listeners that depend on the configuration (TLS
 certificates chosen by SNI, for one) subscribe to swaps.
 
 The file is watched by polling its identity (inode, size, modification time) at most every
@@ -26,6 +29,7 @@ from pathlib import Path
 from gateway.config.loader import ConfigError, load_config
 from gateway.config.model import GatewayConfig
 from gateway.observability.logging import get_logger
+from gateway.settings import FileSettings
 
 __all__ = ["LiveConfig", "LoadedConfig", "ReloadOutcome", "describe", "file_identity"]
 
@@ -74,11 +78,16 @@ class LiveConfig:
     current: LoadedConfig
     _subscribers: list[Subscriber] = field(default_factory=list)
     _identities: dict[Path, FileIdentity] = field(default_factory=dict)
+    # The settings the file held at start (the ones in force: settings are not reloaded), and the
+    # names of those the file has changed since, which wait for a restart.
+    _started_settings: FileSettings = field(default_factory=FileSettings)
+    pending_settings: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path, *, clock: Callable[[], float] = time.time) -> LiveConfig:
         """The first load: an invalid file is an error here (the gateway does not start)."""
-        live = cls(_loaded(path, clock()))
+        loaded = _loaded(path, clock())
+        live = cls(loaded, _started_settings=loaded.config.settings)
         live._remember_identities()
         return live
 
@@ -98,6 +107,7 @@ class LiveConfig:
             return ReloadOutcome(changed=False, error=str(exc))
         if candidate.digest == self.current.digest and not self._certificates_changed(candidate):
             self._remember_identities()
+            self._note_settings(candidate, reason)
             return ReloadOutcome(changed=False)
         previous = self.current
         self.current = candidate
@@ -113,9 +123,19 @@ class LiveConfig:
                       reason=reason, problems=[str(problem) for problem in exc.problems])
             return ReloadOutcome(changed=False, error=str(exc))
         self._remember_identities()
+        self._note_settings(candidate, reason)
         log.info("config_reloaded", message="a new configuration is in force for new requests", reason=reason,
                  digest=candidate.digest, previous_digest=previous.digest, sites=len(candidate.config.sites))
         return ReloadOutcome(changed=True)
+
+    def _note_settings(self, candidate: LoadedConfig, reason: str) -> None:
+        """Settings are not reloaded: say so, once per change, naming the settings (never their values)."""
+        pending = candidate.config.settings.changed_since(self._started_settings)
+        if pending and pending != self.pending_settings:
+            log.warning("config_settings_not_reloaded", reason=reason, settings=list(pending),
+                        message="the file's settings changed; the settings in force stay until the gateway "
+                                "restarts (a reload applies sites and rules only)")
+        self.pending_settings = pending
 
     def files_changed(self) -> bool:
         return any(file_identity(path) != identity for path, identity in self._identities.items())
@@ -141,12 +161,14 @@ def _loaded(path: Path, now: float) -> LoadedConfig:
     return LoadedConfig(config=config, digest=config.digest, loaded_at=now, source=path)
 
 
-def describe(loaded: LoadedConfig) -> dict[str, object]:
-    """What the admin listener shows about the configuration in force."""
+def describe(loaded: LoadedConfig, *, pending_settings: tuple[str, ...] = ()) -> dict[str, object]:
+    """What the admin listener shows about the configuration in force (and the settings that wait
+    for a restart, by name)."""
     return {
         "source": str(loaded.source),
         "digest": loaded.digest,
         "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(loaded.loaded_at)),
         "sites": [site.name for site in loaded.config.sites],
+        "settings_pending_restart": list(pending_settings),
     }
 

@@ -38,7 +38,7 @@ from gateway.config.exchange import exchange_rules
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
 from gateway.policy.users import AmbiguousUserName, check_exchange_reading, parse_username
-from gateway.settings import HttpUrlStr
+from gateway.settings import SETTINGS_KEY, FileSettings, HttpUrlStr, read_file_settings
 
 __all__ = [
     "PROFILE_ROUTE_CLASSES",
@@ -358,9 +358,25 @@ def _route_class_problem(profile: Profile, route_class: RouteClass, classes: fro
 class GatewayConfig(ConfigModel):
     """The whole file: sites, the site for an unknown Host (none: 421), session groups."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
     sites: Annotated[list[Site], Field(min_length=1)]
     default_site: Name | None = None
     session_groups: list[SessionGroup] = Field(default_factory=list)
+    # Settings by their environment names (gateway.settings.read_file_settings). They are read at
+    # start only, so they are no part of the digest of what a reload swaps in.
+    settings: FileSettings = Field(default_factory=FileSettings, exclude=True)
+
+    @field_validator(SETTINGS_KEY, mode="before")
+    @classmethod
+    def _read_settings(cls, value: Any, info: ValidationInfo) -> FileSettings:
+        if isinstance(value, FileSettings):
+            return value
+        base = (info.context or {}).get("base_dir") if info.context else None
+        settings, problems = read_file_settings(value, Path(base) if base is not None else None)
+        if problems:
+            raise LocatedProblems(problems)
+        return settings
 
     @model_validator(mode="after")
     def _relations(self) -> GatewayConfig:

@@ -15,6 +15,10 @@ with the answer:
   shortly" page (and `GATEWAY_FAIL_MODE=open` could never apply). A failure is reported in the
   body, with the dependency's state, and `/readyz` still answers 200.
 
+Checks that follow the configuration (each site's upstream, named `upstream:SITE`) are registered
+as a group (`add_group`): the group is asked for its checks at each report, so a reload that adds or
+removes a site adds or removes its check.
+
 A check returns None when the dependency is usable, a short, non-secret explanation when it is
 not, or a `CheckOutcome` to report the dependency's state as well (e.g. a circuit breaker's).
 
@@ -45,6 +49,8 @@ class CheckOutcome:
 
 
 Check = Callable[[], Awaitable[str | CheckOutcome | None]]
+# The checks of a group, by name, as they are now (e.g. one per site of the configuration in force).
+CheckGroup = Callable[[], Mapping[str, Check]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,7 @@ class _Registered:
 class Readiness:
     def __init__(self, *, timeout: float = CHECK_TIMEOUT) -> None:
         self._checks: dict[str, _Registered] = {}
+        self._groups: list[tuple[CheckGroup, bool]] = []
         self._timeout = timeout
         self.draining = False  # set on shutdown: load balancers should stop sending traffic
         self.last: ReadinessReport | None = None  # the latest report, for the metrics
@@ -107,12 +114,25 @@ class Readiness:
             raise ValueError(f"readiness check {name!r} is already registered")
         self._checks[name] = _Registered(check, critical)
 
+    def add_group(self, group: CheckGroup, *, critical: bool) -> None:
+        """Register checks whose names change with the configuration: `group()` is asked at each
+        report. A name already registered keeps its own check."""
+        self._groups.append((group, critical))
+
+    def _current(self) -> dict[str, _Registered]:
+        checks = dict(self._checks)
+        for group, critical in self._groups:
+            for name, check in group().items():
+                if name != SHUTDOWN:
+                    checks.setdefault(name, _Registered(check, critical))
+        return checks
+
     @property
     def names(self) -> list[str]:
-        return list(self._checks)
+        return list(self._current())
 
     def is_critical(self, name: str) -> bool:
-        return self._checks[name].critical
+        return self._current()[name].critical
 
     async def _run_one(self, registered: _Registered) -> CheckResult:
         try:
@@ -126,8 +146,9 @@ class Readiness:
         return CheckResult(registered.critical, answer)
 
     async def report(self) -> ReadinessReport:
-        names = list(self._checks)
-        results = await asyncio.gather(*(self._run_one(self._checks[name]) for name in names))
+        current = self._current()
+        names = list(current)
+        results = await asyncio.gather(*(self._run_one(current[name]) for name in names))
         checks = dict(zip(names, results, strict=True))
         if self.draining:
             checks[SHUTDOWN] = CheckResult(critical=True, problem="the gateway is shutting down")

@@ -7,7 +7,11 @@ socket; the supervisor answers `GATEWAY_ADMIN_LISTEN` for all of them:
 - `/readyz`: every running worker's own readiness (upstream, store, Monosign), asked afresh; ready
   when at least one worker runs, every running worker is ready, and no shutdown has started;
 - `/metrics`: every running worker's metrics, each sample labelled `worker`, plus the supervisor's own
-  (without a `worker` label; its process's `process_*` share those families).
+  (without a `worker` label; its process's `process_*` share those families);
+- `/config`: the configuration each running worker serves (its own `/config`: source, digest, load
+  time), whether they all serve the same one (`agree`), and when they do, its digest and the time the
+  last of them loaded it. Workers reload on their own (SIGHUP passed on, each watching the file), so
+  for a moment after a change they may differ; `agree` stays false if one refused the new file.
 """
 
 from __future__ import annotations
@@ -128,10 +132,44 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE, "Cache-Control": "no-store"})
 
 
+async def _worker_config(worker: RunningWorker) -> dict[str, Any]:
+    try:
+        status, body = await query_worker(worker.admin_socket, "/config")
+        document = json.loads(body)
+    except (OSError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
+        return {"error": f"no answer ({type(exc).__name__})"}
+    if status != 200 or not isinstance(document, dict):
+        return {"error": f"answered {status}"}
+    return document
+
+
+def merge_configs(answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The workers' `/config` answers as one: whether they agree, and if so on what (pure)."""
+    served = {answer.get("digest") or answer.get("source") for answer in answers.values()}
+    agree = bool(answers) and not any("error" in answer for answer in answers.values()) and len(served) == 1
+    merged: dict[str, Any] = {"agree": agree}
+    if agree:
+        first = next(iter(answers.values()))
+        merged.update({key: value for key, value in first.items() if key != "loaded_at"})
+        loaded = [answer["loaded_at"] for answer in answers.values() if isinstance(answer.get("loaded_at"), str)]
+        if loaded:
+            merged["loaded_at"] = max(loaded)  # ISO 8601 in UTC: the latest sorts last
+    merged["workers"] = answers
+    return merged
+
+
+async def _config(request: web.Request) -> web.Response:
+    running = list(request.app[SUPERVISOR].running_workers())
+    answers = await asyncio.gather(*(_worker_config(worker) for worker in running))
+    merged = merge_configs({str(worker.index): answer for worker, answer in zip(running, answers, strict=True)})
+    return web.json_response(merged, headers={"Cache-Control": "no-store"})
+
+
 def build_supervisor_admin_app(supervisor: Supervised) -> web.Application:
     app = web.Application(client_max_size=1024)
     app[SUPERVISOR] = supervisor
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/config", _config)
     return app

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.config import ConfigError
 from gateway.config.live import LiveConfig, LoadedConfig, describe
+from tests.logs import CapturedLogs, events
 
 SITE = """\
 sites:
@@ -137,3 +138,44 @@ async def test_watching_picks_up_changes_and_twenty_swaps(config_file: Path) -> 
     finally:
         stop.set()
         await asyncio.wait_for(watcher, 5)
+
+
+SETTINGS = "settings:\n  GATEWAY_BRAND_NAME: {brand}\n  GATEWAY_SESSION_SECRET: {secret}\n"
+
+
+def test_changed_settings_wait_for_a_restart_and_the_sites_still_reload(
+        config_file: Path, captured_logs: CapturedLogs) -> None:
+    write(config_file, SITE.format(admin="deny") + SETTINGS.format(brand="Before", secret="a" * 40))
+    live = LiveConfig.load(config_file)
+    write(config_file, SITE.format(admin="two_factor") + SETTINGS.format(brand="After", secret="b" * 40))
+    assert live.reload().changed  # the sites and rules: applied
+    assert admin_action(live.current) == "two_factor"
+    assert live.pending_settings == ("GATEWAY_BRAND_NAME", "GATEWAY_SESSION_SECRET")
+    assert describe(live.current, pending_settings=live.pending_settings)["settings_pending_restart"] == [
+        "GATEWAY_BRAND_NAME", "GATEWAY_SESSION_SECRET"]
+    (warning,) = [line for line in events(captured_logs(), "gateway.config")
+                  if line["event"] == "config_settings_not_reloaded"]
+    assert warning["settings"] == ["GATEWAY_BRAND_NAME", "GATEWAY_SESSION_SECRET"]
+    assert "b" * 40 not in "".join(captured_logs())
+
+    # Only the settings change: nothing to swap in, and the same warning is not repeated.
+    write(config_file, SITE.format(admin="two_factor") + SETTINGS.format(brand="After", secret="b" * 40) + "\n")
+    assert not live.reload().changed
+    assert len([line for line in events(captured_logs(), "gateway.config")
+                if line["event"] == "config_settings_not_reloaded"]) == 1
+    # Written back as they were at start: nothing waits any more.
+    write(config_file, SITE.format(admin="two_factor") + SETTINGS.format(brand="Before", secret="a" * 40))
+    live.reload()
+    assert live.pending_settings == ()
+
+
+def test_a_reload_with_a_setting_that_could_not_start_the_gateway_is_refused(config_file: Path) -> None:
+    live = LiveConfig.load(config_file)
+    before = live.current
+    write(config_file, SITE.format(admin="two_factor") + "settings:\n  GATEWAY_WORKERS: 0\n")
+    outcome = live.reload()
+    assert not outcome.changed
+    assert outcome.error is not None
+    assert "settings.GATEWAY_WORKERS" in outcome.error
+    assert live.current is before
+    assert live.pending_settings == ()

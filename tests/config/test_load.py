@@ -184,12 +184,15 @@ def _yaml_blocks(document: str) -> list[str]:
 
 @pytest.mark.parametrize("document", ["sites.md", "configuration.md"])
 def test_the_documented_files_load(document: str, tmp_path: Path) -> None:
-    (tmp_path / "certs").mkdir()
-    for name in ("mail.pem", "mail.key"):
-        (tmp_path / "certs" / name).write_text("placeholder")
+    for name in ("certs/mail.pem", "certs/mail.key", "certs/gateway.pem", "certs/gateway.key",
+                 "secrets/monosign-api-key", "secrets/monosign-api-secret"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("placeholder")
     files = [block for block in _yaml_blocks(document) if not block.startswith("rules:")]
     assert files
     for block in files:
+        if block.startswith("settings:"):  # the settings part alone
+            block = "sites: [{name: m, hosts: [m], upstream: 'https://m', profile: exchange}]\n" + block
         parse_config(block, base_dir=tmp_path)
 
 
