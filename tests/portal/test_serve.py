@@ -21,6 +21,7 @@ from tests.portal.support import (
     request,
     running_portal,
     split,
+    write_key,
 )
 from tests.proxy.support import raw_exchange
 
@@ -234,3 +235,22 @@ async def test_the_gateway_s_cookies_never_reach_the_application(tmp_path: Path)
             assert status == 200, method
             assert header(echoed(body), "Cookie") == ["app=1; msgwx=kept; theme=dark"], method
             assert name not in json.dumps(echoed(body)).replace("msgwx", "")
+
+
+async def test_a_replaced_assertion_key_is_picked_up_by_a_reload(tmp_path: Path) -> None:
+    async with running_portal(tmp_path) as portal:
+        _, _, body = await get(portal, "/_gateway/jwks.json")
+        before = {key["kid"] for key in json.loads(body)["keys"]}
+        write_key(tmp_path / "assertion.pem")
+        live = portal.gateway.gateway.live
+        assert live is not None
+        assert live.files_changed()
+        assert live.reload().changed
+        _, _, body = await get(portal, "/_gateway/jwks.json")
+        after = {key["kid"] for key in json.loads(body)["keys"]}
+        assert len(after) == 2
+        assert len(after & before) == 1  # the previous key stays; the signing key is the new one
+        cookie = await portal.session()
+        _, _, body = await get(portal, "/_app/echo", f"Cookie: {cookie}")
+        (token,) = [value for name, value in echoed(body) if name == "X-Monosign-Assertion"]
+        assert jwt.get_unverified_header(token)["kid"] in after - before

@@ -40,7 +40,7 @@ from gateway.core import RequestContext, Route, UpstreamAnswer
 from gateway.mfa.decisions import needs_touch
 from gateway.mfa.flow import FLOW, PENDING_MAX_SECONDS, MfaFlow
 from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, GATEWAY_COOKIE_PREFIXES, strip_request_cookies
-from gateway.policy.cookies import cookie_name, request_cookies
+from gateway.policy.cookies import request_cookies
 from gateway.policy.identity_headers import ASSERTION_HEADER, IdentityHeaderNames, IdentityHeaders
 from gateway.policy.routes import wants_navigation
 from gateway.policy.rules import Decision, RuleRequest, RuleSet
@@ -76,8 +76,9 @@ def strip_gateway_cookies(request: web.Request, headers: CIMultiDict[str]) -> No
 
 
 def _gateway_cookie(set_cookie: str) -> bool:
-    name = cookie_name(set_cookie.partition(";")[0])
-    return name is not None and (name in GATEWAY_COOKIE_NAMES or name.startswith(GATEWAY_COOKIE_PREFIXES))
+    # The name as a browser reads a Set-Cookie (RFC 6265 5.2): up to the first `=`, white space trimmed.
+    name = set_cookie.partition(";")[0].partition("=")[0].strip(" \t").lower()
+    return name in GATEWAY_COOKIE_NAMES or name.startswith(GATEWAY_COOKIE_PREFIXES)
 
 
 async def drop_gateway_set_cookies(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> None:
