@@ -239,3 +239,27 @@ async def test_no_spelling_of_a_protected_path_reaches_the_application_anonymous
 def test_the_protected_oracle(path: str, expected: bool) -> None:
     assert protected(path) is expected
 
+
+
+@pytest.mark.parametrize(("query", "headers", "expected"), [
+    ("", ["Sec-Fetch-Mode: navigate", "Accept: text/html"], 401),
+    ("?browsers=redirect", ["Sec-Fetch-Mode: navigate", "Accept: text/html"], 302),
+    ("?browsers=redirect", ["Accept: text/html"], 302),
+    ("?browsers=redirect", ["Accept: application/json"], 401),
+    ("?browsers=redirect", ["Sec-Fetch-Mode: cors", "Accept: text/html"], 401),
+    ("?browsers=redirect", ["X-Requested-With: XMLHttpRequest"], 401),
+    ("?browsers=other", ["Sec-Fetch-Mode: navigate"], 401),
+])
+async def test_a_proxy_that_relays_answers_as_they_are_can_ask_for_a_redirect(tmp_path: Path, query: str,
+                                                                              headers: list[str],
+                                                                              expected: int) -> None:
+    """Traefik's way (docs/forward-auth.md), asked directly as Traefik asks: X-Forwarded-* from a trusted peer."""
+    async with stack(tmp_path, "caddy") as running:
+        described = ["X-Forwarded-Method: GET", "X-Forwarded-Proto: https", f"X-Forwarded-Host: {HOST}",
+                     "X-Forwarded-Uri: /admin/x?y=1"]
+        status, answer, _ = await raw_get(running.gateway_port, f"/_gateway/auth{query}", *described, *headers)
+        assert status == expected
+        assert answer["location"] == f"https://{HOST}/_gateway/signin?rd=/admin/x%3Fy%3D1"
+        described[0] = "X-Forwarded-Method: POST"
+        status, _, _ = await raw_get(running.gateway_port, f"/_gateway/auth{query}", *described, *headers)
+        assert status == 401

@@ -57,7 +57,7 @@ def test_forward_auth_asks_the_gateway_and_copies_exactly_its_headers(traefik: d
     middlewares = traefik["middlewares"].values()
     (auth,) = [middleware["forwardAuth"] for middleware in middlewares if "forwardAuth" in middleware]
     assert set(auth) <= FORWARD_AUTH_KEYS
-    assert re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]+)?/_gateway/auth", auth["address"])
+    assert re.fullmatch(r"https?://[a-z0-9.-]+(:[0-9]+)?/_gateway/auth\?browsers=redirect", auth["address"])
     assert auth["trustForwardHeader"] is False  # Traefik writes X-Forwarded-* itself
     assert auth["authResponseHeaders"] == HEADERS
     (strip,) = [middleware["headers"] for middleware in middlewares if "headers" in middleware]

@@ -11,7 +11,9 @@ site is no session. The answer is what those proxies understand:
   client's own copies of those headers itself, see docs/forward-auth.md);
 - 401 with `Location`: the sign-in page on the original host (absolute: the proxy redirects the
   browser there, nginx with `error_page 401`, Caddy with `handle_response`), `rd` the original path
-  and query; and `WWW-Authenticate` naming it;
+  and query; and `WWW-Authenticate` naming it. A proxy that cannot redirect on a 401 (Traefik relays
+  it as it is) asks `/_gateway/auth?browsers=redirect`: a browser navigation then gets the same
+  `Location` with 302, which it relays and the browser follows;
 - 403 for everything else: a rule that denies, a peer that is not trusted, a description that is
   missing, ambiguous or not canonical;
 - 503 when the session store cannot be asked (the proxies turn it into an error: fail closed).
@@ -38,6 +40,7 @@ from gateway.policy.forward_auth import (
     decide,
     original_request,
 )
+from gateway.policy.routes import wants_navigation
 from gateway.policy.sites import HostMatch
 from gateway.profiles.portal.access import PortalAccess, identity
 from gateway.profiles.portal.serve import (
@@ -99,8 +102,13 @@ def forward_auth_handler(portals: Callable[[], PortalSites]) -> Handler:
                 headers.update(sites.site(decision.site).upstream_identity(check, now))
             return web.Response(status=200, headers=headers)
         if decision.verdict is Verdict.SIGN_IN:
-            return _sign_in(decision, sites, listed=selection is not None and selection.match is HostMatch.LISTED,
-                            public_url=sites.issuer)
+            response = _sign_in(decision, sites, listed=selection is not None and selection.match is HostMatch.LISTED,
+                                public_url=sites.issuer)
+            assert decision.original is not None
+            if request.query.get("browsers") == "redirect" and wants_navigation(decision.original.method,
+                                                                                request.headers):
+                response.set_status(302)
+            return response
         return web.Response(status=403, text="403 Forbidden\n", headers=_NO_STORE)
 
     return handle
