@@ -298,7 +298,7 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
 
 
 async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
-    """Each passthrough and portal site's upstream answers HTTP (any status), as the gateway's readiness asks it."""
+    """Each passthrough site's upstream answers HTTP (any status), as the gateway's readiness asks it."""
     from gateway.assembly import upstream_config
     from gateway.config import ConfigError, load_config
     from gateway.config.model import Profile
@@ -314,7 +314,7 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
         return []  # said by the config file's own lines
     results: list[CheckResult] = []
     for site in config.sites:
-        if site.profile not in (Profile.PASSTHROUGH, Profile.PORTAL):
+        if site.profile is not Profile.PASSTHROUGH:
             continue  # the exchange site's upstream is GATEWAY_UPSTREAM_URL, checked above
         forwarder = Forwarder(site_upstream(site, upstream_config(settings)), Metrics())
         await forwarder.start()
