@@ -24,6 +24,7 @@ from tests.portal.support import (
     write_key,
 )
 from tests.proxy.support import raw_exchange
+from tests.redis_server import RedisServer
 
 IDENTITY_KEYS = {header_key(name) for name in ("Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups",
                                                 "X-Monosign-Assertion")}
@@ -254,3 +255,20 @@ async def test_a_replaced_assertion_key_is_picked_up_by_a_reload(tmp_path: Path)
         _, _, body = await get(portal, "/_app/echo", f"Cookie: {cookie}")
         (token,) = [value for name, value in echoed(body) if name == "X-Monosign-Assertion"]
         assert jwt.get_unverified_header(token)["kid"] in after - before
+
+
+async def test_a_store_that_cannot_be_asked_refuses_everything_but_bypass(tmp_path: Path) -> None:
+    with RedisServer.running(tmp_path / "redis") as redis_server:
+        async with running_portal(tmp_path, gateway_session_store="redis", gateway_redis_url=redis_server.url,
+                                  gateway_session_secret="s" * 40, gateway_session_cache_seconds=0,
+                                  gateway_redis_timeout=1.0, gateway_trusted_proxies=["127.0.0.1/32"]) as portal:
+            cookie = await portal.session()
+            assert (await get(portal, "/page", f"Cookie: {cookie}"))[0] == 200
+            redis_server.stop()
+            assert (await get(portal, "/page", f"Cookie: {cookie}", *BROWSER))[0] == 503
+            assert (await get(portal, "/drafts", f"Cookie: {cookie}", *API))[0] == 503
+            described = (f"X-Original-URL: http://{WIKI_HOST}/page", "X-Original-Method: GET")
+            assert (await get(portal, "/_gateway/auth", *described, f"Cookie: {cookie}"))[0] == 503
+            assert (await get(portal, "/public/x"))[0] == 200  # a bypass needs no session
+            assert portal.app.state.paths[-1] == "/public/x"
+            assert list(portal.app.state.paths).count("/page") == 1

@@ -82,7 +82,7 @@ def forward_auth_handler(portals: Callable[[], PortalSites]) -> Handler:
             except StoreUnavailable as exc:
                 audit("forward_auth", client_ip=ctx.client_ip, verdict="error", reason="session_store_unavailable",
                       **_described(original))
-                flow.state.metrics.refusals.labels("session_store_unavailable").inc()
+                flow.metrics.refusals.labels("session_store_unavailable").inc()
                 log.error("session_store_unavailable", reason=str(exc))
                 return web.Response(status=503, text="session store unavailable\n", headers=_NO_STORE)
         decision = decide(request.headers, peer_trusted=ctx.peer_trusted, client_ip=ctx.client_ip,
@@ -102,7 +102,7 @@ def forward_auth_handler(portals: Callable[[], PortalSites]) -> Handler:
                 headers.update(sites.site(decision.site).upstream_identity(check, now))
             return web.Response(status=200, headers=headers)
         if decision.verdict is Verdict.SIGN_IN:
-            response = _sign_in(decision, sites, listed=selection is not None and selection.match is HostMatch.LISTED,
+            response = _sign_in(decision, listed=selection is not None and selection.match is HostMatch.LISTED,
                                 public_url=sites.issuer)
             assert decision.original is not None
             if request.query.get("browsers") == "redirect" and wants_navigation(decision.original.method,
@@ -136,7 +136,7 @@ def _described(original: OriginalRequest | None) -> dict[str, str]:
     return {"method": original.method, "host": original.host, "path": original.target.path}
 
 
-def _sign_in(decision: ForwardAuthDecision, sites: PortalSites, *, listed: bool, public_url: str) -> web.Response:
+def _sign_in(decision: ForwardAuthDecision, *, listed: bool, public_url: str) -> web.Response:
     """401 with the sign-in page's absolute URL on the original host, or on the public URL when the
     host is no site's own (the default site's): a Location is never built from a host no site lists."""
     original = decision.original
