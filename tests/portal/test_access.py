@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config.model import Action
@@ -113,3 +115,20 @@ async def test_an_upstream_cannot_set_the_gateway_s_cookies(set_cookie: str, kep
     await drop_gateway_set_cookies(_Answer(), headers)
     assert headers.getall("Set-Cookie") == ([set_cookie, "other=1"] if kept else ["other=1"])
     assert headers["X"] == "y"
+
+
+@given(state=st.sampled_from(list(SessionState)), site=st.sampled_from(["wiki", "docs", "crm", ""]),
+       created=st.floats(0, 10_000), idle=st.floats(0, 10_000), mfa=st.none() | st.floats(0, 10_000),
+       action=st.sampled_from([*Action, None]))
+def test_a_session_opens_only_its_own_sites_within_its_timeouts(state: SessionState, site: str, created: float,
+                                                                idle: float, mfa: float | None,
+                                                                action: Action | None) -> None:
+    session = record(state=state, site=site, created_at=NOW - created, last_activity=NOW - idle,
+                     mfa_at=None if mfa is None else NOW - mfa)
+    access = portal_access(session, sites=SITES, now=NOW, timeouts=TIMEOUTS, pending_max=300)
+    if opens(action, access) and action is not Action.BYPASS:
+        assert site in SITES
+        assert TIMEOUTS.remaining(session, NOW) > 0
+        assert action in (Action.ONE_FACTOR, Action.TWO_FACTOR)
+        assert session.passed or (action is Action.ONE_FACTOR and state is SessionState.PENDING
+                                  and created < 300)
