@@ -49,6 +49,7 @@ from gateway.pages.renderer import URLS, PageRenderer
 from gateway.passthrough import install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
+from gateway.profiles.portal.endpoints import install_portal_endpoints
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstream_config import UpstreamConfig
@@ -202,7 +203,8 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
                 profile: Profile = EXCHANGE, config: GatewayConfig | None = None) -> AppState:
     """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
     the bare proxy); otherwise the MFA flow is installed with the clients the settings describe.
-    `config` (GATEWAY_CONFIG_FILE's) adds its passthrough sites, chosen by Host (gateway.passthrough);
+    `config` (GATEWAY_CONFIG_FILE's) adds its passthrough and portal sites, chosen by Host
+    (gateway.passthrough), and forward auth and the assertion keys (gateway.profiles.portal);
     ConfigError when its Exchange site is not the one the settings describe."""
     metrics = metrics or Metrics()
     scheme = "https" if settings.public_is_https else "http"
@@ -236,5 +238,6 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     if mfa:
         profile.second_factor(state)
     if config is not None:
-        install_sites(state, config)
+        sites = install_sites(state, config)
+        install_portal_endpoints(state, lambda: sites.portals)
     return state

@@ -13,7 +13,11 @@ with `gateway.policy.sites.SiteIndex` (the canonical host name, any port):
   pool per upstream URL), `deny` answers 403, and `one_factor` / `two_factor` (and a rule that
   needs to know the user) answer 403 saying sign-in is not available yet (the portal profile will
   sign users in). Client-sent identity headers, in every spelling, never reach the upstream;
+- a `portal` site's requests are served by `gateway.profiles.portal.serve` (its rules, the session,
+  the identity handed upstream); `portals` is the configuration as forward auth sees it;
 - a host no site lists goes to `default_site`, else is answered 421.
+
+The gateway's own cookies never reach a passthrough upstream either, and it cannot set them.
 
 `swap` installs another configuration (a reload): requests read the dispatch table once, when they
 start, so those in flight finish on the configuration they started with. Forwarders are kept by
@@ -36,6 +40,7 @@ from gateway.observability.readiness import Check
 from gateway.policy.identity_headers import IdentityHeaders
 from gateway.policy.rules import RuleRequest, RuleSet
 from gateway.policy.sites import SiteIndex
+from gateway.profiles.portal.serve import PORTAL_LABEL, PortalSites, drop_gateway_set_cookies, strip_gateway_cookies
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstream_config import UpstreamConfig
 from gateway.settings import Settings
@@ -94,7 +99,8 @@ def passthrough_route(rules: RuleSet, forwarder: Forwarder) -> Route:
         if action is Action.BYPASS:
             headers = upstream_headers(request, ctx)
             IDENTITY_HEADERS.strip(headers)
-            return await send_upstream(request, ctx, headers, inspect=None, forwarder=forwarder)
+            strip_gateway_cookies(request, headers)
+            return await send_upstream(request, ctx, headers, inspect=drop_gateway_set_cookies, forwarder=forwarder)
         if action is Action.DENY:
             return error_page(request, ctx, 403)
         # one_factor, two_factor, or a rule that needs the user: nobody can sign in here yet.
@@ -113,6 +119,7 @@ class Sites:
         self._state = state
         self._forwarders: dict[UpstreamConfig, Forwarder] = {}
         self._started = False
+        self.portals: PortalSites
         self._table = self._build(config)
 
     @property
@@ -133,11 +140,15 @@ class Sites:
 
     def _build(self, config: GatewayConfig) -> tuple[SiteIndex, dict[str, SiteRoute]]:
         index = SiteIndex(config)
+        portals = PortalSites(index, self._state)
         routes: dict[str, SiteRoute] = {}
         for site in config.sites:
             if site.profile is Profile.PASSTHROUGH:
                 routes[site.name] = SiteRoute(PASSTHROUGH_LABEL, passthrough_route(index.rules(site),
                                                                                    self._forwarder(site)))
+            elif site.profile is Profile.PORTAL:
+                routes[site.name] = SiteRoute(PORTAL_LABEL, portals.route(site, self._forwarder(site)))
+        self.portals = portals
         return index, routes
 
     def _forwarder(self, site: Site) -> Forwarder:

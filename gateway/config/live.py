@@ -13,7 +13,8 @@ certificates chosen by SNI, for one) subscribe to swaps.
 The file is watched by polling its identity (inode, size, modification time) at most every
 `interval` seconds: no extra thread, no inotify dependency, and it works on the atomic rename that
 Kubernetes' ConfigMap updates and editors use. The certificate and key files a configuration names
-are watched the same way, so a renewed certificate is picked up without a restart.
+(the portal's assertion keys too) are watched the same way, so a renewed certificate or a replaced
+key is picked up without a restart.
 """
 
 from __future__ import annotations
@@ -54,11 +55,13 @@ class LoadedConfig:
     source: Path
 
     def watched_files(self) -> tuple[Path, ...]:
-        """The file itself and every certificate and key it names."""
+        """The file itself and every certificate and key it names (assertion keys too)."""
         files = [self.source]
         for site in self.config.sites:
             if site.tls is not None:
                 files += [site.tls.cert_file, site.tls.key_file]
+            if site.assertion is not None:
+                files += site.assertion.files
         return tuple(files)
 
 

@@ -27,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     Strict,
     StrictStr,
     ValidationInfo,
@@ -34,7 +35,9 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.assertion import AssertionKeyError, AssertionKeys
 from gateway.config.exchange import exchange_rules
+from gateway.policy.identity_headers import ASSERTION_HEADER, IdentityHeaderNames, header_key
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
 from gateway.policy.users import AmbiguousUserName, check_exchange_reading, parse_username
@@ -43,8 +46,10 @@ from gateway.settings import SETTINGS_KEY, FileSettings, HttpUrlStr, read_file_s
 __all__ = [
     "PROFILE_ROUTE_CLASSES",
     "Action",
+    "AssertionConfig",
     "ConfigModel",
     "GatewayConfig",
+    "IdentityHeadersConfig",
     "LocatedProblems",
     "Location",
     "Profile",
@@ -70,11 +75,11 @@ class LocatedProblems(ValueError):
 class Profile(StrEnum):
     EXCHANGE = "exchange"
     PASSTHROUGH = "passthrough"
-    PORTAL = "portal"  # reserved: the gateway's own sign-in
+    PORTAL = "portal"  # the gateway's own sign-in
     FORMS = "forms"  # reserved: an application's own login form
 
 
-AVAILABLE_PROFILES = frozenset({Profile.EXCHANGE, Profile.PASSTHROUGH})
+AVAILABLE_PROFILES = frozenset({Profile.EXCHANGE, Profile.PASSTHROUGH, Profile.PORTAL})
 
 
 class Action(StrEnum):
@@ -90,10 +95,12 @@ class Action(StrEnum):
 PROFILE_ROUTE_CLASSES: dict[Profile, frozenset[RouteClass]] = {
     Profile.EXCHANGE: frozenset(RouteClass) - {RouteClass.GATEWAY},
     Profile.PASSTHROUGH: frozenset(),
+    Profile.PORTAL: frozenset(),
 }
 PROFILE_ACTIONS: dict[Profile, frozenset[Action]] = {
     Profile.EXCHANGE: frozenset(Action),
     Profile.PASSTHROUGH: frozenset(Action) - {Action.PINNED},
+    Profile.PORTAL: frozenset(Action) - {Action.PINNED},
 }
 
 GATEWAY_SEGMENT = "_gateway"
@@ -303,6 +310,123 @@ class SessionGroup(ConfigModel):
         return value
 
 
+# Headers the proxy itself writes, frames or reads: an identity header by one of these names (in any
+# spelling, as identity headers are stripped) would remove or forge them.
+_RESERVED_HEADER_KEYS = frozenset(header_key(name) for name in (
+    "Host", "Cookie", "Authorization", "Proxy-Authorization", "Content-Length", "Content-Type", "Content-Encoding",
+    "Transfer-Encoding", "Connection", "Keep-Alive", "Upgrade", "TE", "Trailer", "Expect", "Via", "Forwarded",
+    "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port", "X-Forwarded-Method",
+    "X-Forwarded-Uri", "X-Original-URL", "X-Original-Method", "X-Real-IP", "X-Request-Id", ASSERTION_HEADER,
+))
+
+
+def _header_name(value: str) -> str:
+    if not _METHOD.fullmatch(value):  # RFC 9110 token: the grammar of a field name too
+        raise ValueError("not a header name (letters, digits and -, no spaces or ':')")
+    if not header_key(value):
+        raise ValueError("a header name needs letters or digits")
+    if header_key(value) in _RESERVED_HEADER_KEYS:
+        raise ValueError(f"the gateway writes or reads {value} itself (in any spelling); choose another name")
+    return value
+
+
+HeaderName = Annotated[StrictStr, AfterValidator(_header_name)]
+_DEFAULT_NAMES = IdentityHeaderNames()
+
+
+class IdentityHeadersConfig(ConfigModel):
+    """The headers that carry a passed session's identity upstream (null: that claim is not sent).
+    Defaults are Authelia's, which many applications already read."""
+
+    user: HeaderName | None = _DEFAULT_NAMES.user
+    email: HeaderName | None = _DEFAULT_NAMES.email
+    name: HeaderName | None = _DEFAULT_NAMES.name
+    groups: HeaderName | None = _DEFAULT_NAMES.groups
+
+    @model_validator(mode="after")
+    def _distinct(self) -> IdentityHeadersConfig:
+        seen: dict[str, str] = {}
+        problems: list[tuple[Location, str]] = []
+        for claim in ("user", "email", "name", "groups"):
+            value = getattr(self, claim)
+            if value is None:
+                continue
+            other = seen.setdefault(header_key(value), claim)
+            if other != claim:
+                problems.append(((claim,), f"{value} is read as the same header as {other}'s "
+                                           "(names are compared without case, '-' or '_')"))
+        if problems:
+            raise LocatedProblems(problems)
+        return self
+
+    def names(self) -> IdentityHeaderNames:
+        return IdentityHeaderNames(user=self.user, email=self.email, name=self.name, groups=self.groups)
+
+
+class AssertionConfig(ConfigModel):
+    """The signed assertion (`X-Monosign-Assertion`): ES256 keys from PEM files, read and checked when
+    the file is loaded. `key_file` signs; `previous_key_files` are only published in the JWKS (a
+    rotation keeps the old key listed until the assertions and the upstreams' caches have expired)."""
+
+    enabled: Annotated[bool, Strict()] = True
+    key_file: Path | None = None
+    previous_key_files: list[Path] = Field(default_factory=list)
+    _keys: AssertionKeys | None = PrivateAttr(default=None)
+
+    @field_validator("key_file", mode="before")
+    @classmethod
+    def _key_path(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("expected a file path")
+        return resolve_path(value, info)
+
+    @field_validator("previous_key_files", mode="before")
+    @classmethod
+    def _key_paths(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("expected a list of file paths")
+        if not all(isinstance(item, str) for item in value):
+            raise ValueError("expected a list of file paths")
+        return [resolve_path(item, info) for item in value]
+
+    @model_validator(mode="after")
+    def _load_keys(self) -> AssertionConfig:
+        if not self.enabled:
+            return self
+        if self.key_file is None:
+            raise LocatedProblems([(("key_file",), "the signing key's PEM file is needed when the assertion is "
+                                                  "enabled (openssl ecparam -name prime256v1 -genkey -noout)")])
+        problems: list[tuple[Location, str]] = []
+        try:
+            AssertionKeys.from_files([self.key_file])
+        except AssertionKeyError as exc:
+            problems.append((("key_file",), str(exc)))
+        else:
+            for index, path in enumerate(self.previous_key_files):
+                try:
+                    AssertionKeys.from_files([self.key_file, path])
+                except AssertionKeyError as exc:
+                    problems.append((("previous_key_files", index), str(exc)))
+        if problems:
+            raise LocatedProblems(problems)
+        try:
+            self._keys = AssertionKeys.from_files([self.key_file, *self.previous_key_files])
+        except AssertionKeyError as exc:  # each file is fine alone: the same key is listed twice
+            raise LocatedProblems([(("previous_key_files",), str(exc))]) from None
+        return self
+
+    @property
+    def keys(self) -> AssertionKeys | None:
+        """The keys read at load (None when the assertion is disabled)."""
+        return self._keys
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(path for path in (self.key_file, *self.previous_key_files) if path is not None)
+
+
 class Site(ConfigModel):
     name: Name
     hosts: Annotated[list[Host], Field(min_length=1)]
@@ -311,6 +435,9 @@ class Site(ConfigModel):
     rules: Annotated[list[Rule], Field(min_length=1)]
     tls: TlsFiles | None = None
     session_group: Name | None = None
+    # The portal profile's: what reaches the upstream about a passed session's user.
+    identity_headers: IdentityHeadersConfig | None = None
+    assertion: AssertionConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -325,7 +452,7 @@ class Site(ConfigModel):
     def _available(cls, value: Profile) -> Profile:
         if value not in AVAILABLE_PROFILES:
             raise ValueError(f"the {value.value!r} profile is reserved for a later version; "
-                             "use exchange or passthrough")
+                             "use exchange, passthrough or portal")
         return value
 
     @model_validator(mode="after")
@@ -342,9 +469,19 @@ class Site(ConfigModel):
                                  f"{rule.action.value!r} is an action of the exchange profile only"))
         if len(set(self.hosts)) != len(self.hosts):
             problems.append((("hosts",), "a host is listed twice"))
+        if self.profile is not Profile.PORTAL:
+            for key in ("identity_headers", "assertion"):
+                if getattr(self, key) is not None:
+                    problems.append(((key,), f"a key of the portal profile (the {self.profile.value} profile "
+                                             "hands no identity upstream)"))
         if problems:
             raise LocatedProblems(problems)
         return self
+
+    @property
+    def identity_header_names(self) -> IdentityHeaderNames:
+        """The headers that carry the identity upstream (the defaults when the file writes none)."""
+        return self.identity_headers.names() if self.identity_headers is not None else _DEFAULT_NAMES
 
 
 def _route_class_problem(profile: Profile, route_class: RouteClass, classes: frozenset[RouteClass]) -> str:

@@ -32,6 +32,9 @@ PLAIN_COOKIE_NAME = "msgw"
 # familiar-device cookie (gateway.mfa.device_cookie) is the gateway's too.
 GATEWAY_COOKIE_NAMES = frozenset({SECURE_COOKIE_NAME.lower(), PLAIN_COOKIE_NAME.lower(),
                                   SECURE_DEVICE_COOKIE_NAME.lower(), PLAIN_DEVICE_COOKIE_NAME.lower()})
+# Any other cookie of the gateway's (a sign-in page's, say) is named with one of these lower-cased
+# prefixes, so it is stripped wherever the gateway's cookies are, without a list to keep in step.
+GATEWAY_COOKIE_PREFIXES = (PLAIN_COOKIE_NAME.lower() + "-", SECURE_COOKIE_NAME.lower() + "-")
 # Exchange's CAFE routing hints, as lower-cased name prefixes: ProxyLogon (CVE-2021-26855) chose the
 # back end with X-BEResource, or with X-AnonResource=true and X-AnonResource-Backend (the two cookies
 # Microsoft's mitigation filters); X-BackEndCookie (`<user SID>=<back end>`) picks the mailbox server

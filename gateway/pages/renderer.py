@@ -100,7 +100,7 @@ POLL_INTERVAL_MS = 2000
 
 # Statuses whose error page has its own title and message (`error.<status>.title` / `.body`). Any
 # other status, 500 among them, shows the generic `error.title` / `error.body` ("something went wrong").
-ERROR_STATUSES = frozenset({400, 403, 404, 405, 408, 413, 417, 440, 502, 503, 504})
+ERROR_STATUSES = frozenset({400, 401, 403, 404, 405, 408, 413, 417, 440, 502, 503, 504})
 # Refusals that need other words than their status's own: `error.<kind>.title` / `.body`.
 ERROR_KINDS = frozenset({
     "mfa-not-configured",  # the MFA flow is not installed: nobody gets in

@@ -60,9 +60,9 @@ MISTAKES: list[tuple[str, str, str, list[str]]] = [
       "'pinned'"]),
     ("a profile action on the wrong profile", "action: two_factor", "action: pinned",
      ["gateway.yaml:18: sites[1].rules[1].action: 'pinned' is an action of the exchange profile only"]),
-    ("a reserved profile", "profile: passthrough", "profile: portal",
-     ["gateway.yaml:13: sites[1].profile: the 'portal' profile is reserved for a later version; "
-      "use exchange or passthrough"]),
+    ("a reserved profile", "profile: passthrough", "profile: forms",
+     ["gateway.yaml:13: sites[1].profile: the 'forms' profile is reserved for a later version; "
+      "use exchange, passthrough or portal"]),
     ("an unknown profile", "profile: passthrough", "profile: proxy",
      ["gateway.yaml:13: sites[1].profile: input should be 'exchange', 'passthrough', 'portal' or 'forms'"]),
     ("a host with a port", "[intranet.example.com]", "[intranet.example.com:8443]",
@@ -133,8 +133,8 @@ MISTAKES: list[tuple[str, str, str, list[str]]] = [
     ("empty rules", "    rules:\n", "    rules: []\n    policy:\n",
      ["gateway.yaml:14: sites[1].rules: an empty list matches nothing: leave the key out to match any value, "
       "or list values",
-      "gateway.yaml:15: sites[1].policy: unknown key; expected one of: hosts, name, profile, rules, "
-      "session_group, tls, upstream"]),
+      "gateway.yaml:15: sites[1].policy: unknown key; expected one of: assertion, hosts, identity_headers, "
+      "name, profile, rules, session_group, tls, upstream"]),
     ("a missing TLS file", "    profile: passthrough\n",
      "    profile: passthrough\n    tls: { cert_file: intranet.pem, key_file: intranet.key }\n",
      ["gateway.yaml:14: sites[1].tls.cert_file: no readable file at '{dir}/intranet.pem'",

@@ -13,6 +13,7 @@ from gateway.config import Action, ConfigError, GatewayConfig, Profile, load_con
 from gateway.config.exchange import exchange_rules
 from gateway.config.model import ConfigModel, LocatedProblems
 from gateway.policy.routes import RouteClass
+from tests.portal.support import write_key
 
 # The contract's example, as docs/sites.md shows it.
 EXAMPLE = """\
@@ -188,6 +189,9 @@ def test_the_documented_files_load(document: str, tmp_path: Path) -> None:
                  "secrets/monosign-api-key", "secrets/monosign-api-secret"):
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text("placeholder")
+    (tmp_path / "keys").mkdir()
+    for name in ("wiki-2026.pem", "wiki-2025.pem"):  # assertion keys are read at load: real ones
+        write_key(tmp_path / "keys" / name)
     files = [block for block in _yaml_blocks(document) if not block.startswith("rules:")]
     assert files
     for block in files:

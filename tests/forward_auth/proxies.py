@@ -1,11 +1,13 @@
-"""Real nginx (`auth_request`) and Caddy (`forward_auth`) in front of an application, asking an
-authorisation endpoint about each request: the configurations docs/forward-auth.md will show."""
+"""Real nginx (`auth_request`) and Caddy (`forward_auth`) in front of an application, asking the
+gateway about each request: with the very configurations docs/forward-auth.md shows, their example
+addresses replaced by the test's own."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,50 +17,43 @@ from bench.common import free_port, write_nginx_config
 from tests.tools import require_tool
 
 STARTUP_SECONDS = 20.0
+DOC = Path(__file__).resolve().parents[2] / "docs" / "forward-auth.md"
+# The example values of the documented configurations.
+DOC_HOST = "wiki.example.com"
+DOC_GATEWAY = "gateway.internal:8080"
+DOC_APP = "app.internal:8080"
 
 
-def nginx_http_body(port: int, auth_port: int, app_port: int) -> str:
-    return f"""
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            auth_request /_gateway_auth;
-            auth_request_set $gateway_user $upstream_http_remote_user;
-            proxy_set_header Remote-User $gateway_user;
-            proxy_pass http://127.0.0.1:{app_port};
-        }}
-        location = /_gateway_auth {{
-            internal;
-            proxy_pass http://127.0.0.1:{auth_port}/_gateway/auth;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
-            proxy_set_header X-Original-Method $request_method;
-        }}
-    }}
-"""
+def documented(name: str, *, marker: str = "tested") -> str:
+    """The code block docs/forward-auth.md marks `<!-- tested: NAME -->`."""
+    match = re.search(rf"<!-- {marker}: {re.escape(name)} -->\n```[a-z]*\n(.*?)```", DOC.read_text(encoding="utf-8"),
+                      re.S)
+    assert match, f"docs/forward-auth.md has no block marked <!-- {marker}: {name} -->"
+    return match[1]
 
 
-def caddyfile(host: str, port: int, auth_port: int, app_port: int) -> str:
-    # `request_header -Remote-User` first, in a `route` so that it runs first (Caddy's own directive
-    # order puts forward_auth before request_header): copy_headers sets the header only when the
-    # answer has it, so without this a client's own Remote-User reaches the application on a bypass rule.
-    return f"""{{
-    admin off
-    auto_https off
-}}
-http://{host}:{port} {{
-    bind 127.0.0.1
-    route {{
-        request_header -Remote-User
-        forward_auth 127.0.0.1:{auth_port} {{
-            uri /_gateway/auth
-            copy_headers Remote-User
-        }}
-        reverse_proxy 127.0.0.1:{app_port}
-    }}
-}}
-"""
+def _replaced(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        assert old in text, f"the documented configuration no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def nginx_http_body(port: int, gateway_port: int, app_port: int) -> str:
+    return _replaced(documented("nginx"), {
+        "listen 80;": f"listen 127.0.0.1:{port};",
+        DOC_GATEWAY: f"127.0.0.1:{gateway_port}",
+        DOC_APP: f"127.0.0.1:{app_port}",
+    })
+
+
+def caddyfile(port: int, gateway_port: int, app_port: int) -> str:
+    site = _replaced(documented("caddy"), {
+        f"{DOC_HOST} {{": f"http://{DOC_HOST}:{port} {{\n\tbind 127.0.0.1",
+        DOC_GATEWAY: f"127.0.0.1:{gateway_port}",
+        DOC_APP: f"127.0.0.1:{app_port}",
+    })
+    return "{\n\tadmin off\n\tauto_https off\n}\n" + site
 
 
 async def _wait_for_port(port: int, process: asyncio.subprocess.Process | None = None) -> None:
@@ -76,12 +71,12 @@ async def _wait_for_port(port: int, process: asyncio.subprocess.Process | None =
 
 
 @asynccontextmanager
-async def running_nginx(directory: Path, auth_port: int, app_port: int) -> AsyncIterator[int]:
+async def running_nginx(directory: Path, gateway_port: int, app_port: int) -> AsyncIterator[int]:
     nginx = require_tool("nginx")
     port = free_port()
     (directory / "tmp").mkdir(exist_ok=True)
     directory.chmod(0o755)
-    config = write_nginx_config(directory, "forward-auth", nginx_http_body(port, auth_port, app_port))
+    config = write_nginx_config(directory, "forward-auth", nginx_http_body(port, gateway_port, app_port))
     started = await asyncio.create_subprocess_exec(nginx, "-c", str(config), "-e", str(directory / "startup.log"))
     assert await started.wait() == 0, (directory / "startup.log").read_text()
     pid_file = directory / "forward-auth.pid"
@@ -98,11 +93,11 @@ async def running_nginx(directory: Path, auth_port: int, app_port: int) -> Async
 
 
 @asynccontextmanager
-async def running_caddy(directory: Path, host: str, auth_port: int, app_port: int) -> AsyncIterator[int]:
+async def running_caddy(directory: Path, gateway_port: int, app_port: int) -> AsyncIterator[int]:
     caddy = require_tool("caddy")
     port = free_port()
     config = directory / "Caddyfile"
-    config.write_text(caddyfile(host, port, auth_port, app_port))
+    config.write_text(caddyfile(port, gateway_port, app_port))
     environment = {**os.environ, "XDG_DATA_HOME": str(directory / "data"), "XDG_CONFIG_HOME": str(directory / "cfg"),
                    "HOME": str(directory)}
     with (directory / "caddy.log").open("wb") as log:

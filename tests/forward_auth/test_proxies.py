@@ -1,131 +1,167 @@
-"""Forward auth through real nginx (`auth_request`) and Caddy (`forward_auth`): what they send is read
-by `gateway.policy.forward_auth`, decided by the site's rules, and nothing the proxies normalise in
-another way reaches a protected path.
-
-The endpoint here is `decide` behind a minimal aiohttp handler with a table of sessions: the decision
-and the proxies are real, the session lookup is the only stand-in.
+"""Forward auth through real nginx (`auth_request`) and Caddy (`forward_auth`), configured exactly as
+docs/forward-auth.md shows, asking the real gateway (`/_gateway/auth`) about each request in front of
+the application simulator. Sessions are made in the store the gateway reads, as a sign-in leaves them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import json
 import posixpath
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
-from aiohttp import web
 
-from gateway.config import parse_config
-from gateway.policy.forward_auth import SessionFactors, decide
-from gateway.policy.rules import Identity
-from gateway.policy.sites import SiteIndex
-from gateway.policy.users import parse_username
+from gateway.mfa.flow import FLOW, MfaFlow
+from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sim.app import RunningAppSim, running_app_sim
-from tests.forward_auth.proxies import running_caddy, running_nginx
+from tests.forward_auth.proxies import DOC_HOST, running_caddy, running_nginx
+from tests.logs import CapturedLogs, events
 from tests.policy.test_forward_auth import NON_CANONICAL_PATHS
+from tests.portal.support import write_key
+from tests.proxy.support import PUBLIC_URL, run_gateway
 
-HOST = "wiki.example.com"
-SITES = SiteIndex(parse_config(f"""\
-sites:
-  - name: wiki
-    hosts: [{HOST}]
-    upstream: http://127.0.0.1:9
-    profile: passthrough
-    rules:
-      - {{ paths: ["/health"], action: bypass }}
-      - {{ paths: ["/admin"], action: two_factor }}
-      - {{ action: bypass }}
-"""))
-TRUSTED = ipaddress.ip_network("127.0.0.1/32")
-SESSIONS = {"alice-session": ("alice", SessionFactors(Identity(parse_username("alice")), second_factor=True))}
+HOST = DOC_HOST
+OTHER_HOST = "crm.example.com"
 
 
-async def authorise(request: web.Request) -> web.Response:
-    peer = request.transport.get_extra_info("peername")[0] if request.transport else "0.0.0.0"
-    user, session = SESSIONS.get(request.cookies.get("session", ""), (None, None))
-    decision = decide(request.headers, peer_trusted=ipaddress.ip_address(peer) in TRUSTED, client_ip=peer,
-                      sites=SITES, session=session)
-    headers = {"Remote-User": user} if decision.session is not None and user is not None else {}
-    return web.Response(status=decision.status, headers=headers)
+def config_text(app_url: str) -> str:
+    return json.dumps({"sites": [
+        {"name": "wiki", "hosts": [HOST], "upstream": app_url, "profile": "portal",
+         "rules": [{"paths": ["/health"], "action": "bypass"},
+                   {"paths": ["/admin", "/_app/echo"], "action": "two_factor"},
+                   {"paths": ["/drafts"], "action": "one_factor"},
+                   {"paths": ["/closed"], "action": "deny"},
+                   {"action": "bypass"}],
+         "assertion": {"key_file": "assertion.pem"}},
+        {"name": "crm", "hosts": [OTHER_HOST], "upstream": app_url, "profile": "portal",
+         "rules": [{"action": "two_factor"}]},
+    ]})
+
+
+@dataclass
+class Stack:
+    port: int  # the proxy's
+    gateway_port: int
+    app: RunningAppSim
+    flow: MfaFlow
+
+    async def session(self, *, site: str = "wiki", state: SessionState = SessionState.COMPLETE,
+                      user: str = "alice") -> str:
+        now = time.time()
+        record = SessionRecord(state=state, typed_username=user, user_id=f"id-{user}", user_name=user,
+                               email=f"{user}@example.com", site=site, groups=["staff"], first_factor="ldap",
+                               second_factor="push" if state is not SessionState.PENDING else "",
+                               mfa_at=now if state is not SessionState.PENDING else None)
+        return f"Cookie: {self.flow.cookie.name}={await self.flow.store.create(record, self.flow.ttl(record))}"
 
 
 @asynccontextmanager
-async def stack(tmp_path: Path, proxy: str) -> AsyncIterator[tuple[int, int, RunningAppSim]]:
-    """(proxy port, auth port, application)"""
-    app = web.Application()
-    app.router.add_get("/_gateway/auth", authorise)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    auth_port = int(runner.addresses[0][1])
-    try:
-        async with running_app_sim() as application:
-            starting: AbstractAsyncContextManager[int] = (
-                running_nginx(tmp_path, auth_port, application.port) if proxy == "nginx"
-                else running_caddy(tmp_path, HOST, auth_port, application.port))
-            async with starting as port:
-                yield port, auth_port, application
-    finally:
-        await runner.cleanup()
+async def stack(tmp_path: Path, proxy: str) -> AsyncIterator[Stack]:
+    write_key(tmp_path / "assertion.pem")
+    (tmp_path / "gateway.yaml").write_text(config_text("http://127.0.0.1:9"), encoding="utf-8")
+    proxy_dir = tmp_path / proxy
+    proxy_dir.mkdir()
+    async with running_app_sim() as application, \
+            run_gateway(application.base_url, gateway_config_file=tmp_path / "gateway.yaml",
+                        gateway_trusted_proxies=["127.0.0.1/32"]) as gateway:
+        flow = gateway.gateway.state.feature(FLOW)
+        starting: AbstractAsyncContextManager[int] = (
+            running_nginx(proxy_dir, gateway.port, application.port) if proxy == "nginx"
+            else running_caddy(proxy_dir, gateway.port, application.port))
+        async with starting as port:
+            yield Stack(port, gateway.port, application, flow)
 
 
-async def raw_get(port: int, target: str, *headers: str, local: str = "127.0.0.1") -> tuple[int, str]:
-    """A request sent byte for byte (no client library tidies the target); (status, body)."""
+async def raw_get(port: int, target: str, *headers: str, local: str = "127.0.0.1", host: str = HOST
+                  ) -> tuple[int, dict[str, str], str]:
+    """A request sent byte for byte (no client library tidies the target); (status, headers, body)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(local, 0))
-    head = "".join(f"{header}\r\n" for header in (f"Host: {HOST}:{port}", "Connection: close", *headers))
+    head = "".join(f"{header}\r\n" for header in (f"Host: {host}:{port}", "Connection: close", *headers))
     writer.write(f"GET {target} HTTP/1.1\r\n{head}\r\n".encode("latin-1"))
     answer = await asyncio.wait_for(reader.read(), 20)
     writer.close()
-    status_line = answer.split(b"\r\n", 1)[0].decode("latin-1")
-    match = re.match(r"HTTP/1\.[01] (\d{3})", status_line)
+    head_bytes, _, body = answer.partition(b"\r\n\r\n")
+    lines = head_bytes.decode("latin-1").split("\r\n")
+    match = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
     assert match, answer[:200]
-    return int(match[1]), answer.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
+    fields = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return int(match[1]), fields, body.decode("utf-8", "replace")
 
 
-def remote_user_shown(page: str) -> str:
-    match = re.search(r"<th>Remote-User</th><td>(.*?)</td>", page)
+def shown(page: str, name: str) -> str:
+    """What the application's page says it received in identity header `name`."""
+    match = re.search(rf"<th>{name}</th><td>(.*?)</td>", page)
     assert match, page[:300]
     return match[1]
 
 
+# Debian's Caddy 2.6 writes its unresolved placeholder for a header the gateway's answer lacks.
+NOTHING = ("-", "{http.reverse_proxy.header.Remote-User}")
 PROXIES = pytest.mark.parametrize("proxy", ["nginx", "caddy"])
 
 
 @PROXIES
-async def test_a_signed_in_user_passes_with_the_identity(tmp_path: Path, proxy: str) -> None:
-    async with stack(tmp_path, proxy) as (port, _, _):
-        status, page = await raw_get(port, "/admin/settings", "Cookie: session=alice-session")
-    assert status == 200
-    assert remote_user_shown(page) == "alice"
+async def test_a_signed_in_user_passes_and_the_application_sees_the_identity(tmp_path: Path, proxy: str) -> None:
+    async with stack(tmp_path, proxy) as running:
+        cookie = await running.session()
+        status, _, page = await raw_get(running.port, "/admin/settings", cookie)
+        assert status == 200
+        assert shown(page, "Remote-User") == "alice"
+        assert shown(page, "Remote-Email") == "alice@example.com"
+        assert shown(page, "Remote-Groups") == "staff"
+        # The assertion verifies with the keys the gateway publishes (fetched through the proxy).
+        status, _, body = await raw_get(running.port, "/_app/echo", cookie)
+        assert status == 200
+        (token,) = [value for name, value in json.loads(body)["headers"] if name == "X-Monosign-Assertion"]
+        status, _, jwks = await raw_get(running.port, "/_gateway/jwks.json")
+        assert status == 200
+        key = jwt.PyJWKSet.from_dict(json.loads(jwks))[jwt.get_unverified_header(token)["kid"]].key
+        claims = jwt.decode(token, key, algorithms=["ES256"], audience="wiki", issuer=PUBLIC_URL)
+        assert (claims["sub"], claims["amr"]) == ("id-alice", ["pwd", "swk", "mfa"])
+        # A pending session (first factor only) opens one_factor paths, not two_factor ones.
+        pending = await running.session(state=SessionState.PENDING, user="bob")
+        status, _, page = await raw_get(running.port, "/drafts/x", pending)
+        assert (status, shown(page, "Remote-User")) == (200, "bob")
+        assert (await raw_get(running.port, "/admin/settings", pending))[0] == 302
 
 
 @PROXIES
-async def test_an_anonymous_user_is_sent_to_sign_in_and_the_application_sees_nothing(tmp_path: Path,
-                                                                                     proxy: str) -> None:
-    async with stack(tmp_path, proxy) as (port, _, application):
-        before = application.state.requests
-        status, _ = await raw_get(port, "/admin/settings")
-        assert status == 401
-        assert application.state.requests == before
+@pytest.mark.parametrize("target", ["/admin/settings", "/admin/a%20b?x=1&next=%2Fy", "/drafts"])
+async def test_an_anonymous_browser_is_sent_to_sign_in_and_back(tmp_path: Path, proxy: str, target: str) -> None:
+    async with stack(tmp_path, proxy) as running:
+        before = running.app.state.requests
+        for cookie in ([], [await running.session(site="crm")], [await running.session(site="")]):
+            status, headers, _ = await raw_get(running.port, target, *cookie, "Accept: text/html")
+            assert status == 302
+            location = urlsplit(headers["location"])
+            assert (location.scheme, location.netloc, location.path) == ("http", f"{HOST}:{running.port}",
+                                                                         "/_gateway/signin")
+            assert parse_qs(location.query)["rd"] == [target]
+        assert running.app.state.requests == before
+        # The sign-in page is the gateway's, on the application's host, through the proxy.
+        status, headers, _ = await raw_get(running.port, f"{location.path}?{location.query}")
+        assert status != 302
+        assert running.app.state.requests == before
 
 
 @PROXIES
 @pytest.mark.parametrize("spelling", ["Remote-User: mallory", "remote-user: mallory", "REMOTE-USER: mallory"])
 async def test_a_client_identity_header_never_reaches_the_application(tmp_path: Path, proxy: str,
                                                                       spelling: str) -> None:
-    async with stack(tmp_path, proxy) as (port, _, _):
-        status, page = await raw_get(port, "/page", spelling)  # a bypass rule: no identity from the gateway
+    async with stack(tmp_path, proxy) as running:
+        status, _, page = await raw_get(running.port, "/page", spelling, spelling)  # a bypass rule: no identity
         assert status == 200
-        # None, or with Debian's Caddy 2.6 its unresolved placeholder (copy_headers writes it when the
-        # answer has no such header): never the client's value.
-        assert remote_user_shown(page) in ("-", "{http.reverse_proxy.header.Remote-User}")
-        status, page = await raw_get(port, "/admin/x", spelling, "Cookie: session=alice-session")
-        assert remote_user_shown(page) == "alice"
+        assert shown(page, "Remote-User") in NOTHING
+        status, _, page = await raw_get(running.port, "/admin/x", spelling, await running.session())
+        assert shown(page, "Remote-User") == "alice"
 
 
 @PROXIES
@@ -136,24 +172,39 @@ async def test_a_client_identity_header_never_reaches_the_application(tmp_path: 
         "X-Original-URL: http://wiki.example.com/page",
         "X-Forwarded-Method: GET",
         "X-Original-Method: GET",
+        "X-Forwarded-Host: crm.example.com",
+        "X-Forwarded-Uri: /health",
     ],
 )
 async def test_forwarding_headers_a_client_adds_cannot_change_the_decision(tmp_path: Path, proxy: str,
                                                                            spoof: str) -> None:
-    async with stack(tmp_path, proxy) as (port, _, application):
-        before = application.state.requests
-        status, _ = await raw_get(port, "/admin/x", spoof)
-        assert status in (401, 403)
-        assert application.state.requests == before
+    async with stack(tmp_path, proxy) as running:
+        before = running.app.state.requests
+        status, _, _ = await raw_get(running.port, "/admin/x", spoof)
+        assert status in (302, 403)
+        assert running.app.state.requests == before
 
 
-async def test_an_untrusted_peer_asking_directly_is_refused(tmp_path: Path) -> None:
-    async with stack(tmp_path, "nginx") as (_, auth_port, _):
-        headers = [f"X-Original-URL: http://{HOST}/page", "X-Original-Method: GET", "Cookie: session=alice-session"]
-        status, _ = await raw_get(auth_port, "/_gateway/auth", *headers, local="127.0.0.2")
+async def test_an_untrusted_peer_asking_directly_is_refused(tmp_path: Path, captured_logs: CapturedLogs) -> None:
+    async with stack(tmp_path, "nginx") as running:
+        cookie = await running.session()
+        headers = [f"X-Original-URL: http://{HOST}/admin", "X-Original-Method: GET", cookie]
+        status, _, _ = await raw_get(running.gateway_port, "/_gateway/auth", *headers, local="127.0.0.2")
         assert status == 403
-        status, _ = await raw_get(auth_port, "/_gateway/auth", *headers)  # the same from the proxies' address
+        status, answer, _ = await raw_get(running.gateway_port, "/_gateway/auth", *headers)  # from the proxies' address
         assert status == 200
+        assert answer["remote-user"] == "alice"
+        status, answer, _ = await raw_get(running.gateway_port, "/_gateway/auth", f"X-Original-URL: http://{HOST}/admin",
+                                          "X-Original-Method: GET")
+        assert status == 401
+        assert answer["location"] == f"http://{HOST}/_gateway/signin?rd=/admin"
+    decisions = events(captured_logs(), "gateway.audit")
+    decisions = [event for event in decisions if event["event"] == "forward_auth"]
+    assert [event["verdict"] for event in decisions] == ["deny", "allow", "sign_in"]
+    assert decisions[1]["monosign_user_id"] == "id-alice"
+    assert decisions[1]["path"] == "/admin"
+    secret = cookie.partition("=")[2]
+    assert not any(secret in line for line in captured_logs())
 
 
 ADMIN_SPELLINGS = [
@@ -173,10 +224,10 @@ def protected(path: str) -> bool:
 @PROXIES
 async def test_no_spelling_of_a_protected_path_reaches_the_application_anonymously(tmp_path: Path,
                                                                                    proxy: str) -> None:
-    async with stack(tmp_path, proxy) as (port, _, application):
+    async with stack(tmp_path, proxy) as running:
         for spelling in ADMIN_SPELLINGS:
-            await raw_get(port, spelling)
-        received = list(application.state.paths)
+            await raw_get(running.port, spelling)
+        received = list(running.app.state.paths)
     # A spelling the proxy turns into another path (`/admin#x` is `/admin%23x` to Caddy) may reach
     # the application as that other path; none may reach it as the protected one.
     assert [path for path in received if protected(path)] == []
@@ -189,3 +240,26 @@ def test_the_protected_oracle(path: str, expected: bool) -> None:
     assert protected(path) is expected
 
 
+
+@pytest.mark.parametrize(("query", "headers", "expected"), [
+    ("", ["Sec-Fetch-Mode: navigate", "Accept: text/html"], 401),
+    ("?browsers=redirect", ["Sec-Fetch-Mode: navigate", "Accept: text/html"], 302),
+    ("?browsers=redirect", ["Accept: text/html"], 302),
+    ("?browsers=redirect", ["Accept: application/json"], 401),
+    ("?browsers=redirect", ["Sec-Fetch-Mode: cors", "Accept: text/html"], 401),
+    ("?browsers=redirect", ["X-Requested-With: XMLHttpRequest"], 401),
+    ("?browsers=other", ["Sec-Fetch-Mode: navigate"], 401),
+])
+async def test_a_proxy_that_relays_answers_as_they_are_can_ask_for_a_redirect(tmp_path: Path, query: str,
+                                                                              headers: list[str],
+                                                                              expected: int) -> None:
+    """Traefik's way (docs/forward-auth.md), asked directly as Traefik asks: X-Forwarded-* from a trusted peer."""
+    async with stack(tmp_path, "caddy") as running:
+        described = ["X-Forwarded-Method: GET", "X-Forwarded-Proto: https", f"X-Forwarded-Host: {HOST}",
+                     "X-Forwarded-Uri: /admin/x?y=1"]
+        status, answer, _ = await raw_get(running.gateway_port, f"/_gateway/auth{query}", *described, *headers)
+        assert status == expected
+        assert answer["location"] == f"https://{HOST}/_gateway/signin?rd=/admin/x%3Fy%3D1"
+        described[0] = "X-Forwarded-Method: POST"
+        status, _, _ = await raw_get(running.gateway_port, f"/_gateway/auth{query}", *described, *headers)
+        assert status == 401

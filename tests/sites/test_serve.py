@@ -155,3 +155,12 @@ def test_serve_names_the_file_s_problems_before_starting(tmp_path: Path) -> None
     assert "sites[0].upstream" in problems[0]
     assert "GATEWAY_UPSTREAM_URL" in problems[0]
     assert config_file_problems(gateway_settings("http://127.0.0.1:3")) == []
+
+
+async def test_the_gateway_s_cookies_never_reach_a_passthrough_upstream(tmp_path: Path) -> None:
+    async with two_sites(tmp_path) as sites:
+        cookies = "Cookie: app=1; msgw=s; MSGW-device=d; __Host-msgw=x; msgw-signin=y; msgwx=kept"
+        answer = await raw_exchange(sites.gateway.port, request("/_app/echo", APP_HOST, cookies))
+        assert status_codes(answer) == [200]
+        headers = json.loads(body_of(answer))["headers"]
+        assert [value for name, value in headers if name.lower() == "cookie"] == ["app=1; msgwx=kept"]

@@ -1,0 +1,1 @@
+"""The portal profile: the gateway's own sign-in in front of any web application, and forward auth."""
