@@ -3,11 +3,12 @@
     state = build_state(settings)          # the exchange profile, with the MFA flow
     app = gateway.app.build_app(state)
 
-Nothing below this module imports a feature (`gateway.mfa`, `gateway.owa`,
-`gateway.proxy.client_routes`); tests/test_layers.py keeps it so. A profile is a table: the route
-class → `Route` map the pipeline starts with (the MFA-guarded classes refuse, fail closed, until
-the flow replaces them), the components every application of the profile gets, and its second
-factor (left out by `mfa=False`, for tests of the bare proxy).
+Nothing below this module imports a feature (`gateway.mfa`, `gateway.owa`, `gateway.profiles`,
+`gateway.proxy.client_routes`); tests/test_layers.py keeps it so. A profile is a table: the
+profile's `SiteProfile` (classifies a request, chooses its handler; gateway.profiles), its route
+class → `Route` handlers (the MFA-guarded classes refuse, fail closed, until the flow replaces
+them), the components every application of the profile gets, and its second factor (left out by
+`mfa=False`, for tests of the bare proxy).
 
 `install_mfa` replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes and
 the plain forwarding of owa-public (gateway.owa.public), adds the MFA pages (rendered by the
@@ -23,18 +24,9 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.app import (
-    deny,
-    forward,
-    gateway_page,
-    healthz,
-    not_found,
-    public_readyz,
-    redirect_to_owa,
-    refuse_without_mfa,
-)
+from gateway.app import healthz, public_readyz
 from gateway.config.model import GatewayConfig
-from gateway.core import GatewayPages, Handler, Route, always
+from gateway.core import GatewayPages, Handler, Route, SiteProfile
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.monosign import CircuitBreaker, MonosignClient
@@ -42,13 +34,13 @@ from gateway.monosign.contract import ApiPaths, ResultCodes
 from gateway.monosign.metrics import register_monosign_metrics
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness, ReadinessCollector
-from gateway.owa import guard, login, logoff, public
 from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
 from gateway.pages.renderer import URLS, PageRenderer
 from gateway.passthrough import install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
+from gateway.profiles.exchange import ExchangeProfile, exchange_mfa_routes, exchange_routes
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstream_config import UpstreamConfig
@@ -60,40 +52,16 @@ from gateway.state import AppState
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """How one kind of site is served: the table the pipeline starts from, what every application of
-    the profile gets, and its second factor."""
+    """How one kind of site is served: the profile itself (`SiteProfile`: classify, choose the
+    handler), its handlers by route class, what every application of the profile gets (the
+    components install more handlers), and its second factor (which installs the rest, and the
+    inspection of upstream answers)."""
 
     name: str
+    serving: Callable[[Settings], SiteProfile]
     routes: Callable[[Settings], dict[RouteClass, Route]]
     components: tuple[Callable[[AppState], object], ...]
     second_factor: Callable[[AppState], object]
-
-
-def exchange_routes(settings: Settings) -> dict[RouteClass, Route]:
-    mfa_guarded = Route(refuse_without_mfa)
-    return {
-        RouteClass.GATEWAY: Route(gateway_page),
-        RouteClass.OWA_PUBLIC: Route(forward, may_continue=always),
-        RouteClass.OWA_LOGIN: mfa_guarded,
-        RouteClass.OWA_LOGOFF: mfa_guarded,
-        RouteClass.OWA_APP: mfa_guarded,
-        # Replaced by their policy-aware handlers (gateway.proxy.client_routes) in build_state.
-        RouteClass.ACTIVESYNC: Route(deny),
-        RouteClass.WINDOWS_AUTH: Route(deny),
-        RouteClass.POWERSHELL: Route(deny),
-        RouteClass.ROOT: Route(redirect_to_owa),
-        RouteClass.OTHER: Route(not_found),
-    }
-
-
-def exchange_mfa_routes() -> dict[RouteClass, Route]:
-    """The exchange profile's routes under the MFA flow."""
-    return {
-        RouteClass.OWA_LOGIN: Route(login.handle, may_continue=login.may_continue),
-        RouteClass.OWA_LOGOFF: Route(logoff.handle, may_continue=logoff.may_continue),
-        RouteClass.OWA_APP: Route(guard.handle, may_continue=guard.may_continue),
-        RouteClass.OWA_PUBLIC: Route(public.handle, may_continue=public.may_continue),
-    }
 
 
 # The MFA flow's pages: (method, path, handler).
@@ -135,6 +103,7 @@ def install_mfa_from_settings(state: AppState) -> MfaFlow:
 
 EXCHANGE = Profile(
     name="exchange",
+    serving=ExchangeProfile,
     routes=exchange_routes,
     components=(install_client_routes,),
     second_factor=install_mfa_from_settings,
@@ -229,6 +198,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
         loopback_aliases=loopback_aliases(settings.public_host, scheme=scheme) - allowed_host_set(
             settings.allowed_hosts, scheme=scheme),
         trusted_networks=networks,
+        profile=profile.serving(settings),
     )
     for install in profile.components:
         install(state)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from gateway.core import FeatureKey, GatewayPages, Route, SiteDispatch, UpstreamGuard
+from gateway.core import FeatureKey, GatewayPages, Route, SiteDispatch, SiteProfile, UpstreamGuard
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
 from gateway.pages.renderer import PageRenderer
@@ -42,6 +42,9 @@ class AppState:
     # Other loopback names of a loopback public URL (the demo): redirected to the public URL.
     loopback_aliases: frozenset[str]
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # The profile of the application's own site: classifies its requests and chooses their handlers
+    # (from `routes`, the handlers by route class that the profile's components install).
+    profile: SiteProfile
     upstream_guard: UpstreamGuard | None = None
     # With a configuration file: the sites, chosen by Host (None: every request is the profile's).
     sites: SiteDispatch | None = None
