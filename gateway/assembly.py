@@ -22,10 +22,11 @@ from __future__ import annotations
 import ipaddress
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.app import healthz, public_readyz
-from gateway.config.model import GatewayConfig
+from gateway.config.environment import sites_from_settings
+from gateway.config.model import GatewayConfig, Site
 from gateway.core import GatewayPages, Handler, Route, SiteProfile
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
@@ -37,9 +38,10 @@ from gateway.observability.readiness import Readiness, ReadinessCollector
 from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
 from gateway.pages.renderer import URLS, PageRenderer
-from gateway.passthrough import install_sites
+from gateway.passthrough import exchange_site, install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
+from gateway.policy.rules import RuleSet
 from gateway.profiles.exchange import ExchangeProfile, exchange_mfa_routes, exchange_routes
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
@@ -166,16 +168,23 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
     )
 
 
+def own_site_of(settings: Settings, config: GatewayConfig | None) -> Site:
+    """The site the application's own pipeline serves: the file's exchange site, else the environment's."""
+    site = exchange_site(config) if config is not None else None
+    return site if site is not None else sites_from_settings(settings).sites[0]
+
+
 def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool = True,
                 profile: Profile = EXCHANGE, config: GatewayConfig | None = None) -> AppState:
     """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
     the bare proxy); otherwise the MFA flow is installed with the clients the settings describe.
-    `config` (GATEWAY_CONFIG_FILE's) adds its passthrough sites, chosen by Host (gateway.passthrough);
-    ConfigError when its Exchange site is not the one the settings describe."""
+    `config` (GATEWAY_CONFIG_FILE's) adds its passthrough sites, chosen by Host (gateway.passthrough),
+    and its exchange site's upstream and rules replace the environment's (ConfigError when it has two)."""
     metrics = metrics or Metrics()
     scheme = "https" if settings.public_is_https else "http"
     networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.gateway_trusted_proxies)
-    forwarder = Forwarder(upstream_config(settings), metrics)
+    own_site = own_site_of(settings, config)
+    forwarder = Forwarder(replace(upstream_config(settings), url=own_site.upstream), metrics)
     readiness = Readiness()
     readiness.add("upstream", forwarder.check)
     metrics.registry.register(ReadinessCollector(readiness))
@@ -199,6 +208,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
             settings.allowed_hosts, scheme=scheme),
         trusted_networks=networks,
         profile=profile.serving(settings),
+        site_rules=RuleSet(own_site.rules),
     )
     for install in profile.components:
         install(state)

@@ -19,6 +19,7 @@ from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
 from gateway.pages.renderer import PageRenderer
 from gateway.policy.routes import RouteClass
+from gateway.policy.rules import RuleSet
 from gateway.proxy.drain import Drain
 from gateway.proxy.forwarder import Forwarder
 from gateway.settings import Settings
@@ -45,6 +46,9 @@ class AppState:
     # The profile of the application's own site: classifies its requests and chooses their handlers
     # (from `routes`, the handlers by route class that the profile's components install).
     profile: SiteProfile
+    # The rules of the application's own site: the environment's (GATEWAY_POLICY_*), or the
+    # configuration file's site of that profile; a reload swaps them (gateway.passthrough.Sites).
+    site_rules: RuleSet
     upstream_guard: UpstreamGuard | None = None
     # With a configuration file: the sites, chosen by Host (None: every request is the profile's).
     sites: SiteDispatch | None = None

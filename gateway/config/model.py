@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.config.exchange import exchange_rules
+from gateway.config.exchange import exchange_rules, rule_problems
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
 from gateway.policy.users import AmbiguousUserName, check_exchange_reading, parse_username
@@ -340,6 +340,11 @@ class Site(ConfigModel):
             if rule.action not in PROFILE_ACTIONS[self.profile]:
                 problems.append((("rules", index, "action"),
                                  f"{rule.action.value!r} is an action of the exchange profile only"))
+            elif self.profile is Profile.EXCHANGE:
+                for key, message in rule_problems(rule.paths, rule.route_classes, rule.action,
+                                                  names_users=rule.needs_identity):
+                    problems.append((("rules", index, "groups" if key == "users" and rule.users is None else key),
+                                     message))
         if len(set(self.hosts)) != len(self.hosts):
             problems.append((("hosts",), "a host is listed twice"))
         if problems:

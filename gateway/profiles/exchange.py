@@ -1,10 +1,15 @@
 """The exchange profile: Exchange's route classes, the handlers that serve them, and the choice
-between those handlers for each request of the site.
+between those handlers for each request of the site, by the site's rules.
 
 - classify: `gateway.policy.routes.classify` (the design's route table);
 - handlers: `exchange_routes` (the bare proxy's, the MFA-guarded classes refusing, fail closed) and
   `exchange_mfa_routes` (under the MFA flow); the non-browser classes' come from
   `gateway.proxy.client_routes`;
+- the choice: the site's compiled rules (`AppState.site_rules`) give the action for the request and
+  its route class, and `gateway.config.exchange.SERVING` maps (route class, action) to how it is
+  served: refused (403; 404 on `other`), Exchange's public pages' handler, the root's redirect,
+  the MFA-guarded handlers. The non-browser classes go to their handler, which decides with the
+  same rules and the user their credential names (`gateway.policy.clients.decide_by_rules`);
 - what to inspect on the way back: the MFA flow's upstream guard (gateway.owa.cookie_rules),
   installed with the flow by `gateway.assembly.install_mfa`.
 
@@ -16,11 +21,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.app import deny, error_page, forward, not_found
+from gateway.config.exchange import CLIENT_CLASSES, Serving, serving
 from gateway.core import RequestContext, Route, always
 from gateway.owa import guard, login, logoff, public
 from gateway.policy.paths import Target
 from gateway.policy.routes import RouteClass, classify, wants_navigation
-from gateway.settings import RoutePolicy, Settings
+from gateway.policy.rules import RuleRequest
+from gateway.settings import Settings
 from gateway.state import STATE
 
 __all__ = ["ExchangeProfile", "exchange_mfa_routes", "exchange_routes", "redirect_to_owa", "refuse_without_mfa"]
@@ -65,14 +72,26 @@ def exchange_mfa_routes() -> dict[RouteClass, Route]:
     }
 
 
-_DENIED = Route(deny)
+_FORBIDDEN = Route(deny)
+_NOT_FOUND = Route(not_found)
+# The class whose handler serves each way of serving a browser request.
+_HANDLED_BY = {
+    Serving.PUBLIC: RouteClass.OWA_PUBLIC,
+    Serving.REDIRECT: RouteClass.ROOT,
+    Serving.SIGN_IN: RouteClass.OWA_LOGIN,
+    Serving.SIGN_OUT: RouteClass.OWA_LOGOFF,
+    Serving.SECOND_FACTOR: RouteClass.OWA_APP,
+}
 
 
-def _under_ecp(target: Target | None) -> bool:
-    if target is None:
-        return False
-    path = target.lower_path
-    return path == "/ecp" or path.startswith("/ecp/")
+def handler_for(routes: dict[RouteClass, Route], route_class: RouteClass, how: Serving) -> Route:
+    """The handler that serves a request of `route_class` as `how` says, from the handlers by class."""
+    if route_class in CLIENT_CLASSES:
+        return routes[route_class]  # it decides itself, with the user the credential names
+    if how is Serving.REFUSED:
+        return _NOT_FOUND if route_class is RouteClass.OTHER else _FORBIDDEN
+    handled_by = _HANDLED_BY.get(how)
+    return routes[handled_by] if handled_by is not None else _FORBIDDEN
 
 
 class ExchangeProfile:
@@ -81,13 +100,18 @@ class ExchangeProfile:
     name = "exchange"
 
     def __init__(self, settings: Settings) -> None:
-        self._ecp_denied = settings.gateway_policy_ecp is not RoutePolicy.ALLOW
+        del settings  # everything it decides by is the site's rules (AppState.site_rules)
 
     def classify(self, method: str, target: Target) -> RouteClass:
         return classify(method, target)
 
     def route(self, request: web.Request, ctx: RequestContext) -> Route:
-        assert ctx.route is not None
-        if self._ecp_denied and _under_ecp(ctx.target):
-            return _DENIED  # every /ecp path, whatever its class
-        return request.app[STATE].routes[ctx.route]
+        route_class = ctx.route
+        assert route_class is not None
+        assert ctx.target is not None
+        state = request.app[STATE]
+        if route_class in CLIENT_CLASSES:
+            return state.routes[route_class]
+        decision = state.site_rules.decide(RuleRequest(request.method, ctx.target.lower_path, ctx.client_ip,
+                                                       route_class))
+        return handler_for(state.routes, route_class, serving(route_class, decision.action))
