@@ -37,6 +37,7 @@ from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness, ReadinessCollector
 from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
+from gateway.pages.brand import Brand
 from gateway.pages.renderer import URLS, PageRenderer
 from gateway.passthrough import exchange_site, install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
@@ -142,6 +143,14 @@ def monosign_client(settings: Settings) -> MonosignClient:
     )
 
 
+def page_renderer(settings: Settings) -> PageRenderer:
+    """The renderer of every page the gateway answers itself, as the GATEWAY_BRAND_*, GATEWAY_LANGUAGE
+    and GATEWAY_TEMPLATES_DIR settings describe it."""
+    language = settings.gateway_language.value
+    return PageRenderer(brand=Brand.from_settings(settings), templates_dir=settings.gateway_templates_dir,
+                        forced_language=None if language == "auto" else language)
+
+
 def store_config(settings: Settings) -> StoreConfig:
     return StoreConfig(
         kind=settings.gateway_session_store,
@@ -191,7 +200,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
     pages.add("GET", "/_gateway/readyz", public_readyz)
-    renderer = PageRenderer.from_settings(settings)
+    renderer = page_renderer(settings)
     for path, handler in static_routes(renderer).items():
         pages.add("GET", path, handler)
     state = AppState(
