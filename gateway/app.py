@@ -5,8 +5,9 @@ decides anything on its own spelling of the path):
 
 1. `decide`: request id, client address, edge checks (origin-form target, Host allow-list,
    framing aiohttp still accepts), `canonicalize(request.raw_path)` once, `classify`.
-2. the route class's `Route.handle`, from `AppState.routes`: the seam other components replace
-   (the MFA flow replaces the MFA-guarded classes' routes; until then they refuse, fail closed).
+2. the `Route` that serves it: its site's (a passthrough site), the gateway's own pages for
+   `/_gateway/`, else the one the application's profile chooses (`AppState.profile`, which
+   classified it in step 1). The pipeline names no profile.
 3. one access-log line and the metrics, whatever happened.
 
 `Expect: 100-continue` is answered by `_expect`, which runs the same `decide` plus the route's
@@ -37,10 +38,9 @@ from gateway.pages.static_files import STATIC_PREFIX
 from gateway.policy.edge import EdgeRejection, check_edge, new_request_id, normalise_host, valid_request_id
 from gateway.policy.headers import client_ip as resolve_client_ip
 from gateway.policy.paths import BadTarget, canonicalize
-from gateway.policy.routes import RouteClass, classify, wants_navigation
+from gateway.policy.routes import RouteClass
 from gateway.proxy.drain import DrainStarted
 from gateway.proxy.forwarder import ClientGone, Forwarder, UpstreamError, upstream_request_headers
-from gateway.settings import RoutePolicy
 from gateway.state import STATE, AppState
 
 _access_log = AccessLog()
@@ -109,7 +109,7 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
         ctx.rejection = (400, exc.reason)
         state.metrics.rejected.labels("bad_target").inc()
         return ctx
-    route = classify(request.method, ctx.target)
+    route = state.profile.classify(request.method, ctx.target)
     if isinstance(site, SiteRoute) and route is not RouteClass.GATEWAY:
         ctx.site = site  # /_gateway/ stays the gateway's own on every site
     else:
@@ -132,7 +132,7 @@ def _misdirected(request: web.Request, state: AppState, ctx: RequestContext) -> 
     elif not (target.lower_path.startswith(STATIC_PREFIX) and request.method in ("GET", "HEAD")):
         return False
     ctx.target = target
-    ctx.route = classify(request.method, target)
+    ctx.route = state.profile.classify(request.method, target)
     return True
 
 
@@ -229,18 +229,6 @@ async def not_found(request: web.Request, ctx: RequestContext) -> web.StreamResp
     return error_page(request, ctx, 404)
 
 
-async def redirect_to_owa(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    # A relative Location: never built from the request's Host.
-    return web.Response(status=302, headers={"Location": "/owa/", "Cache-Control": "no-store"})
-
-
-async def refuse_without_mfa(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    """Stand-in for the MFA flow: fail closed. Navigations get a page, everything else 440."""
-    if wants_navigation(request.method, request.headers):
-        return error_page(request, ctx, 403, kind="mfa-not-configured")
-    return error_page(request, ctx, 440)
-
-
 async def gateway_page(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     assert ctx.target is not None
     found = request.app[STATE].pages.find(request.method, ctx.target.lower_path)
@@ -268,25 +256,25 @@ async def public_readyz(request: web.Request, ctx: RequestContext | None = None)
                              status=200 if report.ready else 503, headers={"Cache-Control": "no-store"})
 
 
-def _route(state: AppState, ctx: RequestContext) -> Route | None:
-    """What serves the request: its site's route (a passthrough site), else its route class's."""
+GATEWAY_PAGES = Route(gateway_page)
+
+
+def _route(request: web.Request, state: AppState, ctx: RequestContext) -> Route | None:
+    """What serves the request: its site's route (a passthrough site), the gateway's own pages, else
+    the route the application's profile chooses."""
     if ctx.site is not None:
         return ctx.site.route
-    return state.routes[ctx.route] if ctx.route is not None else None
+    if ctx.route is None:
+        return None
+    if ctx.route is RouteClass.GATEWAY:
+        return GATEWAY_PAGES
+    return state.profile.route(request, ctx)
 
 
 def _route_label(ctx: RequestContext) -> str:
     if ctx.route is not None:
         return ctx.route.value
     return ctx.site.label if ctx.site is not None else "rejected"
-
-
-def _ecp_denied(state: AppState, ctx: RequestContext) -> bool:
-    # An Exchange setting: a passthrough site's paths are its own rules' business.
-    if state.settings.gateway_policy_ecp is RoutePolicy.ALLOW or ctx.target is None or ctx.site is not None:
-        return False
-    path = ctx.target.lower_path
-    return path == "/ecp" or path.startswith("/ecp/")
 
 
 # --- The pipeline -------------------------------------------------------------------------------------
@@ -301,9 +289,10 @@ async def _expect(request: web.Request) -> None:
         if ctx.rejection is None:
             ctx.rejection = (417, "unsupported expectation")
         return
-    route = _route(request.app[STATE], ctx)
-    if ctx.rejection is not None or route is None or ctx.moved_to is not None or \
-            _ecp_denied(request.app[STATE], ctx):
+    if ctx.rejection is not None or ctx.moved_to is not None:
+        return
+    route = _route(request, request.app[STATE], ctx)
+    if route is None:
         return
     if await route.may_continue(request, ctx):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -328,10 +317,8 @@ async def _entry(request: web.Request) -> web.StreamResponse:
             response.force_close()  # after a framing or host problem, do not read another request
         elif ctx.moved_to is not None:
             response = web.Response(status=307, headers={"Location": ctx.moved_to, "Cache-Control": "no-store"})
-        elif _ecp_denied(state, ctx):
-            response = error_page(request, ctx, 403)
         else:
-            route = _route(state, ctx)
+            route = _route(request, state, ctx)
             assert route is not None
             response = await route.handle(request, ctx)
         status = response.status

@@ -3,11 +3,12 @@
     state = build_state(settings)          # the exchange profile, with the MFA flow
     app = gateway.app.build_app(state)
 
-Nothing below this module imports a feature (`gateway.mfa`, `gateway.owa`,
-`gateway.proxy.client_routes`); tests/test_layers.py keeps it so. A profile is a table: the route
-class → `Route` map the pipeline starts with (the MFA-guarded classes refuse, fail closed, until
-the flow replaces them), the components every application of the profile gets, and its second
-factor (left out by `mfa=False`, for tests of the bare proxy).
+Nothing below this module imports a feature (`gateway.mfa`, `gateway.owa`, `gateway.profiles`,
+`gateway.proxy.client_routes`); tests/test_layers.py keeps it so. A profile is a table: the
+profile's `SiteProfile` (classifies a request, chooses its handler; gateway.profiles), its route
+class → `Route` handlers (the MFA-guarded classes refuse, fail closed, until the flow replaces
+them), the components every application of the profile gets, and its second factor (left out by
+`mfa=False`, for tests of the bare proxy).
 
 `install_mfa` replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes and
 the plain forwarding of owa-public (gateway.owa.public), adds the MFA pages (rendered by the
@@ -21,20 +22,12 @@ from __future__ import annotations
 import ipaddress
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from gateway.app import (
-    deny,
-    forward,
-    gateway_page,
-    healthz,
-    not_found,
-    public_readyz,
-    redirect_to_owa,
-    refuse_without_mfa,
-)
-from gateway.config.model import GatewayConfig
-from gateway.core import GatewayPages, Handler, Route, always
+from gateway.app import healthz, public_readyz
+from gateway.config.environment import sites_from_settings
+from gateway.config.model import GatewayConfig, Site
+from gateway.core import GatewayPages, Handler, Route, SiteProfile
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.monosign import CircuitBreaker, MonosignClient
@@ -42,13 +35,15 @@ from gateway.monosign.contract import ApiPaths, ResultCodes
 from gateway.monosign.metrics import register_monosign_metrics
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness, ReadinessCollector
-from gateway.owa import guard, login, logoff, public
 from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
+from gateway.pages.brand import Brand
 from gateway.pages.renderer import URLS, PageRenderer
-from gateway.passthrough import install_sites
+from gateway.passthrough import exchange_site, install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
+from gateway.policy.rules import RuleSet
+from gateway.profiles.exchange import ExchangeProfile, exchange_mfa_routes, exchange_routes
 from gateway.profiles.portal.endpoints import install_portal_endpoints
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
@@ -61,40 +56,16 @@ from gateway.state import AppState
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """How one kind of site is served: the table the pipeline starts from, what every application of
-    the profile gets, and its second factor."""
+    """How one kind of site is served: the profile itself (`SiteProfile`: classify, choose the
+    handler), its handlers by route class, what every application of the profile gets (the
+    components install more handlers), and its second factor (which installs the rest, and the
+    inspection of upstream answers)."""
 
     name: str
+    serving: Callable[[Settings], SiteProfile]
     routes: Callable[[Settings], dict[RouteClass, Route]]
     components: tuple[Callable[[AppState], object], ...]
     second_factor: Callable[[AppState], object]
-
-
-def exchange_routes(settings: Settings) -> dict[RouteClass, Route]:
-    mfa_guarded = Route(refuse_without_mfa)
-    return {
-        RouteClass.GATEWAY: Route(gateway_page),
-        RouteClass.OWA_PUBLIC: Route(forward, may_continue=always),
-        RouteClass.OWA_LOGIN: mfa_guarded,
-        RouteClass.OWA_LOGOFF: mfa_guarded,
-        RouteClass.OWA_APP: mfa_guarded,
-        # Replaced by their policy-aware handlers (gateway.proxy.client_routes) in build_state.
-        RouteClass.ACTIVESYNC: Route(deny),
-        RouteClass.WINDOWS_AUTH: Route(deny),
-        RouteClass.POWERSHELL: Route(deny),
-        RouteClass.ROOT: Route(redirect_to_owa),
-        RouteClass.OTHER: Route(not_found),
-    }
-
-
-def exchange_mfa_routes() -> dict[RouteClass, Route]:
-    """The exchange profile's routes under the MFA flow."""
-    return {
-        RouteClass.OWA_LOGIN: Route(login.handle, may_continue=login.may_continue),
-        RouteClass.OWA_LOGOFF: Route(logoff.handle, may_continue=logoff.may_continue),
-        RouteClass.OWA_APP: Route(guard.handle, may_continue=guard.may_continue),
-        RouteClass.OWA_PUBLIC: Route(public.handle, may_continue=public.may_continue),
-    }
 
 
 # The MFA flow's pages: (method, path, handler).
@@ -136,6 +107,7 @@ def install_mfa_from_settings(state: AppState) -> MfaFlow:
 
 EXCHANGE = Profile(
     name="exchange",
+    serving=ExchangeProfile,
     routes=exchange_routes,
     components=(install_client_routes,),
     second_factor=install_mfa_from_settings,
@@ -172,6 +144,14 @@ def monosign_client(settings: Settings) -> MonosignClient:
     )
 
 
+def page_renderer(settings: Settings) -> PageRenderer:
+    """The renderer of every page the gateway answers itself, as the GATEWAY_BRAND_*, GATEWAY_LANGUAGE
+    and GATEWAY_TEMPLATES_DIR settings describe it."""
+    language = settings.gateway_language.value
+    return PageRenderer(brand=Brand.from_settings(settings), templates_dir=settings.gateway_templates_dir,
+                        forced_language=None if language == "auto" else language)
+
+
 def store_config(settings: Settings) -> StoreConfig:
     return StoreConfig(
         kind=settings.gateway_session_store,
@@ -199,24 +179,31 @@ def upstream_config(settings: Settings) -> UpstreamConfig:
     )
 
 
+def own_site_of(settings: Settings, config: GatewayConfig | None) -> Site:
+    """The site the application's own pipeline serves: the file's exchange site, else the environment's."""
+    site = exchange_site(config) if config is not None else None
+    return site if site is not None else sites_from_settings(settings).sites[0]
+
+
 def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool = True,
                 profile: Profile = EXCHANGE, config: GatewayConfig | None = None) -> AppState:
     """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
     the bare proxy); otherwise the MFA flow is installed with the clients the settings describe.
     `config` (GATEWAY_CONFIG_FILE's) adds its passthrough and portal sites, chosen by Host
-    (gateway.passthrough), and forward auth and the assertion keys (gateway.profiles.portal);
-    ConfigError when its Exchange site is not the one the settings describe."""
+    (gateway.passthrough), and forward auth and the assertion keys (gateway.profiles.portal); its
+    exchange site's upstream and rules replace the environment's (ConfigError when it has two)."""
     metrics = metrics or Metrics()
     scheme = "https" if settings.public_is_https else "http"
     networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in settings.gateway_trusted_proxies)
-    forwarder = Forwarder(upstream_config(settings), metrics)
+    own_site = own_site_of(settings, config)
+    forwarder = Forwarder(replace(upstream_config(settings), url=own_site.upstream), metrics)
     readiness = Readiness()
     readiness.add("upstream", forwarder.check)
     metrics.registry.register(ReadinessCollector(readiness))
     pages = GatewayPages()
     pages.add("GET", "/_gateway/healthz", healthz)
     pages.add("GET", "/_gateway/readyz", public_readyz)
-    renderer = PageRenderer.from_settings(settings)
+    renderer = page_renderer(settings)
     for path, handler in static_routes(renderer).items():
         pages.add("GET", path, handler)
     state = AppState(
@@ -232,6 +219,8 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
         loopback_aliases=loopback_aliases(settings.public_host, scheme=scheme) - allowed_host_set(
             settings.allowed_hosts, scheme=scheme),
         trusted_networks=networks,
+        profile=profile.serving(settings),
+        site_rules=RuleSet(own_site.rules),
     )
     for install in profile.components:
         install(state)

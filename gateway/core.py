@@ -106,6 +106,22 @@ class SiteDispatch(Protocol):
         ...
 
 
+class SiteProfile(Protocol):
+    """How one profile serves the requests of the application's own site (gateway.profiles): the
+    pipeline knows a profile only through this. Its third part, what to inspect on the way back,
+    is the `UpstreamGuard` its sign-in installs (gateway.state.AppState.upstream_guard)."""
+
+    name: str
+
+    def classify(self, method: str, target: Target) -> RouteClass:
+        """The profile's route class of a canonical request (`RouteClass.GATEWAY` for /_gateway/)."""
+        ...
+
+    def route(self, request: web.Request, ctx: RequestContext) -> Route:
+        """The handler for a classified request (`ctx.route` is set, and is not `GATEWAY`)."""
+        ...
+
+
 class UpstreamGuard(Protocol):
     """Applied to every request the default handlers forward (the MFA flow installs one): may edit
     the upstream request headers (drop the gateway's cookie) and returns the response inspector."""

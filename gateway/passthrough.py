@@ -3,10 +3,11 @@
 With `GATEWAY_CONFIG_FILE`, `Sites` is the application's `SiteDispatch`. It chooses a request's site
 with `gateway.policy.sites.SiteIndex` (the canonical host name, any port):
 
-- an `exchange` site is the application's own pipeline, exactly as without a file (`dispatch`
-  answers None). It must be the environment's site: its upstream `GATEWAY_UPSTREAM_URL` and its
-  rules the ones the `GATEWAY_POLICY_*` settings make (`check_exchange_site`), because that
-  pipeline is built from the settings; a file that says otherwise is refused, not half applied;
+- an `exchange` site is the application's own pipeline, as without a file (`dispatch` answers
+  None), served with the site's own rules (`AppState.site_rules`, swapped with the rest) and its
+  own upstream (the application's forwarder: `GATEWAY_UPSTREAM_URL` is the default of the
+  environment-only configuration). One exchange site per file (`check_exchange_site`); a reload
+  may change its rules, not its upstream (the forwarder holds pinned connections: a restart does);
 - a `passthrough` site's every request (but `/_gateway/`, the gateway's own on every site) is
   decided by the site's rules on the canonical path, the method and the client address:
   `bypass` forwards through the streaming forwarder to the site's own upstream (one forwarder and
@@ -46,8 +47,8 @@ from gateway.proxy.upstream_config import UpstreamConfig
 from gateway.settings import Settings
 from gateway.state import AppState
 
-__all__ = ["PASSTHROUGH_LABEL", "SIGN_IN_NOT_AVAILABLE", "Sites", "check_exchange_site", "install_sites",
-           "passthrough_route", "site_upstream"]
+__all__ = ["PASSTHROUGH_LABEL", "SIGN_IN_NOT_AVAILABLE", "Sites", "check_exchange_site", "exchange_site",
+           "install_sites", "passthrough_route", "site_upstream"]
 
 log = get_logger("gateway.passthrough")
 
@@ -59,9 +60,14 @@ SIGN_IN_NOT_AVAILABLE = "sign-in for this site is not available"
 IDENTITY_HEADERS = IdentityHeaders()
 
 
-def check_exchange_site(config: GatewayConfig, settings: Settings) -> None:
-    """Refuse (ConfigError) a file whose Exchange site the running pipeline would not serve as written."""
-    environment = sites_from_settings(settings).sites[0]
+def exchange_site(config: GatewayConfig) -> Site | None:
+    """The file's exchange site (the application's own pipeline serves it), if it has one."""
+    return next((site for site in config.sites if site.profile is Profile.EXCHANGE), None)
+
+
+def check_exchange_site(config: GatewayConfig, settings: Settings, *, serving_upstream: str | None = None) -> None:
+    """Refuse (ConfigError) a file whose exchange site the running pipeline would not serve as written:
+    a second one, or (a reload, `serving_upstream` given) another upstream than the one it serves."""
     source = str(settings.gateway_config_file or "<config>")
     problems: list[ConfigProblem] = []
     exchange = [(index, site) for index, site in enumerate(config.sites) if site.profile is Profile.EXCHANGE]
@@ -69,14 +75,10 @@ def check_exchange_site(config: GatewayConfig, settings: Settings) -> None:
         problems.append(ConfigProblem(source, None, ("sites", index, "profile"),
                                       "only one exchange site is served for now"))
     for index, site in exchange[:1]:
-        if site.upstream != environment.upstream:
+        if serving_upstream is not None and site.upstream != serving_upstream:
             problems.append(ConfigProblem(source, None, ("sites", index, "upstream"),
-                                          f"the exchange site is served with GATEWAY_UPSTREAM_URL "
-                                          f"({environment.upstream}); write the same here"))
-        if site.rules != environment.rules:
-            problems.append(ConfigProblem(source, None, ("sites", index, "rules"),
-                                          "the exchange site's rules are the GATEWAY_POLICY_* settings' for now "
-                                          "(see `monosign-gateway explain`); leave rules out or write the same"))
+                                          f"the exchange site's upstream changes with a restart, not a reload "
+                                          f"(serving {serving_upstream})"))
     if problems:
         raise ConfigError(problems)
 
@@ -121,6 +123,11 @@ class Sites:
         self._started = False
         self.portals: PortalSites
         self._table = self._build(config)
+        site = exchange_site(config)
+        # What the application's forwarder serves (gateway.assembly.build_state gave it the site's).
+        self._exchange_upstream = site.upstream if site is not None else \
+            sites_from_settings(state.settings).sites[0].upstream
+        self._serve_exchange_site(config)
 
     @property
     def config(self) -> GatewayConfig:
@@ -135,8 +142,14 @@ class Sites:
 
     def swap(self, config: GatewayConfig) -> None:
         """Serve `config` to requests that start from now on (ConfigError: the old one stays)."""
-        check_exchange_site(config, self._state.settings)
+        check_exchange_site(config, self._state.settings, serving_upstream=self._exchange_upstream)
         self._table = self._build(config)
+        self._serve_exchange_site(config)
+
+    def _serve_exchange_site(self, config: GatewayConfig) -> None:
+        site = exchange_site(config)
+        if site is not None:
+            self._state.site_rules = self._table[0].rules(site)
 
     def _build(self, config: GatewayConfig) -> tuple[SiteIndex, dict[str, SiteRoute]]:
         index = SiteIndex(config)

@@ -411,7 +411,7 @@ async def run_gateway(settings: Settings, *, on_started: Callable[[Gateway], Non
     gateway = Gateway(settings)
     await gateway.start(reuse_port=reuse_port, listen_sockets=listen_sockets, admin_path=admin_path)
     log.info(started_event, version=__version__, listen=gateway.main_addresses,
-             admin_listen=gateway.admin_addresses, upstream=settings.gateway_upstream_url,
+             admin_listen=gateway.admin_addresses, upstream=gateway.state.forwarder.config.url,
              public_url=settings.gateway_public_url)
     log.debug("effective_limits", header_timeout_s=settings.gateway_header_timeout,
               max_header_size=settings.gateway_max_header_size, max_headers=settings.gateway_max_headers,

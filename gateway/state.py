@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from gateway.core import FeatureKey, GatewayPages, Route, SiteDispatch, UpstreamGuard
+from gateway.core import FeatureKey, GatewayPages, Route, SiteDispatch, SiteProfile, UpstreamGuard
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness
 from gateway.pages.renderer import PageRenderer
 from gateway.policy.routes import RouteClass
+from gateway.policy.rules import RuleSet
 from gateway.proxy.drain import Drain
 from gateway.proxy.forwarder import Forwarder
 from gateway.settings import Settings
@@ -42,6 +43,12 @@ class AppState:
     # Other loopback names of a loopback public URL (the demo): redirected to the public URL.
     loopback_aliases: frozenset[str]
     trusted_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # The profile of the application's own site: classifies its requests and chooses their handlers
+    # (from `routes`, the handlers by route class that the profile's components install).
+    profile: SiteProfile
+    # The rules of the application's own site: the environment's (GATEWAY_POLICY_*), or the
+    # configuration file's site of that profile; a reload swaps them (gateway.passthrough.Sites).
+    site_rules: RuleSet
     upstream_guard: UpstreamGuard | None = None
     # With a configuration file: the sites, chosen by Host (None: every request is the profile's).
     sites: SiteDispatch | None = None

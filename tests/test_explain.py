@@ -146,14 +146,16 @@ def test_bad_options(config_file: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_check_validates_the_file(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with_required_settings(monkeypatch)
     monkeypatch.setenv("GATEWAY_CONFIG_FILE", str(config_file))
-    # serve needs the file's Exchange site to be the environment's (docs/sites.md, "What serve does today").
-    unlike = config_file_results(load_settings(env_file=None))
-    assert [result.mark for result in unlike] == [Mark.FAIL, Mark.FAIL]
-    assert "sites[0].upstream" in unlike[0].title
-    monkeypatch.setenv("GATEWAY_UPSTREAM_URL", "https://exchange01.corp.example")
+    # The file's exchange site is served as written, upstream and rules (not GATEWAY_UPSTREAM_URL's) ...
     (result,) = config_file_results(load_settings(env_file=None))
     assert result.mark is Mark.OK
     assert result.title.startswith(f"config file: {config_file} is valid: 2 site(s), 11 rule(s), digest ")
+    # ... but serve serves one exchange site.
+    config_file.write_text(CONFIG + "  - {name: mail2, hosts: [mail2.example.com], upstream: http://10.0.0.6, "
+                                    "profile: exchange}\n")
+    second = config_file_results(load_settings(env_file=None))
+    assert [result.mark for result in second] == [Mark.FAIL, Mark.FAIL]
+    assert "sites[2].profile: only one exchange site is served for now" in second[0].title
     config_file.write_text(CONFIG.replace("profile: passthrough", "profile: forms"))
     results = config_file_results(load_settings(env_file=None))
     assert [result.mark for result in results] == [Mark.FAIL, Mark.FAIL]
@@ -185,3 +187,53 @@ def test_without_a_file_the_settings_must_be_usable(tmp_path: Path, monkeypatch:
     status, out = explain(capsys, "--host", "wiki.example.com", "--path", "/health")
     assert status == 0
     assert out.splitlines()[0].startswith(f"configuration: {tmp_path / 'gateway.yaml'}; digest ")
+
+
+EXCHANGE_SITE = """\
+sites:
+  - name: mail
+    hosts: [mail.example.com]
+    upstream: https://exchange01.corp.example
+    profile: exchange
+    rules:
+      - { paths: ["/ecp"], action: deny }
+      - { paths: ["/owa/calendar"], action: bypass }
+      - { route_classes: [owa-public], action: bypass }
+      - { route_classes: [owa-login, owa-logoff, owa-app], action: two_factor }
+      - { route_classes: [activesync], users: [bob], action: bypass }
+      - { route_classes: [windows-auth], action: pinned }
+      - { route_classes: [root], action: bypass }
+"""
+
+
+@pytest.mark.parametrize(("args", "served"), [
+    (["--path", "/ecp/auth/logon.aspx"], "served: refused by the gateway: 403"),
+    (["--path", "/owa/calendar/a@b.example/x/calendar.html"],
+     "served: Exchange's public pages' handler: forwarded with no session (no cookie, no Authorization); "
+     "an answer that would set an Exchange session is refused"),
+    (["--path", "/owa/"],
+     "served: forwarded only for a session that passed the second factor (else the logon or MFA page, or 440)"),
+    (["--path", "/owa/auth.owa", "--method", "POST"],
+     "served: Exchange's logon post: forwarded and observed, Exchange's session held back until the second factor"),
+    (["--path", "/owa/logoff.owa"], "served: the gateway session ends, then Exchange's logoff is forwarded"),
+    (["--path", "/"], "served: redirected to /owa/"),
+    (["--path", "/elsewhere"], "served: refused by the gateway: 404"),
+    (["--path", "/Microsoft-Server-ActiveSync", "--user", "bob"],
+     "served: the non-browser client's handler: forwarded on its own credential, which Exchange checks"),
+    (["--path", "/Microsoft-Server-ActiveSync"],
+     "served: only Exchange's authentication challenge passes (without the request's body) until the credential "
+     "names a user; then the rules decide again with that user"),
+    (["--path", "/EWS/Exchange.asmx"],
+     "served: the non-browser client's handler: forwarded over the client connection's own upstream connection "
+     "(NTLM/Negotiate)"),
+    (["--path", "/powershell"], "served: refused by the gateway: 403 (audited as the client's decision)"),
+])
+def test_an_exchange_site_says_what_is_served(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              args: list[str], served: str) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(EXCHANGE_SITE)
+    status, out = explain(capsys, "--config", str(path), "--host", "mail.example.com", *args)
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[-2] == served
+    assert lines[-1].startswith("decision: ")

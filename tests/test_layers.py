@@ -31,8 +31,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("application state", ("gateway.state",)),
     ("pipeline", ("gateway.app",)),
     ("mfa", ("gateway.mfa",)),
-    ("exchange profile", ("gateway.owa", "gateway.proxy.client_routes")),
-    ("passthrough and portal profiles", ("gateway.passthrough", "gateway.profiles", "gateway.profiles.portal")),
+    ("exchange profile", ("gateway.owa", "gateway.proxy.client_routes", "gateway.profiles")),
+    ("passthrough and portal profiles", ("gateway.passthrough", "gateway.profiles.portal")),
     ("assembly", ("gateway.assembly",)),
     ("process", ("gateway.server", "gateway.commands", "gateway.workers", "gateway.demo", "gateway.cli",
                  "gateway.__main__", "gateway.sim")),
@@ -225,3 +225,54 @@ def test_imports_inside_functions_and_type_checking_count() -> None:
 ])
 def test_layer_order(lower: str, higher: str) -> None:
     assert layer_of(lower) < layer_of(higher)
+
+
+# The pipeline knows no profile: it reaches Exchange (or any other profile) only through
+# AppState.profile. Words that would name one, in any identifier or import of gateway/app.py.
+PROFILE_WORDS = ("owa", "exchange", "ecp", "activesync")
+
+
+def profile_names_in(source: str) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        names: list[str] = []
+        if isinstance(node, ast.Name):
+            names = [node.id]
+        elif isinstance(node, ast.Attribute):
+            names = [node.attr]
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names = [node.name]
+        elif isinstance(node, ast.arg):
+            names = [node.arg]
+        elif isinstance(node, ast.keyword):
+            names = [node.arg or ""]
+        elif isinstance(node, ast.alias):
+            names = [node.name, node.asname or ""]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        found += [name for name in names if any(word in name.lower() for word in PROFILE_WORDS)]
+    return found
+
+
+def test_the_pipeline_names_no_profile() -> None:
+    assert profile_names_in((PACKAGE / "app.py").read_text(encoding="utf-8")) == []
+    assert not any(imported.startswith(("gateway.profiles", "gateway.owa", "gateway.proxy.client_routes"))
+                   for imported in graph()["gateway.app"])
+
+
+@pytest.mark.parametrize(("source", "named"), [
+    ("from gateway.owa import login", ["gateway.owa"]),
+    ("import gateway.profiles.exchange", ["gateway.profiles.exchange"]),
+    ("from gateway.profiles import exchange", ["exchange"]),
+    ("async def redirect_to_owa(r): pass", ["redirect_to_owa"]),
+    ("x = settings.gateway_policy_ecp", ["gateway_policy_ecp"]),
+    ("x = RouteClass.ACTIVESYNC", ["ACTIVESYNC"]),
+    ("f(exchange_site=1)", ["exchange_site"]),
+    ("def f(owa_path): pass", ["owa_path"]),
+    ("class ExchangeRoutes: pass", ["ExchangeRoutes"]),
+    ("_ecp_denied(state)", ["_ecp_denied"]),
+    ("def forward(request): return allowed", []),
+    ("x = '/owa/'  # a string is not a name", []),
+])
+def test_profile_names_are_seen(source: str, named: list[str]) -> None:
+    assert profile_names_in(source) == named

@@ -283,7 +283,7 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
                                 "`monosign-gateway explain`")]
     from gateway.commands.serve import config_file_problems
 
-    served = config_file_problems(settings)  # what `serve` adds: the Exchange site is the environment's, TLS loads
+    served = config_file_problems(settings)  # what `serve` adds: one exchange site, TLS loads
     if served:
         return [*(CheckResult(Mark.FAIL, f"config file: {problem}") for problem in served),
                 CheckResult(Mark.FAIL, f"config file: {path} is valid, but serve cannot use it",
@@ -298,8 +298,8 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
 
 
 async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
-    """Each site's upstream answers HTTP (any status), as the gateway's readiness asks it: every site
-    but the exchange one, whose upstream is GATEWAY_UPSTREAM_URL (check_upstream). One line per site."""
+    """Each site's upstream answers HTTP (any status), as the gateway's readiness asks it (an exchange
+    site's only when it is not GATEWAY_UPSTREAM_URL, which `check` reaches first). One line per site."""
     from gateway.assembly import upstream_config
     from gateway.config import ConfigError, load_config
     from gateway.config.model import Profile
@@ -315,8 +315,8 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
         return []  # said by the config file's own lines
     results: list[CheckResult] = []
     for site in config.sites:
-        if site.profile is Profile.EXCHANGE:
-            continue  # its upstream is GATEWAY_UPSTREAM_URL, checked above
+        if site.profile is Profile.EXCHANGE and site.upstream == settings.gateway_upstream_url:
+            continue  # GATEWAY_UPSTREAM_URL's, checked above
         forwarder = Forwarder(site_upstream(site, upstream_config(settings)), Metrics())
         await forwarder.start()
         try:

@@ -2,8 +2,9 @@
 
 The request is read as the proxy reads it: the `Host` by the edge's host normalisation, the path by
 the proxy's canonicalisation (a target the proxy refuses is said to be refused, with its reason),
-the route class by the site's profile. The configuration is `--config`, else `GATEWAY_CONFIG_FILE`,
-else the environment's one Exchange site. Nothing is contacted.
+the route class by the site's profile; on an exchange site, a `served:` line says what the profile
+does with the rules' action (gateway.config.exchange.SERVING). The configuration is `--config`, else
+`GATEWAY_CONFIG_FILE`, else the environment's one Exchange site. Nothing is contacted.
 
 Exit status: 0 when the request was explained (whatever the decision), 1 when the configuration
 cannot be loaded, 2 for a bad option.
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.config import GatewayConfig, Rule
+    from gateway.config import Action, GatewayConfig, Rule
+    from gateway.policy.routes import RouteClass
     from gateway.policy.rules import Identity
 
 ACTION_MEANINGS = {
@@ -29,6 +31,21 @@ ACTION_MEANINGS = {
     "two_factor": "forwarded once the user has passed the second factor",
     "pinned": "forwarded over the client connection's own upstream connection (Windows authentication), "
               "without the MFA page",
+}
+
+
+# How an exchange site serves a request once its rules chose (gateway.config.exchange.Serving).
+EXCHANGE_SERVING = {
+    "refused": "refused by the gateway",
+    "public": "Exchange's public pages' handler: forwarded with no session (no cookie, no Authorization); "
+              "an answer that would set an Exchange session is refused",
+    "redirect": "redirected to /owa/",
+    "sign-in": "Exchange's logon post: forwarded and observed, Exchange's session held back until the second factor",
+    "sign-out": "the gateway session ends, then Exchange's logoff is forwarded",
+    "second-factor": "forwarded only for a session that passed the second factor (else the logon or MFA page, or 440)",
+    "client": "the non-browser client's handler: forwarded on its own credential, which Exchange checks",
+    "client-pinned": "the non-browser client's handler: forwarded over the client connection's own upstream "
+                     "connection (NTLM/Negotiate)",
 }
 
 
@@ -128,6 +145,8 @@ def explain(config: GatewayConfig, *, host: str, method: str, raw_target: str, c
             out(f"    matches: {'; '.join(entry.matched)}")
         else:
             out(f"    no match: {'; '.join(entry.failed)}")
+    if route_class is not None:
+        out(f"served: {_exchange_served(route_class, decision.action)}")
     if decision.action is None:
         out(f"decision: sign in first: rules[{decision.rule}] names users or groups, so it is decided once the "
             "user is known (run again with --user and --groups)")
@@ -135,6 +154,22 @@ def explain(config: GatewayConfig, *, host: str, method: str, raw_target: str, c
         out(f"decision: deny: no rule matched ({len(walked)} tried), and no match means deny")
     else:
         out(f"decision: {decision.action.value} by rules[{decision.rule}]: {ACTION_MEANINGS[decision.action.value]}")
+
+
+def _exchange_served(route_class: RouteClass, action: Action | None) -> str:
+    """What the exchange profile does with the rules' action for this route class."""
+    from gateway.config.exchange import CLIENT_CLASSES, Serving, serving
+    from gateway.policy.routes import RouteClass
+
+    if action is None:
+        return ("only Exchange's authentication challenge passes (without the request's body) until the "
+                "credential names a user; then the rules decide again with that user")
+    how = serving(route_class, action)
+    if how is Serving.REFUSED:
+        status = 404 if route_class is RouteClass.OTHER else 403
+        audited = " (audited as the client's decision)" if route_class in CLIENT_CLASSES else ""
+        return f"{EXCHANGE_SERVING[how.value]}: {status}{audited}"
+    return EXCHANGE_SERVING[how.value]
 
 
 def run(args: argparse.Namespace) -> int:

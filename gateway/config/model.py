@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from gateway.assertion import AssertionKeyError, AssertionKeys
-from gateway.config.exchange import exchange_rules
+from gateway.config.exchange import exchange_rules, rule_problems
 from gateway.policy.identity_headers import ASSERTION_HEADER, IdentityHeaderNames, header_key
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
@@ -467,6 +467,11 @@ class Site(ConfigModel):
             if rule.action not in PROFILE_ACTIONS[self.profile]:
                 problems.append((("rules", index, "action"),
                                  f"{rule.action.value!r} is an action of the exchange profile only"))
+            elif self.profile is Profile.EXCHANGE:
+                for key, message in rule_problems(rule.paths, rule.route_classes, rule.action,
+                                                  names_users=rule.needs_identity):
+                    problems.append((("rules", index, "groups" if key == "users" and rule.users is None else key),
+                                     message))
         if len(set(self.hosts)) != len(self.hosts):
             problems.append((("hosts",), "a host is listed twice"))
         if self.profile is not Profile.PORTAL:

@@ -4,7 +4,7 @@ The MFA page, its outcome pages and the gateway's error answers (400, 403, 404, 
 the edge, the route handlers and the forwarder) all come from one renderer, built once at start-up
 by `gateway.assembly.build_state` and kept on `AppState.renderer` (the MFA flow reuses it):
 
-    renderer = PageRenderer.from_settings(settings)
+    renderer = gateway.assembly.page_renderer(settings)   # PageRenderer(brand, templates_dir, forced_language)
     lang = renderer.pick_language(request.headers.get("Accept-Language"))
     page = renderer.render("mfa", lang=lang, request_id=rid, display_name=user.display_name,
                            methods=user.mfa_methods, csrf_token=token)
@@ -43,7 +43,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
@@ -52,9 +52,6 @@ from gateway.pages.brand import Brand
 from gateway.pages.i18n import SUPPORTED_LANGUAGES, Translator, load_translations, negotiate_language
 from gateway.pages.static_files import StaticFiles
 from gateway.policy.edge import EdgeRejection
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -186,15 +183,6 @@ class PageRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=False,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PageRenderer:
-        language = settings.gateway_language.value
-        return cls(
-            brand=Brand.from_settings(settings),
-            templates_dir=settings.gateway_templates_dir,
-            forced_language=None if language == "auto" else language,
         )
 
     def pick_language(self, accept_language: str | None) -> str:

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl
 
+from gateway.config.model import Action
 from gateway.policy.addresses import client_address
+from gateway.policy.rules import Decision, Identity, RuleRequest, RuleSet, decide_naively
 from gateway.policy.users import (
     AmbiguousUserName,
     UserName,
@@ -44,6 +46,7 @@ __all__ = [
     "PolicyOutcome",
     "activesync_device",
     "decide",
+    "decide_by_rules",
     "is_connection_auth",
     "is_first_leg",
     "offers_connection_auth",
@@ -301,6 +304,9 @@ class PolicyOutcome(StrEnum):
 class PolicyDecision:
     outcome: PolicyOutcome
     reason: str  # for the audit event and the access log; names the rule, never a credential
+    # By the site's rules: the action of the rule that admits the client (for challenge-only, of
+    # the rule that will decide once the user is named). None: denied, or a ClientPolicy's decision.
+    action: Action | None = None
 
     @property
     def allowed(self) -> bool:
@@ -346,23 +352,79 @@ def decide(policy: ClientPolicy, *, client_ip: str, credential: ClientCredential
         return PolicyDecision(PolicyOutcome.DENY, "network not allowed")
     if not policy.users:
         return PolicyDecision(PolicyOutcome.ALLOW, "allowed")
+    user, unnamed = _named_user(credential, connection_user, connection_authenticated)
+    if user is None:
+        return unnamed
+    if matches_exception(user.forms, policy.users):
+        return PolicyDecision(PolicyOutcome.ALLOW, "user allowed")
+    return PolicyDecision(PolicyOutcome.DENY, "user not allowed")
+
+
+def _named_user(credential: ClientCredential, connection_user: UserName | None, connection_authenticated: bool,
+                *, action: Action | None = None) -> tuple[UserName | None, PolicyDecision]:
+    """The user a request that must name one names, or (None, the decision for one that does not)."""
     user = credential.user or (connection_user if credential.scheme is AuthScheme.NONE else None)
     if user is None:
         if credential.scheme is AuthScheme.NONE and connection_authenticated:
             # The upstream connection is signed in as whoever an unreadable credential named:
             # "challenge only" would run this request (without its body) as that user.
-            return PolicyDecision(PolicyOutcome.DENY, "connection user unknown")
+            return None, PolicyDecision(PolicyOutcome.DENY, "connection user unknown")
         if is_first_leg(credential):
-            return PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet")
+            return None, PolicyDecision(PolicyOutcome.CHALLENGE_ONLY, "no user yet", action)
         # Exchange would authenticate whoever its decoder finds in this credential, and run the
         # request as that user: nothing of it may go upstream.
-        return PolicyDecision(PolicyOutcome.DENY, "user unknown")
+        return None, PolicyDecision(PolicyOutcome.DENY, "user unknown")
     try:
         # A name outside ASCII may be another account to Windows than the one it spells to us
-        # (best fit to the code page, case folding): it never matches the list.
+        # (best fit to the code page, case folding): it never matches a list.
         check_exchange_reading(user.typed)
     except AmbiguousUserName:
-        return PolicyDecision(PolicyOutcome.DENY, "user name outside ASCII")
-    if matches_exception(user.forms, policy.users):
-        return PolicyDecision(PolicyOutcome.ALLOW, "user allowed")
-    return PolicyDecision(PolicyOutcome.DENY, "user not allowed")
+        return None, PolicyDecision(PolicyOutcome.DENY, "user name outside ASCII")
+    return user, PolicyDecision(PolicyOutcome.ALLOW, "user allowed")
+
+
+def decide_by_rules(rules: RuleSet, request: RuleRequest, *, credential: ClientCredential,
+                    connection_user: UserName | None = None, connection_authenticated: bool = False) -> PolicyDecision:
+    """`decide`, by a site's rules rather than a class policy: the rules' action for the request
+    (`request.route_class` set, no identity), and when a rule that lists users or groups stops the
+    walk, the user read from the credential exactly as `decide` reads it (a request naming nobody
+    yet is challenge-only, an unreadable credential is denied), then the rules again with that user.
+
+    Several `Authorization` headers are refused whatever the rules. The reasons are
+    `decide`'s: "allowed", "class denied" (a rule that names only route classes), "network not
+    allowed" (a rule that would admit the client from another address), "user allowed", "user not
+    allowed", ...; else "denied by rules[i]" or "no rule matched".
+    """
+    ambiguous = credential.scheme is AuthScheme.AMBIGUOUS
+    decision = rules.decide(request)
+    if decision.action is Action.DENY:
+        reason = _denial_reason(rules, request, decision)
+        # `decide`'s order of reasons: the class denied, several headers, then the rest.
+        return PolicyDecision(PolicyOutcome.DENY, reason if reason == "class denied" or not ambiguous
+                              else "several authorization headers")
+    if ambiguous:
+        return PolicyDecision(PolicyOutcome.DENY, "several authorization headers")
+    if decision.action is not None:
+        return PolicyDecision(PolicyOutcome.ALLOW, "allowed", decision.action)
+    assert decision.rule is not None
+    user, unnamed = _named_user(credential, connection_user, connection_authenticated,
+                                action=rules.rules[decision.rule].action)
+    if user is None:
+        return unnamed
+    decision = rules.decide(request._replace(identity=Identity(user)))
+    if decision.action is None or decision.action is Action.DENY:
+        return PolicyDecision(PolicyOutcome.DENY, "user not allowed")
+    return PolicyDecision(PolicyOutcome.ALLOW, "user allowed", decision.action)
+
+
+def _denial_reason(rules: RuleSet, request: RuleRequest, decision: Decision) -> str:
+    """Why the rules deny (only ever computed for a denial, so the plain walk's cost is fine)."""
+    blind = decide_naively([rule.model_copy(update={"networks": None}) for rule in rules.rules], request)
+    if blind.action is not Action.DENY:
+        return "network not allowed"
+    if decision.rule is None:
+        return "no rule matched"
+    rule = rules.rules[decision.rule]
+    if rule.route_classes is not None and not (rule.paths or rule.methods or rule.networks):
+        return "class denied"
+    return f"denied by rules[{decision.rule}]"

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from gateway.policy.paths import Target
 
-__all__ = ["RouteClass", "classify", "is_background", "wants_navigation"]
+__all__ = ["RouteClass", "classify", "is_background", "reachable_classes", "wants_navigation"]
 
 
 class RouteClass(StrEnum):
@@ -108,6 +108,38 @@ def _classify_owa(method: str, path: str, segments: list[str], is_read: bool) ->
     if is_read and len(segments) >= 3 and segments[1] == "auth":
         return RouteClass.OWA_PUBLIC
     return RouteClass.OWA_APP
+
+
+_OWA_CLASSES = frozenset({RouteClass.OWA_PUBLIC, RouteClass.OWA_LOGIN, RouteClass.OWA_LOGOFF, RouteClass.OWA_APP})
+
+
+def reachable_classes(pattern: str) -> frozenset[RouteClass]:
+    """Every class :func:`classify` can give a request, whatever its method, whose canonical path is
+    `pattern` or below it by whole segments as a site's rules match them (each segment read
+    without its ``;`` parameters): what a rule with this path can apply to. Never ``gateway``
+    (rules do not apply to /_gateway/). A superset, never less (tests/policy: property test).
+
+    A segment with parameters is matched by the rule but not recognised by the classification
+    (``/ews;x/a`` is ``other``), so ``other`` is reachable below every pattern but ``/``'s own path.
+    """
+    if pattern == "/":
+        return frozenset(RouteClass) - {RouteClass.GATEWAY}
+    segments = pattern[1:].split("/")
+    app = segments[0]
+    classes = {RouteClass.OTHER}
+    healthcheck = app in _HEALTHCHECK_APPS and (
+        len(segments) == 1 or (len(segments) == 2 and segments[1] == _HEALTHCHECK_PAGE))
+    if healthcheck or pattern == "/favicon.ico":
+        classes.add(RouteClass.OWA_PUBLIC)
+    if app in _OWA_APPS:
+        classes |= _OWA_CLASSES
+    elif app == _ACTIVESYNC_APP:
+        classes.add(RouteClass.ACTIVESYNC)
+    elif app in _WINDOWS_AUTH_APPS:
+        classes.add(RouteClass.WINDOWS_AUTH)
+    elif app == "powershell":
+        classes.add(RouteClass.POWERSHELL)
+    return frozenset(classes)
 
 
 # OWA's background traffic: the notification channel (ev.owa2, ev.owa before 2013) and the pings.

@@ -1,1 +1,2 @@
-"""Profiles: how a site signs users in and what its upstream gets (one package per profile)."""
+"""Profiles: how a kind of site is served (its route classes, their handlers, what it inspects) and how
+its users sign in (one package or module per profile)."""

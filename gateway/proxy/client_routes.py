@@ -1,8 +1,10 @@
 """The non-browser route classes: ActiveSync, Windows authentication (EWS, MAPI, RPC, OAB,
-Autodiscover) and PowerShell, each under its policy, its read timeout and (for the last two) pinning.
+Autodiscover) and PowerShell, each under its site's rules, its read timeout and pinning.
 
-These clients never see the MFA page, so per class the operator decides: allow, deny, only from
-some networks, only some users (`gateway.policy.clients`). The user is read from Basic or from
+These clients never see the MFA page, so the site's rules decide per class: allow (`bypass`, or
+`pinned`: over the client connection's own upstream connection), deny, only from some networks,
+only some users (`gateway.policy.clients.decide_by_rules`; the environment's rules are the
+GATEWAY_POLICY_* settings, gateway.config.exchange). The user is read from Basic or from
 the NTLM authenticate message; on a pinned connection, from the leg that authenticated it. Under a
 user list, a credential whose user cannot be read is refused without reaching Exchange; a request
 that names nobody yet (no credential, or NTLM leg 1) is forwarded without its body, only to fetch
@@ -20,6 +22,7 @@ from multidict import CIMultiDict
 from prometheus_client import Counter, Gauge
 
 from gateway.app import error_page, forward
+from gateway.config.exchange import Serving, serving
 from gateway.core import ContinueCheck, Handler, RequestContext, ResponseInspector, Route, UpstreamAnswer
 from gateway.observability.audit import audit
 from gateway.policy.clients import (
@@ -32,13 +35,14 @@ from gateway.policy.clients import (
     PolicyDecision,
     PolicyOutcome,
     activesync_device,
-    decide,
+    decide_by_rules,
     is_held_command,
     parse_authorization,
 )
 from gateway.policy.cookies import request_cookies
 from gateway.policy.explicit_logon import autodiscover_path_confusion
 from gateway.policy.routes import RouteClass
+from gateway.policy.rules import RuleRequest
 from gateway.settings import RoutePolicy, Settings
 from gateway.state import STATE, AppState
 
@@ -52,12 +56,14 @@ AUDIT_EVENT = "client_policy"
 
 @dataclass(frozen=True, slots=True)
 class ClientClass:
-    """How one non-browser route class is served."""
+    """One non-browser route class. The site's rules decide who may use it; `policy` is the
+    GATEWAY_POLICY_* settings' own reading, which the environment's rules are written from (tests
+    hold the two to deciding alike), and serves nothing any more."""
 
     route: RouteClass
     policy: ClientPolicy
     read_timeout: float
-    pinned: bool  # always over the client connection's own upstream connection
+    pinned: bool  # always over the client connection's own upstream connection (else: when a rule says `pinned`)
 
 
 def client_classes(settings: Settings) -> dict[RouteClass, ClientClass]:
@@ -100,13 +106,20 @@ def install_client_routes(state: AppState) -> None:
 
 def _decision(request: web.Request, ctx: RequestContext, client_class: ClientClass
               ) -> tuple[PolicyDecision, ClientCredential, UserName | None]:
-    pins = request.app[STATE].forwarder.pins
+    state = request.app[STATE]
+    pins = state.forwarder.pins
     credential = parse_authorization(request.headers.getall("Authorization", ()))
     connection_user = pins.connection_user(request) if pins is not None else None
-    decision = decide(client_class.policy, client_ip=ctx.client_ip, credential=credential,
-                      connection_user=connection_user,
-                      connection_authenticated=pins is not None and pins.connection_authenticated(request))
+    assert ctx.target is not None
+    decision = decide_by_rules(state.site_rules, RuleRequest(request.method, ctx.target.lower_path, ctx.client_ip,
+                                                             client_class.route),
+                               credential=credential, connection_user=connection_user,
+                               connection_authenticated=pins is not None and pins.connection_authenticated(request))
     return decision, credential, connection_user
+
+
+def _pinned(client_class: ClientClass, decision: PolicyDecision) -> bool:
+    return client_class.pinned or serving(client_class.route, decision.action) is Serving.CLIENT_PINNED
 
 
 def _may_continue(client_class: ClientClass) -> ContinueCheck:
@@ -141,10 +154,10 @@ def _handler(client_class: ClientClass, decisions: Counter) -> Handler:
         if decision.outcome is PolicyOutcome.CHALLENGE_ONLY:
             # Only the challenge is wanted: the body stays here (aiohttp reads and drops it after
             # the answer, so the connection and its handshake carry on), Exchange gets none.
-            return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned,
-                                 inspect=_challenge_only(request, ctx), body=b"" if request.body_exists else None,
-                                 held=held)
-        return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=client_class.pinned,
+            return await forward(request, ctx, read_timeout=client_class.read_timeout,
+                                 pin=_pinned(client_class, decision), inspect=_challenge_only(request, ctx),
+                                 body=b"" if request.body_exists else None, held=held)
+        return await forward(request, ctx, read_timeout=client_class.read_timeout, pin=_pinned(client_class, decision),
                              held=held)
 
     return handle

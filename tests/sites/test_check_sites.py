@@ -41,12 +41,19 @@ async def test_check_reaches_every_passthrough_site_s_upstream(tmp_path: Path) -
         assert [result.mark for result in config_file_results(settings)] == [Mark.OK]
 
 
+def two_exchange_sites(path: Path) -> None:
+    data = json.loads(config_text("http://127.0.0.1:1", "http://127.0.0.1:2"))
+    data["sites"].append({"name": "mail2", "hosts": ["mail2.example.test"], "upstream": "http://127.0.0.1:4",
+                          "profile": "exchange"})
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
 async def test_check_says_when_serve_cannot_use_the_file(tmp_path: Path) -> None:
     path = tmp_path / "gateway.yaml"
-    path.write_text(config_text("http://127.0.0.1:1", "http://127.0.0.1:2"), encoding="utf-8")
+    two_exchange_sites(path)
     results = config_file_results(gateway_settings("http://127.0.0.1:3", gateway_config_file=path))
     assert [result.mark for result in results] == [Mark.FAIL, Mark.FAIL]
-    assert "GATEWAY_UPSTREAM_URL" in results[0].title
+    assert "sites[2].profile: only one exchange site is served for now" in results[0].title
     assert await check_site_upstreams(gateway_settings("http://127.0.0.1:3")) == []
 
 
@@ -91,3 +98,15 @@ async def test_the_check_command_reaches_every_site_and_names_the_one_that_is_do
     assert "! config file: the secret MONOSIGN_API_SECRET is written in the file itself" in lines
     assert intranet.state.requests == 1
     assert SECRET not in result.out
+
+
+async def test_check_reaches_the_exchange_site_s_own_upstream(tmp_path: Path) -> None:
+    async with running_app_sim() as app:
+        path = tmp_path / "gateway.yaml"
+        path.write_text(config_text(app.base_url, app.base_url), encoding="utf-8")
+        results = await check_site_upstreams(gateway_settings("http://127.0.0.1:1", gateway_config_file=path))
+        assert [(result.mark, result.title.split(":")[0]) for result in results] == [
+            (Mark.OK, "site mail"), (Mark.OK, "site intranet")]
+        # The one GATEWAY_UPSTREAM_URL names is reached by check's own upstream line, not twice.
+        results = await check_site_upstreams(gateway_settings(app.base_url, gateway_config_file=path))
+        assert [result.title.split(":")[0] for result in results] == ["site intranet"]

@@ -131,16 +131,14 @@ async def test_a_default_site_takes_unknown_hosts(tmp_path: Path) -> None:
         assert list(sites.app.state.paths) == ["/hello"]
 
 
-async def test_an_exchange_site_unlike_the_environment_is_refused(tmp_path: Path) -> None:
+async def test_a_second_exchange_site_is_refused(tmp_path: Path) -> None:
     async with run_upstream() as exchange:
         path = tmp_path / "gateway.yaml"
-        path.write_text(config_text("http://127.0.0.1:1", "http://127.0.0.1:2"), encoding="utf-8")
-        with pytest.raises(ConfigError, match="GATEWAY_UPSTREAM_URL"):
-            Gateway(gateway_settings(exchange[0].url, gateway_config_file=path))
-        path.write_text(config_text(exchange[0].url, "http://127.0.0.1:2").replace(
-            '"profile": "exchange"', '"profile": "exchange", "rules": [{"paths": ["/"], "action": "bypass"}]'),
-            encoding="utf-8")
-        with pytest.raises(ConfigError, match="GATEWAY_POLICY_"):
+        data = json.loads(config_text(exchange[0].url, "http://127.0.0.1:2"))
+        data["sites"].append({"name": "mail2", "hosts": ["mail2.example.test"], "upstream": exchange[0].url,
+                              "profile": "exchange"})
+        path.write_text(json.dumps(data), encoding="utf-8")
+        with pytest.raises(ConfigError, match="only one exchange site"):
             Gateway(gateway_settings(exchange[0].url, gateway_config_file=path))
 
 
@@ -150,10 +148,14 @@ def test_serve_names_the_file_s_problems_before_starting(tmp_path: Path) -> None
     path = tmp_path / "gateway.yaml"
     path.write_text(config_text("http://127.0.0.1:1", "http://127.0.0.1:2"), encoding="utf-8")
     assert config_file_problems(gateway_settings("http://127.0.0.1:1", gateway_config_file=path)) == []
+    # The exchange site's own upstream, not GATEWAY_UPSTREAM_URL's, is served: nothing to say.
+    assert config_file_problems(gateway_settings("http://127.0.0.1:3", gateway_config_file=path)) == []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["sites"][0]["rules"] = [{"route_classes": ["windows-auth"], "action": "two_factor"}]
+    path.write_text(json.dumps(data), encoding="utf-8")
     problems = config_file_problems(gateway_settings("http://127.0.0.1:3", gateway_config_file=path))
     assert len(problems) == 1
-    assert "sites[0].upstream" in problems[0]
-    assert "GATEWAY_UPSTREAM_URL" in problems[0]
+    assert "sites[0].rules[0].action: two_factor cannot serve windows-auth" in problems[0]
     assert config_file_problems(gateway_settings("http://127.0.0.1:3")) == []
 
 
