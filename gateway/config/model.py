@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from gateway.config.exchange import exchange_rules
+from gateway.config.ldap import LdapConfig
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
 from gateway.policy.users import AmbiguousUserName, check_exchange_reading, parse_username
@@ -44,6 +45,7 @@ __all__ = [
     "PROFILE_ROUTE_CLASSES",
     "Action",
     "ConfigModel",
+    "FirstFactorKind",
     "GatewayConfig",
     "LocatedProblems",
     "Location",
@@ -70,11 +72,23 @@ class LocatedProblems(ValueError):
 class Profile(StrEnum):
     EXCHANGE = "exchange"
     PASSTHROUGH = "passthrough"
-    PORTAL = "portal"  # reserved: the gateway's own sign-in
+    PORTAL = "portal"  # the gateway's own sign-in (gateway.profiles.portal)
     FORMS = "forms"  # reserved: an application's own login form
 
 
-AVAILABLE_PROFILES = frozenset({Profile.EXCHANGE, Profile.PASSTHROUGH})
+AVAILABLE_PROFILES = frozenset({Profile.EXCHANGE, Profile.PASSTHROUGH, Profile.PORTAL})
+
+
+class FirstFactorKind(StrEnum):
+    """How a portal site checks who the user is before Monosign's second factor (docs/identity.md)."""
+
+    LDAP = "ldap"
+    FILE = "file"
+    MONOSIGN = "monosign"
+
+
+# The keys that describe a portal site's first factor: refused on the other profiles.
+_FIRST_FACTOR_KEYS = ("first_factor", "ldap", "users_file")
 
 
 class Action(StrEnum):
@@ -90,10 +104,12 @@ class Action(StrEnum):
 PROFILE_ROUTE_CLASSES: dict[Profile, frozenset[RouteClass]] = {
     Profile.EXCHANGE: frozenset(RouteClass) - {RouteClass.GATEWAY},
     Profile.PASSTHROUGH: frozenset(),
+    Profile.PORTAL: frozenset(),
 }
 PROFILE_ACTIONS: dict[Profile, frozenset[Action]] = {
     Profile.EXCHANGE: frozenset(Action),
     Profile.PASSTHROUGH: frozenset(Action) - {Action.PINNED},
+    Profile.PORTAL: frozenset(Action) - {Action.PINNED},
 }
 
 GATEWAY_SEGMENT = "_gateway"
@@ -311,6 +327,39 @@ class Site(ConfigModel):
     rules: Annotated[list[Rule], Field(min_length=1)]
     tls: TlsFiles | None = None
     session_group: Name | None = None
+    # The portal profile's first factor (docs/identity.md): ldap needs `ldap`, file needs `users_file`.
+    first_factor: FirstFactorKind | None = None
+    ldap: LdapConfig | None = None
+    users_file: Path | None = None
+
+    @field_validator("users_file", mode="before")
+    @classmethod
+    def _users_file(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("expected a file path")
+        path = resolve_path(value, info)
+        if not path.is_file():
+            raise ValueError(f"no readable file at {str(path)!r}")
+        return path
+
+    @field_validator("ldap", mode="before")
+    @classmethod
+    def _ldap_files(cls, value: Any, info: ValidationInfo) -> Any:
+        # Its file paths are relative to the configuration file, like every other path in it.
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        problems: list[tuple[Location, str]] = []
+        for key in ("bind_password_file", "ca_file"):
+            if not isinstance(value.get(key), str):
+                continue
+            path = resolve_path(value[key], info)
+            if not path.is_file():
+                problems.append(((key,), f"no readable file at {str(path)!r}"))
+            value[key] = path
+        if problems:
+            raise LocatedProblems(problems)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -325,7 +374,7 @@ class Site(ConfigModel):
     def _available(cls, value: Profile) -> Profile:
         if value not in AVAILABLE_PROFILES:
             raise ValueError(f"the {value.value!r} profile is reserved for a later version; "
-                             "use exchange or passthrough")
+                             "use exchange, passthrough or portal")
         return value
 
     @model_validator(mode="after")
@@ -342,9 +391,28 @@ class Site(ConfigModel):
                                  f"{rule.action.value!r} is an action of the exchange profile only"))
         if len(set(self.hosts)) != len(self.hosts):
             problems.append((("hosts",), "a host is listed twice"))
+        problems += self._first_factor_problems()
         if problems:
             raise LocatedProblems(problems)
         return self
+
+    def _first_factor_problems(self) -> list[tuple[Location, str]]:
+        if self.profile is not Profile.PORTAL:
+            return [((key,), f"only for the portal profile (this site's is {self.profile.value})")
+                    for key in _FIRST_FACTOR_KEYS if getattr(self, key) is not None]
+        if self.first_factor is None:
+            return [(("first_factor",), "required for the portal profile: ldap, file or monosign")]
+        problems: list[tuple[Location, str]] = []
+        if self.first_factor is FirstFactorKind.LDAP and self.ldap is None:
+            problems.append((("ldap",), "required with first_factor: ldap (url, base_dn, ...; see docs/identity.md)"))
+        if self.first_factor is FirstFactorKind.FILE and self.users_file is None:
+            problems.append((("users_file",), "required with first_factor: file (see docs/identity.md)"))
+        if self.first_factor is not FirstFactorKind.LDAP and self.ldap is not None:
+            problems.append((("ldap",), f"only with first_factor: ldap (this site's is {self.first_factor.value})"))
+        if self.first_factor is not FirstFactorKind.FILE and self.users_file is not None:
+            problems.append((("users_file",),
+                             f"only with first_factor: file (this site's is {self.first_factor.value})"))
+        return problems
 
 
 def _route_class_problem(profile: Profile, route_class: RouteClass, classes: frozenset[RouteClass]) -> str:
