@@ -37,6 +37,7 @@ from gateway.config.model import GatewayConfig
 from gateway.core import GatewayPages, Handler, Route, always
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
+from gateway.mfa.lockout import Lockout
 from gateway.monosign import CircuitBreaker, MonosignClient
 from gateway.monosign.contract import ApiPaths, ResultCodes
 from gateway.monosign.metrics import register_monosign_metrics
@@ -46,9 +47,12 @@ from gateway.owa import guard, login, logoff, public
 from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
 from gateway.pages.renderer import URLS, PageRenderer
-from gateway.passthrough import install_sites
+from gateway.passthrough import Sites, install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
+from gateway.profiles.portal import signin
+from gateway.profiles.portal.portal import PORTAL, Portal
+from gateway.profiles.portal.sites import PortalSites
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstream_config import UpstreamConfig
@@ -131,6 +135,34 @@ def install_mfa_from_settings(state: AppState) -> MfaFlow:
     settings = state.settings
     return install_mfa(state, monosign=monosign_client(settings),
                        store=build_store(store_config(settings)))
+
+
+# A portal site's sign-in pages: (method, path, handler).
+PORTAL_PAGES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", URLS["signin"], signin.show),
+    ("POST", URLS["signin"], signin.submit),
+    ("GET", URLS["signout"], signin.sign_out),
+)
+
+
+def install_portal(state: AppState, sites: Sites) -> Portal:
+    """The portal profile's sign-in (gateway.profiles.portal) on the file's portal sites: a
+    first-factor backend per site, rebuilt as reloads change them (ConfigError when one cannot be
+    built), and the sign-in pages, which answer 404 on any other site's hosts. Needs the MFA flow."""
+    flow = state.feature(FLOW)
+    settings = state.settings
+    backends = PortalSites(str(settings.gateway_config_file or "<config>"))
+    sites.add_listener(backends.follow)
+    # The first factor's failures, in the smart lockout's model with its own counters (a typed
+    # account's failures are not a Monosign user's second-factor failures).
+    lockout = Lockout(flow.store, policy=flow.lockout.policy, seconds=flow.lockout.seconds, clock=flow.clock,
+                      counting="signin")
+    portal = Portal(settings, backends, lockout)
+    state.provide(PORTAL, portal)
+    for method, path, handler in PORTAL_PAGES:
+        state.pages.add(method, path, handler)
+    state.closers.append(portal.aclose)
+    return portal
 
 
 EXCHANGE = Profile(
@@ -235,5 +267,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     if mfa:
         profile.second_factor(state)
     if config is not None:
-        install_sites(state, config)
+        sites = install_sites(state, config)
+        if mfa:
+            install_portal(state, sites)
     return state

@@ -17,11 +17,14 @@ with `gateway.policy.sites.SiteIndex` (the canonical host name, any port):
 
 `swap` installs another configuration (a reload): requests read the dispatch table once, when they
 start, so those in flight finish on the configuration they started with. Forwarders are kept by
-upstream URL across swaps (connections in flight keep theirs) and closed at shutdown.
+upstream URL across swaps (connections in flight keep theirs) and closed at shutdown. Components
+built per site elsewhere (a portal site's first factor) follow swaps through `add_listener`: a
+listener that raises ConfigError refuses the new configuration, and the old one stays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from aiohttp import web
@@ -29,8 +32,9 @@ from aiohttp import web
 from gateway.app import error_page, send_upstream, upstream_headers
 from gateway.config.environment import sites_from_settings
 from gateway.config.loader import ConfigError, ConfigProblem
-from gateway.config.model import Action, GatewayConfig, Profile, Site
+from gateway.config.model import Action, FirstFactorKind, GatewayConfig, Profile, Site
 from gateway.core import RequestContext, Route, SiteRoute
+from gateway.identity.monosign_only import monosign_only_problems
 from gateway.observability.logging import get_logger
 from gateway.policy.identity_headers import IdentityHeaders
 from gateway.policy.rules import RuleRequest, RuleSet
@@ -40,8 +44,8 @@ from gateway.proxy.upstream_config import UpstreamConfig
 from gateway.settings import Settings
 from gateway.state import AppState
 
-__all__ = ["PASSTHROUGH_LABEL", "SIGN_IN_NOT_AVAILABLE", "Sites", "check_exchange_site", "install_sites",
-           "passthrough_route", "site_upstream"]
+__all__ = ["PASSTHROUGH_LABEL", "SIGN_IN_NOT_AVAILABLE", "ConfigListener", "Sites", "check_exchange_site",
+           "install_sites", "passthrough_route", "portal_site_problems", "site_upstream"]
 
 log = get_logger("gateway.passthrough")
 
@@ -71,8 +75,25 @@ def check_exchange_site(config: GatewayConfig, settings: Settings) -> None:
             problems.append(ConfigProblem(source, None, ("sites", index, "rules"),
                                           "the exchange site's rules are the GATEWAY_POLICY_* settings' for now "
                                           "(see `monosign-gateway explain`); leave rules out or write the same"))
+    problems += portal_site_problems(config, settings)
     if problems:
         raise ConfigError(problems)
+
+
+def portal_site_problems(config: GatewayConfig, settings: Settings) -> list[ConfigProblem]:
+    """What the settings forbid a portal site: the `monosign` first factor without number matching
+    (gateway.identity.monosign_only: a push to anyone who types a name is push fatigue by design)."""
+    source = str(settings.gateway_config_file or "<config>")
+    problems: list[ConfigProblem] = []
+    for index, site in enumerate(config.sites):
+        if site.first_factor is not FirstFactorKind.MONOSIGN:
+            continue
+        # Pushes are always limited per user (GATEWAY_MFA_MAX_PUSHES, at least 1) and each sign-in
+        # attempt counts per client address (gateway.profiles.portal.signin).
+        for problem in monosign_only_problems(push_number_matching=settings.gateway_mfa_number_matching,
+                                              push_rate_limited=True):
+            problems.append(ConfigProblem(source, None, ("sites", index, "first_factor"), problem))
+    return problems
 
 
 def site_upstream(site: Site, base: UpstreamConfig) -> UpstreamConfig:
@@ -105,6 +126,11 @@ def passthrough_route(rules: RuleSet, forwarder: Forwarder) -> Route:
     return Route(handle, may_continue=may_continue)
 
 
+# Called with each configuration about to be served (the first one when added); may refuse it by
+# raising ConfigError.
+ConfigListener = Callable[[GatewayConfig], None]
+
+
 class Sites:
     """The sites of one configuration, by host; `swap` replaces them as a whole."""
 
@@ -112,7 +138,19 @@ class Sites:
         self._state = state
         self._forwarders: dict[UpstreamConfig, Forwarder] = {}
         self._started = False
+        self._listeners: list[ConfigListener] = []
         self._table = self._build(config)
+
+    def add_listener(self, listener: ConfigListener) -> None:
+        """Follow the configuration: `listener` gets the current one now, and each one swapped in."""
+        listener(self.config)
+        self._listeners.append(listener)
+
+    def host_site(self, host_header: str) -> str | None:
+        site = self._table[0].select(host_header).site
+        if site is None:
+            return None
+        return "" if site.profile is Profile.EXCHANGE else site.name
 
     @property
     def config(self) -> GatewayConfig:
@@ -128,6 +166,8 @@ class Sites:
     def swap(self, config: GatewayConfig) -> None:
         """Serve `config` to requests that start from now on (ConfigError: the old one stays)."""
         check_exchange_site(config, self._state.settings)
+        for listener in self._listeners:
+            listener(config)
         self._table = self._build(config)
 
     def _build(self, config: GatewayConfig) -> tuple[SiteIndex, dict[str, SiteRoute]]:

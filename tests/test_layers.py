@@ -32,12 +32,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipeline", ("gateway.app",)),
     ("mfa", ("gateway.mfa",)),
     ("exchange profile", ("gateway.owa", "gateway.proxy.client_routes")),
-    ("passthrough profile", ("gateway.passthrough",)),
+    ("passthrough and portal profiles", ("gateway.passthrough", "gateway.profiles")),
     ("assembly", ("gateway.assembly",)),
     ("process", ("gateway.server", "gateway.commands", "gateway.workers", "gateway.demo", "gateway.cli",
                  "gateway.__main__", "gateway.sim")),
 )
-FEATURES = ("gateway.mfa", "gateway.owa", "gateway.proxy.client_routes")
+FEATURES = ("gateway.mfa", "gateway.owa", "gateway.proxy.client_routes", "gateway.profiles.portal")
 
 # Imports that still go up a layer: (importer, imported). Pinned, so the list can only shrink.
 ALLOWED_UPWARD: frozenset[tuple[str, str]] = frozenset()

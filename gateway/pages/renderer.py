@@ -69,6 +69,9 @@ URLS: Mapping[str, str] = {
     "start": "/owa/",
     # Ends the gateway session (owa-logoff route class) and lets Exchange clear its own cookies.
     "sign_out": "/owa/logoff.owa",
+    # A portal site's own sign-in and sign-out (gateway.profiles.portal).
+    "signin": "/_gateway/signin",
+    "signout": "/_gateway/signout",
 }
 
 # Every gateway page, whatever the status: no framing, no inline code, no caching, no referrer to
@@ -144,7 +147,16 @@ PAGES: Mapping[str, PageSpec] = {
     "input-refused": PageSpec(400),  # a value for Monosign outside its grammar: not sent (gateway.monosign.inputs)
     "error": PageSpec(500, optional={"kind": None, "reason": None, "expected_url": None}),  # see render_error
     "bad-request": PageSpec(400),  # e.g. a CSRF failure: the form expired
+    # A portal site's sign-in form (gateway.profiles.portal): `action` is the post URL with `rd`,
+    # `password` whether the site's first factor asks for one (not `monosign`).
+    "signin": PageSpec(
+        200,
+        required=frozenset({"csrf_token", "action", "password"}),
+        optional={"error": None, "notice": None, "username": ""},
+    ),
 }
+SIGNIN_ERRORS = frozenset({"credentials"})
+SIGNIN_NOTICES = frozenset({"signed-out"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +319,12 @@ def _page_values(page: str, values: Mapping[str, Any], status: int) -> dict[str,
             # Fail closed: a reason we do not know to be a fixed, non-echoing string is not shown.
             "reason": reason if reason in SHOWN_REASONS else None,
         }
+    if page == "signin":
+        if values["error"] is not None and values["error"] not in SIGNIN_ERRORS:
+            raise ValueError(f"unknown sign-in error {values['error']!r}")
+        if values["notice"] is not None and values["notice"] not in SIGNIN_NOTICES:
+            raise ValueError(f"unknown sign-in notice {values['notice']!r}")
+        return {}
     if page == "mfa":
         methods = offered_methods(values["methods"])
         if not methods:
