@@ -105,10 +105,13 @@ async def test_a_reload_rebuilds_a_changed_backend_and_keeps_the_others(tmp_path
         assert (await PortalBrowser(env).sign_in_form("alice")).status == 200  # the old password: no more
         assert (await PortalBrowser(env).sign_in_form("alice", "new password")).status == 302
 
-        other.write_text("users: {alice: {password: not-a-hash}}", encoding="utf-8")
+        # A new users file that cannot be used refuses the configuration (the backend of a file
+        # that stays is the one to re-read it, keeping what it read before: tests/identity).
+        bad_users = tmp_path / "bad-users.yaml"
+        bad_users.write_text("users: {alice: {password: not-a-hash}}", encoding="utf-8")
         broken = tmp_path / "broken"
         broken.mkdir()
-        path = write_config(broken, [portal_site("app", APP_HOST, users_file=str(other))])
+        path = write_config(broken, [portal_site("app", APP_HOST, users_file=str(bad_users))])
         try:
             sites.swap(load_config(path))
         except ConfigError as exc:
