@@ -173,3 +173,11 @@ async def test_a_session_of_one_site_is_no_session_on_another(env: FlowEnv) -> N
 async def test_the_mfa_pages_send_a_browser_without_session_to_the_sites_sign_in(env: FlowEnv) -> None:
     page = await PortalBrowser(env).get("/_gateway/mfa")
     assert (page.status, page.location) == (303, "/_gateway/signin?rd=%2F")
+
+
+async def test_a_typed_name_is_shown_escaped(env: FlowEnv) -> None:
+    browser = PortalBrowser(env)
+    page = await browser.sign_in_form('"><script>alert(1)</script>', "x")
+    assert page.status == 200
+    assert "<script>alert(1)" not in page.text
+    assert "&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
