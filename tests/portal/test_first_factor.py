@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gateway.commands.check import Mark, config_file_results
+from gateway.commands.serve import config_file_problems
 from gateway.config import ConfigError, load_config
 from gateway.mfa.flow import FLOW
 from gateway.passthrough import Sites
@@ -14,6 +16,7 @@ from gateway.sessions.base import SessionRecord, SessionState
 from tests.flow.conftest import FlowEnv
 from tests.identity.kit import fast_hash
 from tests.portal.kit import APP_HOST, PortalBrowser, portal_environment, portal_site, write_config
+from tests.proxy.support import gateway_settings
 
 
 async def _record(env: FlowEnv, browser: PortalBrowser) -> SessionRecord | None:
@@ -121,3 +124,12 @@ async def test_a_reload_rebuilds_a_changed_backend_and_keeps_the_others(tmp_path
             raise AssertionError("a users file that cannot be used was accepted")
         assert portal.sites.site("wiki") is not None  # the configuration in force stayed
         assert (await PortalBrowser(env).sign_in_form("alice", "new password")).status == 302
+
+
+def test_serve_and_check_name_a_first_factor_that_cannot_be_built(tmp_path: Path) -> None:
+    (tmp_path / "bad-users.yaml").write_text("users: {alice: {password: not-a-hash}}", encoding="utf-8")
+    path = write_config(tmp_path, [portal_site("app", APP_HOST, users_file="bad-users.yaml")])
+    settings = gateway_settings("http://127.0.0.1:1", gateway_config_file=path)
+    [problem] = config_file_problems(settings)
+    assert "sites[0].users_file:" in problem
+    assert [result.mark for result in config_file_results(settings)] == [Mark.FAIL, Mark.FAIL]

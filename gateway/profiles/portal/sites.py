@@ -28,7 +28,7 @@ from gateway.identity.monosign_only import MonosignOnlyFirstFactor
 from gateway.identity.users_file import UsersFileError
 from gateway.observability.logging import get_logger
 
-__all__ = ["RETIRE_SECONDS", "PortalSite", "PortalSites", "build_backend"]
+__all__ = ["RETIRE_SECONDS", "PortalSite", "PortalSites", "backend_problems", "build_backend"]
 
 log = get_logger("gateway.profiles.portal")
 
@@ -80,6 +80,17 @@ def build_backend(site: Site) -> FirstFactor:
                                             f"{exc.filename})") from None
     assert kind is FirstFactorKind.MONOSIGN
     return MonosignOnlyFirstFactor()
+
+
+def backend_problems(config: GatewayConfig, source: str) -> list[ConfigProblem]:
+    """What `PortalSites.follow` would refuse in `config` (for `serve` and `check`, before anything
+    runs). The backends built to see it are dropped unused: building one opens no connection and
+    starts no thread."""
+    try:
+        PortalSites(source).follow(config)
+    except ConfigError as exc:
+        return exc.problems
+    return []
 
 
 def _spec(site: Site) -> FirstFactorSpec:
