@@ -154,11 +154,11 @@ def test_check_validates_the_file(config_file: Path, monkeypatch: pytest.MonkeyP
     (result,) = config_file_results(load_settings(env_file=None))
     assert result.mark is Mark.OK
     assert result.title.startswith(f"config file: {config_file} is valid: 2 site(s), 11 rule(s), digest ")
-    config_file.write_text(CONFIG.replace("profile: passthrough", "profile: portal"))
+    config_file.write_text(CONFIG.replace("profile: passthrough", "profile: forms"))
     results = config_file_results(load_settings(env_file=None))
     assert [result.mark for result in results] == [Mark.FAIL, Mark.FAIL]
-    assert results[0].title == (f"config file: {config_file}:9: sites[1].profile: the 'portal' profile is reserved "
-                                "for a later version; use exchange or passthrough")
+    assert results[0].title == (f"config file: {config_file}:9: sites[1].profile: the 'forms' profile is reserved "
+                                "for a later version; use exchange, passthrough or portal")
     monkeypatch.delenv("GATEWAY_CONFIG_FILE")
     assert config_file_results(load_settings(env_file=None)) == []
 
