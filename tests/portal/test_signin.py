@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from gateway.mfa.flow import FLOW
 from gateway.sessions.base import SessionRecord, SessionState
 from tests.flow.conftest import FlowEnv
@@ -120,3 +122,23 @@ async def test_the_sign_in_pages_are_a_portal_sites_only(tmp_path: Path) -> None
             page = await browser.request(method, target, data={"username": "alice"} if method == "POST" else None)
             assert page.status == 404, (method, target)
         assert (await PortalBrowser(env).get("/_gateway/signin")).status == 200
+
+
+@pytest.mark.redis
+async def test_on_the_redis_store(tmp_path: Path) -> None:
+    from tests.redis_server import RedisServer
+
+    with RedisServer.running(tmp_path / "redis") as server:
+        async with portal_environment(tmp_path, gateway_session_store="redis", gateway_redis_url=server.url,
+                                      gateway_session_secret="portal-redis-secret-" + "x" * 32,
+                                      gateway_mfa_max_failures=2) as env:
+            browser = PortalBrowser(env)
+            assert (await browser.sign_in_form("alice", rd="/r")).status == 302
+            await browser.mfa_page()
+            final = await browser.verify(await env.code("alice"))
+            assert (final.status, final.location) == (302, "/r")
+            record = await _record(env, browser)
+            assert record is not None
+            assert (record.site, record.groups, record.second_factor) == ("app", ["staff", "team-alice"], "totp")
+            statuses = [(await PortalBrowser(env).sign_in_form("bob", "no")).status for _ in range(3)]
+            assert statuses == [200, 429, 429]
