@@ -36,7 +36,7 @@ from gateway.monosign import (
 )
 from gateway.observability.audit import audit
 from gateway.observability.logging import get_logger
-from gateway.pages.renderer import URLS, PageRenderer
+from gateway.pages.renderer import PORTAL_URLS, URLS, PageRenderer
 from gateway.policy.cookies import request_cookies
 from gateway.policy.owa_responses import LogonReason
 from gateway.policy.redirects import safe_destination
@@ -201,7 +201,8 @@ class MfaFlow:
     def page(self, request: web.Request, ctx: RequestContext, page: str, *, status: int | None = None,
              **context: Any) -> web.Response:
         rendered = self.renderer.render(page, lang=self.renderer.pick_language(request.headers.get("Accept-Language")),
-                                        request_id=ctx.request_id, status=status, **context)
+                                        request_id=ctx.request_id, status=status,
+                                        urls=PORTAL_URLS if site_key(ctx) else None, **context)
         return web.Response(status=rendered.status, body=rendered.body, headers=dict(rendered.headers))
 
     def redirect(self, location: str, *, status: int = 302) -> web.Response:

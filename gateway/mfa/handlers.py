@@ -87,7 +87,8 @@ async def _mfa_page(request: web.Request, ctx: RequestContext, flow: MfaFlow, pe
         if pending.record.push_number is not None:
             context["push_number"] = pending.record.push_number
     return flow.page(request, ctx, "mfa", status=status, display_name=_display_name(pending.record),
-                     methods=list(methods), csrf_token=pending.record.csrf_token, **context)
+                     methods=list(methods), csrf_token=pending.record.csrf_token,
+                     greeting="site" if pending.record.site else "mailbox", **context)
 
 
 async def _monosign_failed(request: web.Request, ctx: RequestContext, flow: MfaFlow, pending: Pending,

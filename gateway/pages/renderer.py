@@ -74,6 +74,9 @@ URLS: Mapping[str, str] = {
     "signout": "/_gateway/signout",
 }
 
+# The links of the pages a portal site's users see: its own sign-out and sign-in, not Exchange's.
+PORTAL_URLS: Mapping[str, str] = {**URLS, "sign_out": URLS["signout"], "start": URLS["signin"]}
+
 # Every gateway page, whatever the status: no framing, no inline code, no caching, no referrer to
 # other sites. Not `no-referrer`: under it browsers send `Origin: null` with the page's own form
 # posts, and the CSRF check (rightly) refuses those.
@@ -95,6 +98,8 @@ MFA_METHODS = ("push", "totp")  # Monosign's "Push" and "Totp", in the order the
 PUSH_STATES = frozenset({"idle", "waiting"})
 MFA_NOTICES = frozenset({"push-rejected", "push-expired"})
 CODE_ERRORS = frozenset({"invalid", "format"})
+# What the second step opens: Exchange's mailbox, or a portal site's application.
+MFA_GREETINGS = frozenset({"mailbox", "site"})
 CODE_MAX_LENGTH = 8
 # Without JavaScript, the waiting page asks again this often.
 NO_SCRIPT_REFRESH_SECONDS = 5
@@ -135,7 +140,7 @@ PAGES: Mapping[str, PageSpec] = {
         200,
         required=frozenset({"display_name", "methods", "csrf_token"}),
         optional={"push_state": "idle", "notice": None, "code_error": None, "attempts_left": None,
-                  "push_expires_in": None, "push_number": None},
+                  "push_expires_in": None, "push_number": None, "greeting": "mailbox"},
     ),
     "not-assigned": PageSpec(403),  # Monosign code 22
     "not-found": PageSpec(403),  # the user is not in Monosign (code 21)
@@ -220,9 +225,11 @@ class PageRenderer:
         lang: str,
         request_id: str,
         status: int | None = None,
+        urls: Mapping[str, str] | None = None,
         **context: Any,
     ) -> RenderedPage:
-        """Render `page` (a key of PAGES) in `lang`; `status` defaults to the page's own."""
+        """Render `page` (a key of PAGES) in `lang`; `status` defaults to the page's own; `urls`
+        replaces URLS for the page's links (a portal site's sign-out and sign-in, `PORTAL_URLS`)."""
         spec = PAGES.get(page)
         if spec is None:
             raise ValueError(f"unknown page {page!r}")
@@ -245,7 +252,7 @@ class PageRenderer:
             body_key=body_key,
             request_id=request_id,
             brand=self.brand,
-            urls=URLS,
+            urls=urls or URLS,
             t=self._translators[lang],
             static_url=self.static.url,
         )
@@ -335,6 +342,8 @@ def _page_values(page: str, values: Mapping[str, Any], status: int) -> dict[str,
             raise ValueError(f"unknown notice {values['notice']!r}")
         if values["code_error"] is not None and values["code_error"] not in CODE_ERRORS:
             raise ValueError(f"unknown code_error {values['code_error']!r}")
+        if values["greeting"] not in MFA_GREETINGS:
+            raise ValueError(f"unknown greeting {values['greeting']!r}")
         if values["push_number"] is not None and NUMBER_CHALLENGE.fullmatch(str(values["push_number"])) is None:
             raise ValueError("push_number is two digits")
         expires_in = values["push_expires_in"]

@@ -143,6 +143,7 @@ def test_status_can_be_chosen_by_the_handler(renderer: PageRenderer) -> None:
         ("mfa", {"methods": ["Push"], "push_state": "waiting"}),
         ("mfa", {"push_state": "waiting", "push_expires_in": 65}),
         ("mfa", {"methods": ["Push"], "push_state": "waiting", "push_expires_in": 0}),
+        ("mfa", {"greeting": "site"}),
         ("signin", {"error": "credentials", "username": "alice"}),
         ("signin", {"password": False, "notice": "signed-out"}),
     ],

@@ -45,7 +45,7 @@ async def test_sign_in_form_then_code_in_chromium(env: FlowEnv, chromium: Browse
     context.set_default_timeout(TIMEOUT_MS)
     page = await context.new_page()
     await page.goto(f"{base}/_gateway/signin?rd=%2Freports%3Fq%3D1")
-    await expect(page.locator("h1")).to_have_text("Oturum açın")
+    await expect(page.locator("h1")).to_have_text("Giriş yapın")
     await expect(page.locator("#username")).to_be_focused()
     await page.screenshot(path=artifact_path("portal-signin.png"), full_page=True)
 

@@ -142,3 +142,13 @@ async def test_on_the_redis_store(tmp_path: Path) -> None:
             assert (record.site, record.groups, record.second_factor) == ("app", ["staff", "team-alice"], "totp")
             statuses = [(await PortalBrowser(env).sign_in_form("bob", "no")).status for _ in range(3)]
             assert statuses == [200, 429, 429]
+
+
+async def test_the_mfa_page_speaks_of_the_site_and_links_its_own_sign_out(tmp_path: Path) -> None:
+    async with portal_environment(tmp_path) as env:
+        browser = PortalBrowser(env)
+        await browser.sign_in_form("alice")
+        mfa = await browser.mfa_page()
+        assert "One more step to continue." in mfa.text
+        assert 'href="/_gateway/signout"' in mfa.text
+        assert "/owa/" not in mfa.text
