@@ -51,8 +51,8 @@ from gateway.passthrough import Sites, install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
 from gateway.profiles.portal import signin
+from gateway.profiles.portal.first_factors import FirstFactors
 from gateway.profiles.portal.portal import PORTAL, Portal
-from gateway.profiles.portal.sites import PortalSites
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstream_config import UpstreamConfig
@@ -151,13 +151,13 @@ def install_portal(state: AppState, sites: Sites) -> Portal:
     built), and the sign-in pages, which answer 404 on any other site's hosts. Needs the MFA flow."""
     flow = state.feature(FLOW)
     settings = state.settings
-    backends = PortalSites(str(settings.gateway_config_file or "<config>"))
-    sites.add_listener(backends.follow)
+    first_factors = FirstFactors(str(settings.gateway_config_file or "<config>"))
+    sites.add_listener(first_factors.follow)
     # The first factor's failures, in the smart lockout's model with its own counters (a typed
     # account's failures are not a Monosign user's second-factor failures).
     lockout = Lockout(flow.store, policy=flow.lockout.policy, seconds=flow.lockout.seconds, clock=flow.clock,
                       counting="signin")
-    portal = Portal(settings, backends, lockout)
+    portal = Portal(settings, first_factors, lockout)
     state.provide(PORTAL, portal)
     for method, path, handler in PORTAL_PAGES:
         state.pages.add(method, path, handler)

@@ -32,12 +32,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipeline", ("gateway.app",)),
     ("mfa", ("gateway.mfa",)),
     ("exchange profile", ("gateway.owa", "gateway.proxy.client_routes")),
-    ("passthrough and portal profiles", ("gateway.passthrough", "gateway.profiles")),
+    ("passthrough and portal profiles", ("gateway.passthrough", "gateway.profiles", "gateway.profiles.portal")),
     ("assembly", ("gateway.assembly",)),
     ("process", ("gateway.server", "gateway.commands", "gateway.workers", "gateway.demo", "gateway.cli",
                  "gateway.__main__", "gateway.sim")),
 )
-FEATURES = ("gateway.mfa", "gateway.owa", "gateway.proxy.client_routes", "gateway.profiles.portal")
+# The profiles are features too: they serve with the MFA flow's sessions; only the assembly wires them.
+FEATURES = ("gateway.mfa", "gateway.owa", "gateway.proxy.client_routes", "gateway.passthrough", "gateway.profiles")
 
 # Imports that still go up a layer: (importer, imported). Pinned, so the list can only shrink.
 ALLOWED_UPWARD: frozenset[tuple[str, str]] = frozenset()

@@ -98,7 +98,7 @@ def config_file_problems(settings: Settings) -> list[str]:
         return []
     from gateway.config.loader import ConfigError, load_config
     from gateway.passthrough import check_exchange_site
-    from gateway.profiles.portal.sites import backend_problems
+    from gateway.profiles.portal.first_factors import backend_problems
     from gateway.server import listener_certificates
     from gateway.tls import CertificateError
 

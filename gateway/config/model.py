@@ -72,7 +72,7 @@ class LocatedProblems(ValueError):
 class Profile(StrEnum):
     EXCHANGE = "exchange"
     PASSTHROUGH = "passthrough"
-    PORTAL = "portal"  # the gateway's own sign-in (gateway.profiles.portal)
+    PORTAL = "portal"  # the gateway's own sign-in
     FORMS = "forms"  # reserved: an application's own login form
 
 

@@ -22,7 +22,6 @@ from multidict import CIMultiDict
 
 from gateway.mfa.device_cookie import PLAIN_DEVICE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME
 from gateway.policy.cookies import RequestCookies
-from gateway.policy.signin_csrf import PLAIN_SIGNIN_COOKIE_NAME, SECURE_SIGNIN_COOKIE_NAME
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -30,11 +29,9 @@ if TYPE_CHECKING:
 SECURE_COOKIE_NAME = "__Host-msgw"
 PLAIN_COOKIE_NAME = "msgw"
 # Both spellings are the gateway's, whichever one is in use: neither is Exchange's business. The
-# familiar-device cookie (gateway.mfa.device_cookie) and a portal site's pre-session sign-in cookie
-# (gateway.policy.signin_csrf) are the gateway's too.
+# familiar-device cookie (gateway.mfa.device_cookie) is the gateway's too.
 GATEWAY_COOKIE_NAMES = frozenset({SECURE_COOKIE_NAME.lower(), PLAIN_COOKIE_NAME.lower(),
-                                  SECURE_DEVICE_COOKIE_NAME.lower(), PLAIN_DEVICE_COOKIE_NAME.lower(),
-                                  SECURE_SIGNIN_COOKIE_NAME.lower(), PLAIN_SIGNIN_COOKIE_NAME.lower()})
+                                  SECURE_DEVICE_COOKIE_NAME.lower(), PLAIN_DEVICE_COOKIE_NAME.lower()})
 # Exchange's CAFE routing hints, as lower-cased name prefixes: ProxyLogon (CVE-2021-26855) chose the
 # back end with X-BEResource, or with X-AnonResource=true and X-AnonResource-Backend (the two cookies
 # Microsoft's mitigation filters); X-BackEndCookie (`<user SID>=<back end>`) picks the mailbox server

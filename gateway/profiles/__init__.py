@@ -1,1 +1,1 @@
-"""The profiles: how each kind of site signs users in (docs/sites.md)."""
+"""Profiles: how a site signs users in and what its upstream gets (one package per profile)."""

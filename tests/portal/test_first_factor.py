@@ -94,7 +94,7 @@ async def test_a_reload_rebuilds_a_changed_backend_and_keeps_the_others(tmp_path
         sites = env.gateway.state.sites
         assert isinstance(sites, Sites)
         portal = env.gateway.state.feature(PORTAL)
-        wiki = portal.sites.site("wiki")
+        wiki = portal.first_factors.site("wiki")
         assert wiki is not None
         other = tmp_path / "other-users.yaml"
         other.write_text(json.dumps({"users": {"alice": {"password": fast_hash("new password")}}}), encoding="utf-8")
@@ -104,7 +104,7 @@ async def test_a_reload_rebuilds_a_changed_backend_and_keeps_the_others(tmp_path
                                          portal_site("wiki", "wiki.corp.example",
                                                      users_file=str(tmp_path / "users.yaml"))])
         sites.swap(load_config(path))
-        assert portal.sites.site("wiki") is wiki
+        assert portal.first_factors.site("wiki") is wiki
         assert (await PortalBrowser(env).sign_in_form("alice")).status == 200  # the old password: no more
         assert (await PortalBrowser(env).sign_in_form("alice", "new password")).status == 302
 
@@ -122,7 +122,7 @@ async def test_a_reload_rebuilds_a_changed_backend_and_keeps_the_others(tmp_path
             assert problem.location == ("sites", 0, "users_file")
         else:
             raise AssertionError("a users file that cannot be used was accepted")
-        assert portal.sites.site("wiki") is not None  # the configuration in force stayed
+        assert portal.first_factors.site("wiki") is not None  # the configuration in force stayed
         assert (await PortalBrowser(env).sign_in_form("alice", "new password")).status == 302
 
 

@@ -1,4 +1,4 @@
-"""`Portal`: what a portal site's sign-in pages share: the sites and their backends, the sign-in
+"""`Portal`: what a portal site's sign-in pages share: each site's first-factor backend, the sign-in
 form's keys and pre-session cookie, and the first factor's lockout.
 
 One object per application, built by `gateway.assembly.install_portal` and kept in the `AppState`
@@ -24,7 +24,7 @@ from gateway.policy.signin_csrf import (
     SIGNIN_TOKEN_SECONDS,
     valid_browser_id,
 )
-from gateway.profiles.portal.sites import PortalSites
+from gateway.profiles.portal.first_factors import FirstFactors
 from gateway.sessions.crypto import server_key_material
 from gateway.settings import Settings
 from gateway.state import STATE
@@ -53,7 +53,7 @@ class SigninCookie:
     """The pre-session cookie the sign-in form's token is bound to (gateway.policy.signin_csrf).
 
     `SameSite=Strict`: another site's form post never carries it. `__Host-` with https, like the
-    session cookie; stripped before any request goes upstream (GATEWAY_COOKIE_NAMES)."""
+    session cookie; named `msgw-...`, as the gateway's cookies that no upstream may see are."""
 
     secure: bool
 
@@ -77,14 +77,14 @@ class SigninCookie:
 
 
 class Portal:
-    def __init__(self, settings: Settings, sites: PortalSites, lockout: Lockout) -> None:
-        self.sites = sites
+    def __init__(self, settings: Settings, first_factors: FirstFactors, lockout: Lockout) -> None:
+        self.first_factors = first_factors
         self.keys = form_keys(settings)
         self.cookie = SigninCookie(secure=settings.public_is_https)
         self.lockout = lockout
 
     async def aclose(self) -> None:
-        await self.sites.aclose()
+        await self.first_factors.aclose()
 
 
 PORTAL = FeatureKey("portal", Portal)

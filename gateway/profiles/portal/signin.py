@@ -41,8 +41,8 @@ from gateway.pages.renderer import offered_methods
 from gateway.policy.redirects import safe_destination
 from gateway.policy.signin_csrf import new_browser_id, signin_token, token_problem
 from gateway.policy.users import matches_exception, parse_username
+from gateway.profiles.portal.first_factors import SiteFirstFactor
 from gateway.profiles.portal.portal import Portal, portal_of
-from gateway.profiles.portal.sites import PortalSite
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
 __all__ = ["show", "sign_out", "submit"]
@@ -62,7 +62,7 @@ def _destination(ctx: RequestContext, flow: MfaFlow, request: web.Request) -> st
     return safe_destination(wanted, default=PORTAL_DEFAULT_DESTINATION, public_origin=flow.origin(request, ctx))
 
 
-def _form(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal, site: PortalSite,
+def _form(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal, site: SiteFirstFactor,
           destination: str, *, error: str | None = None, notice: str | None = None, username: str = "",
           status: int | None = None) -> web.Response:
     """The sign-in form, its token bound to this browser's pre-session cookie (set when it has none)."""
@@ -84,7 +84,7 @@ def _form(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Port
 
 async def show(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     flow, portal = flow_of(request), portal_of(request)
-    site = portal.sites.site(ctx.host_site)
+    site = portal.first_factors.site(ctx.host_site)
     if site is None:
         return error_page(request, ctx, 404)
     destination = _destination(ctx, flow, request)
@@ -103,7 +103,7 @@ async def show(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
 
 async def submit(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     flow, portal = flow_of(request), portal_of(request)
-    site = portal.sites.site(ctx.host_site)
+    site = portal.first_factors.site(ctx.host_site)
     if site is None:
         return error_page(request, ctx, 404)
     try:
@@ -156,7 +156,7 @@ def _lockout_key(site: str, typed: str) -> str:
     return f"signin\x00{site}\x00{account}"
 
 
-async def _locked(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal, site: PortalSite,
+async def _locked(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal, site: SiteFirstFactor,
                   attempt: Attempt) -> web.Response | None:
     wait = await portal.lockout.wait_seconds(attempt)
     if wait <= 0 and site.first_factor is FirstFactorKind.MONOSIGN:
@@ -170,7 +170,7 @@ async def _locked(request: web.Request, ctx: RequestContext, flow: MfaFlow, port
     return flow.page(request, ctx, "locked", retry_after_seconds=wait)
 
 
-async def _failed(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal, site: PortalSite,
+async def _failed(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal, site: SiteFirstFactor,
                   destination: str, typed: str, attempt: Attempt, failure: Failure) -> web.StreamResponse:
     if failure.kind in (FailureKind.DIRECTORY_UNREACHABLE, FailureKind.DIRECTORY_MISCONFIGURED):
         # Whoever signs in gets this: it says nothing about the user.
@@ -183,7 +183,7 @@ async def _failed(request: web.Request, ctx: RequestContext, flow: MfaFlow, port
 
 
 async def _bad_credentials(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal,
-                           site: PortalSite, destination: str, typed: str, attempt: Attempt, reason: str, *,
+                           site: SiteFirstFactor, destination: str, typed: str, attempt: Attempt, reason: str, *,
                            counted: bool) -> web.StreamResponse:
     """The one answer for a name or password that did not do: the form again, the same message."""
     flow.metrics.first_factor_failures.inc()
@@ -211,7 +211,7 @@ def _forms(name: str) -> set[str]:
 
 
 async def _second_factor(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal,
-                         site: PortalSite, destination: str, typed: str, attempt: Attempt,
+                         site: SiteFirstFactor, destination: str, typed: str, attempt: Attempt,
                          identity: Identity) -> web.StreamResponse:
     """The first factor passed: who this is in Monosign, then an exempt or a pending session."""
     passwordless = site.first_factor is FirstFactorKind.MONOSIGN
@@ -247,7 +247,7 @@ async def _end_previous_session(request: web.Request, ctx: RequestContext, flow:
         await flow.end_session(ctx, found.cookie, found.record, "new_login")
 
 
-def _record(flow: MfaFlow, ctx: RequestContext, site: PortalSite, destination: str, typed: str,
+def _record(flow: MfaFlow, ctx: RequestContext, site: SiteFirstFactor, destination: str, typed: str,
             identity: Identity, user: MonosignUser | None, forms: set[str], state: SessionState) -> SessionRecord:
     now = flow.clock()
     if site.first_factor is FirstFactorKind.MONOSIGN and user is not None:
@@ -275,7 +275,7 @@ def _record(flow: MfaFlow, ctx: RequestContext, site: PortalSite, destination: s
     )
 
 
-async def _exempt(request: web.Request, ctx: RequestContext, flow: MfaFlow, site: PortalSite, destination: str,
+async def _exempt(request: web.Request, ctx: RequestContext, flow: MfaFlow, site: SiteFirstFactor, destination: str,
                   typed: str, identity: Identity, user: MonosignUser | None, kind: str) -> web.StreamResponse:
     """No second factor for this sign-in (an exception, or fail-open): signed in at once."""
     if kind == "fail_open":
@@ -294,7 +294,7 @@ async def _exempt(request: web.Request, ctx: RequestContext, flow: MfaFlow, site
     return response
 
 
-async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal, site: PortalSite,
+async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Portal, site: SiteFirstFactor,
                    destination: str, typed: str, identity: Identity, user: MonosignUser,
                    forms: set[str]) -> web.StreamResponse:
     record = _record(flow, ctx, site, destination, typed, identity, user, forms, SessionState.PENDING)
@@ -319,7 +319,7 @@ async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow, por
 async def sign_out(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     """End this browser's session on this site, then the sign-in form (which says so)."""
     flow, portal = flow_of(request), portal_of(request)
-    site = portal.sites.site(ctx.host_site)
+    site = portal.first_factors.site(ctx.host_site)
     if site is None:
         return error_page(request, ctx, 404)
     try:

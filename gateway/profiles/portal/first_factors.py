@@ -1,6 +1,6 @@
 """A portal site's first factor, one backend per site, following the configuration as it is reloaded.
 
-`PortalSites.follow` is a listener of `gateway.passthrough.Sites`: it gets the configuration in force
+`FirstFactors.follow` is a listener of `gateway.passthrough.Sites`: it gets the configuration in force
 at start-up and each one a reload swaps in, before any request is served with it. A site whose
 first factor is written as before keeps its backend (LDAP connections, the users file already read);
 a new or changed one gets a new backend, built here, in full, before the configuration is served: a
@@ -28,7 +28,7 @@ from gateway.identity.monosign_only import MonosignOnlyFirstFactor
 from gateway.identity.users_file import UsersFileError
 from gateway.observability.logging import get_logger
 
-__all__ = ["RETIRE_SECONDS", "PortalSite", "PortalSites", "backend_problems", "build_backend"]
+__all__ = ["RETIRE_SECONDS", "FirstFactors", "SiteFirstFactor", "backend_problems", "build_backend"]
 
 log = get_logger("gateway.profiles.portal")
 
@@ -41,7 +41,7 @@ FirstFactorSpec = tuple[FirstFactorKind, LdapConfig | None, Path | None]
 
 
 @dataclass(frozen=True, slots=True)
-class PortalSite:
+class SiteFirstFactor:
     name: str
     first_factor: FirstFactorKind
     backend: FirstFactor
@@ -83,11 +83,11 @@ def build_backend(site: Site) -> FirstFactor:
 
 
 def backend_problems(config: GatewayConfig, source: str) -> list[ConfigProblem]:
-    """What `PortalSites.follow` would refuse in `config` (for `serve` and `check`, before anything
+    """What `FirstFactors.follow` would refuse in `config` (for `serve` and `check`, before anything
     runs). The backends built to see it are dropped unused: building one opens no connection and
     starts no thread."""
     try:
-        PortalSites(source).follow(config)
+        FirstFactors(source).follow(config)
     except ConfigError as exc:
         return exc.problems
     return []
@@ -98,22 +98,23 @@ def _spec(site: Site) -> FirstFactorSpec:
     return site.first_factor, site.ldap, site.users_file
 
 
-class PortalSites:
-    """The portal sites in force, by name, each with its first-factor backend."""
+class FirstFactors:
+    """The portal sites in force, by name, each with its first-factor backend (the sign-in side;
+    gateway.profiles.portal.serve serves the sites' requests)."""
 
     def __init__(self, source: str) -> None:
         self._source = source
-        self._sites: dict[str, PortalSite] = {}
+        self._sites: dict[str, SiteFirstFactor] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._retired: list[FirstFactor] = []
 
-    def site(self, name: str | None) -> PortalSite | None:
+    def site(self, name: str | None) -> SiteFirstFactor | None:
         """The portal site called `name` (None: not a portal site, or none)."""
         return self._sites.get(name) if name else None
 
     def follow(self, config: GatewayConfig) -> None:
         """Serve `config`'s portal sites from now on (ConfigError: the sites in force stay)."""
-        sites: dict[str, PortalSite] = {}
+        sites: dict[str, SiteFirstFactor] = {}
         built: list[FirstFactor] = []
         problems: list[ConfigProblem] = []
         for index, site in enumerate(config.sites):
@@ -130,7 +131,7 @@ class PortalSites:
                 problems.append(ConfigProblem(self._source, None, ("sites", index, *exc.location), exc.message))
                 continue
             built.append(backend)
-            sites[site.name] = PortalSite(site.name, spec[0], backend, spec)
+            sites[site.name] = SiteFirstFactor(site.name, spec[0], backend, spec)
         if problems:
             self._retire(built)
             raise ConfigError(problems)
