@@ -412,6 +412,11 @@ class Site(ConfigModel):
         if self.first_factor is not FirstFactorKind.FILE and self.users_file is not None:
             problems.append((("users_file",),
                              f"only with first_factor: file (this site's is {self.first_factor.value})"))
+        if self.first_factor is FirstFactorKind.MONOSIGN:
+            # Its first factor is a typed name: a session waiting for the push has proven nothing.
+            problems += [(("rules", index, "action"), "one_factor on a monosign site would open to anyone who "
+                                                      "types a name; use two_factor")
+                         for index, rule in enumerate(self.rules) if rule.action is Action.ONE_FACTOR]
         return problems
 
 

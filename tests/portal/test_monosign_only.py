@@ -81,3 +81,14 @@ async def test_a_name_monosign_does_not_know_gets_the_form_again(tmp_path: Path)
         browser = PortalBrowser(env)
         page = await browser.sign_in_form("alice")
         assert (page.status, page.location) == (302, "/_gateway/mfa")
+
+
+def test_one_factor_is_refused_on_a_monosign_site(tmp_path: Path) -> None:
+    # Its first factor is a typed name: a session waiting for the push has proven nothing.
+    site = portal_site("app", APP_HOST, first_factor="monosign")
+    site["rules"] = [{"paths": ["/status"], "action": "one_factor"}, {"action": "two_factor"}]
+    with pytest.raises(ConfigError) as refused:
+        load_config(write_config(tmp_path, [site]))
+    [problem] = refused.value.problems
+    assert problem.location == ("sites", 0, "rules", 0, "action")
+    assert "one_factor on a monosign site would open to anyone who types a name" in problem.message
