@@ -82,6 +82,21 @@ async def test_a_cross_origin_post_is_refused_even_with_a_good_token(env: FlowEn
     await _no_sign_in_happened(env, browser)
 
 
+@pytest.mark.parametrize(("referer", "status"), [
+    ("http://evil.example/login", 403),
+    (f"http://{WIKI_HOST}/_gateway/signin", 403),
+    (f"http://{APP_HOST}/_gateway/signin?rd=%2F", 302),
+    (None, 302),  # a client that sends neither: the token alone
+])
+async def test_without_origin_the_referer_must_be_the_site(env: FlowEnv, referer: str | None, status: int) -> None:
+    browser = PortalBrowser(env)
+    token = (await browser.signin_page()).csrf_token
+    headers = {"Referer": referer} if referer is not None else {}
+    page = await browser.request("POST", "/_gateway/signin", navigate=False, headers=headers,
+                                 data={"username": "alice", "password": PASSWORDS["alice"], "csrf_token": token})
+    assert page.status == status
+
+
 async def test_the_same_form_from_the_site_itself_passes(env: FlowEnv) -> None:
     browser = PortalBrowser(env)
     page = await browser.sign_in_form("alice", headers={"Sec-Fetch-Site": "same-origin"})

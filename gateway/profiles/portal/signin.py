@@ -31,7 +31,7 @@ from gateway.app import error_page
 from gateway.config.model import FirstFactorKind
 from gateway.core import RequestContext
 from gateway.identity.base import Failure, FailureKind, Identity
-from gateway.mfa.csrf import cross_site_problem, new_csrf_token
+from gateway.mfa.csrf import cross_site_problem, new_csrf_token, origin_of
 from gateway.mfa.flow import MFA_PAGE, PORTAL_DEFAULT_DESTINATION, SIGN_IN_PAGE, MfaFlow, flow_of
 from gateway.mfa.handlers import read_form
 from gateway.mfa.lockout import Attempt, client_address_key
@@ -114,7 +114,11 @@ async def submit(request: web.Request, ctx: RequestContext) -> web.StreamRespons
         response = flow.page(request, ctx, "bad-request", status=408)
         response.force_close()
         return response
-    problem = cross_site_problem(request.headers, flow.origin(request, ctx))
+    origin = flow.origin(request, ctx)
+    problem = cross_site_problem(request.headers, origin)
+    if problem is None and "Origin" not in request.headers and "Referer" in request.headers \
+            and origin_of(request.headers["Referer"]) != origin:
+        problem = "foreign_referer"  # a browser that sends no Origin still names the page it posts from
     if problem is None and form is None:
         problem = "unreadable_form"
     elif problem is not None:
