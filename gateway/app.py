@@ -114,6 +114,9 @@ def decide(request: web.Request, state: AppState) -> RequestContext:
         ctx.site = site  # /_gateway/ stays the gateway's own on every site
     else:
         ctx.route = route
+        if route is RouteClass.GATEWAY:
+            # Its pages may depend on the site whose host it came to (a portal site's sign-in).
+            ctx.host_site = state.sites.host_site(request.headers["Host"]) if state.sites is not None else ""
     return ctx
 
 

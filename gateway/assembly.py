@@ -30,6 +30,7 @@ from gateway.config.model import GatewayConfig, Site
 from gateway.core import GatewayPages, Handler, Route, SiteProfile
 from gateway.mfa import handlers
 from gateway.mfa.flow import FLOW, MfaFlow
+from gateway.mfa.lockout import Lockout
 from gateway.monosign import CircuitBreaker, MonosignClient
 from gateway.monosign.contract import ApiPaths, ResultCodes
 from gateway.monosign.metrics import register_monosign_metrics
@@ -39,12 +40,15 @@ from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
 from gateway.pages.brand import Brand
 from gateway.pages.renderer import URLS, PageRenderer
-from gateway.passthrough import exchange_site, install_sites
+from gateway.passthrough import Sites, exchange_site, install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
 from gateway.policy.rules import RuleSet
 from gateway.profiles.exchange import ExchangeProfile, exchange_mfa_routes, exchange_routes
+from gateway.profiles.portal import signin
 from gateway.profiles.portal.endpoints import install_portal_endpoints
+from gateway.profiles.portal.first_factors import FirstFactors
+from gateway.profiles.portal.portal import PORTAL, Portal
 from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstream_config import UpstreamConfig
@@ -103,6 +107,34 @@ def install_mfa_from_settings(state: AppState) -> MfaFlow:
     settings = state.settings
     return install_mfa(state, monosign=monosign_client(settings),
                        store=build_store(store_config(settings)))
+
+
+# A portal site's sign-in pages: (method, path, handler).
+PORTAL_PAGES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", URLS["signin"], signin.show),
+    ("POST", URLS["signin"], signin.submit),
+    ("GET", URLS["signout"], signin.sign_out),
+)
+
+
+def install_portal(state: AppState, sites: Sites) -> Portal:
+    """The portal profile's sign-in (gateway.profiles.portal) on the file's portal sites: a
+    first-factor backend per site, rebuilt as reloads change them (ConfigError when one cannot be
+    built), and the sign-in pages, which answer 404 on any other site's hosts. Needs the MFA flow."""
+    flow = state.feature(FLOW)
+    settings = state.settings
+    first_factors = FirstFactors(str(settings.gateway_config_file or "<config>"))
+    sites.add_listener(first_factors.follow)
+    # The first factor's failures, in the smart lockout's model with its own counters (a typed
+    # account's failures are not a Monosign user's second-factor failures).
+    lockout = Lockout(flow.store, policy=flow.lockout.policy, seconds=flow.lockout.seconds, clock=flow.clock,
+                      counting="signin")
+    portal = Portal(settings, first_factors, lockout)
+    state.provide(PORTAL, portal)
+    for method, path, handler in PORTAL_PAGES:
+        state.pages.add(method, path, handler)
+    state.closers.append(portal.aclose)
+    return portal
 
 
 EXCHANGE = Profile(
@@ -229,4 +261,6 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     if config is not None:
         sites = install_sites(state, config)
         install_portal_endpoints(state, lambda: sites.portals)
+        if mfa:
+            install_portal(state, sites)
     return state

@@ -61,6 +61,10 @@ class RequestContext:
     moved_to: str | None = None  # a loopback alias of a loopback public URL: redirected there
     transfer: Transfer = field(default_factory=Transfer)
     site: SiteRoute | None = None  # a site another profile serves (passthrough); None: the route class's
+    # The site whose host a /_gateway/ request came to, for the pages that depend on it (a portal
+    # site's sign-in): its name, or "" for the Exchange site (the environment's, as
+    # SessionRecord.site says); None when no site was chosen. Set for /_gateway/ requests only.
+    host_site: str | None = None
 
 
 Handler = Callable[[web.Request, RequestContext], Awaitable[web.StreamResponse]]
@@ -99,6 +103,10 @@ class SiteDispatch(Protocol):
     def dispatch(self, host_header: str) -> SiteRoute | int | None:
         """The site's route; None for the application's own profile (Exchange); or the status to
         answer at once (421: no site serves this host, 400: not a host)."""
+        ...
+
+    def host_site(self, host_header: str) -> str | None:
+        """The name of the site `host_header` selects ("" for the Exchange site), or None."""
         ...
 
     async def start(self) -> None:

@@ -22,11 +22,14 @@ The gateway's own cookies never reach a passthrough upstream either, and it cann
 
 `swap` installs another configuration (a reload): requests read the dispatch table once, when they
 start, so those in flight finish on the configuration they started with. Forwarders are kept by
-upstream URL across swaps (connections in flight keep theirs) and closed at shutdown.
+upstream URL across swaps (connections in flight keep theirs) and closed at shutdown. Components
+built per site elsewhere (a portal site's first factor) follow swaps through `add_listener`: a
+listener that raises ConfigError refuses the new configuration, and the old one stays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from aiohttp import web
@@ -34,8 +37,9 @@ from aiohttp import web
 from gateway.app import error_page, send_upstream, upstream_headers
 from gateway.config.environment import sites_from_settings
 from gateway.config.loader import ConfigError, ConfigProblem
-from gateway.config.model import Action, GatewayConfig, Profile, Site
+from gateway.config.model import Action, FirstFactorKind, GatewayConfig, Profile, Site
 from gateway.core import RequestContext, Route, SiteRoute
+from gateway.identity.monosign_only import monosign_only_problems
 from gateway.observability.logging import get_logger
 from gateway.observability.readiness import Check
 from gateway.policy.identity_headers import IdentityHeaders
@@ -47,8 +51,8 @@ from gateway.proxy.upstream_config import UpstreamConfig
 from gateway.settings import Settings
 from gateway.state import AppState
 
-__all__ = ["PASSTHROUGH_LABEL", "SIGN_IN_NOT_AVAILABLE", "Sites", "check_exchange_site", "exchange_site",
-           "install_sites", "passthrough_route", "site_upstream"]
+__all__ = ["PASSTHROUGH_LABEL", "SIGN_IN_NOT_AVAILABLE", "ConfigListener", "Sites", "check_exchange_site",
+           "exchange_site", "install_sites", "passthrough_route", "portal_site_problems", "site_upstream"]
 
 log = get_logger("gateway.passthrough")
 
@@ -79,8 +83,25 @@ def check_exchange_site(config: GatewayConfig, settings: Settings, *, serving_up
             problems.append(ConfigProblem(source, None, ("sites", index, "upstream"),
                                           f"the exchange site's upstream changes with a restart, not a reload "
                                           f"(serving {serving_upstream})"))
+    problems += portal_site_problems(config, settings)
     if problems:
         raise ConfigError(problems)
+
+
+def portal_site_problems(config: GatewayConfig, settings: Settings) -> list[ConfigProblem]:
+    """What the settings forbid a portal site: the `monosign` first factor without number matching
+    (gateway.identity.monosign_only: a push to anyone who types a name is push fatigue by design)."""
+    source = str(settings.gateway_config_file or "<config>")
+    problems: list[ConfigProblem] = []
+    for index, site in enumerate(config.sites):
+        if site.first_factor is not FirstFactorKind.MONOSIGN:
+            continue
+        # Pushes are always limited per user (GATEWAY_MFA_MAX_PUSHES, at least 1) and each sign-in
+        # attempt counts per client address (gateway.profiles.portal.signin).
+        for problem in monosign_only_problems(push_number_matching=settings.gateway_mfa_number_matching,
+                                              push_rate_limited=True):
+            problems.append(ConfigProblem(source, None, ("sites", index, "first_factor"), problem))
+    return problems
 
 
 def site_upstream(site: Site, base: UpstreamConfig) -> UpstreamConfig:
@@ -114,6 +135,11 @@ def passthrough_route(rules: RuleSet, forwarder: Forwarder) -> Route:
     return Route(handle, may_continue=may_continue)
 
 
+# Called with each configuration about to be served (the first one when added); may refuse it by
+# raising ConfigError.
+ConfigListener = Callable[[GatewayConfig], None]
+
+
 class Sites:
     """The sites of one configuration, by host; `swap` replaces them as a whole."""
 
@@ -122,12 +148,24 @@ class Sites:
         self._forwarders: dict[UpstreamConfig, Forwarder] = {}
         self._started = False
         self.portals: PortalSites
+        self._listeners: list[ConfigListener] = []
         self._table = self._build(config)
         site = exchange_site(config)
         # What the application's forwarder serves (gateway.assembly.build_state gave it the site's).
         self._exchange_upstream = site.upstream if site is not None else \
             sites_from_settings(state.settings).sites[0].upstream
         self._serve_exchange_site(config)
+
+    def add_listener(self, listener: ConfigListener) -> None:
+        """Follow the configuration: `listener` gets the current one now, and each one swapped in."""
+        listener(self.config)
+        self._listeners.append(listener)
+
+    def host_site(self, host_header: str) -> str | None:
+        site = self._table[0].select(host_header).site
+        if site is None:
+            return None
+        return "" if site.profile is Profile.EXCHANGE else site.name
 
     @property
     def config(self) -> GatewayConfig:
@@ -143,6 +181,8 @@ class Sites:
     def swap(self, config: GatewayConfig) -> None:
         """Serve `config` to requests that start from now on (ConfigError: the old one stays)."""
         check_exchange_site(config, self._state.settings, serving_upstream=self._exchange_upstream)
+        for listener in self._listeners:
+            listener(config)
         self._table = self._build(config)
         self._serve_exchange_site(config)
 

@@ -221,6 +221,9 @@ def test_imports_inside_functions_and_type_checking_count() -> None:
     ("gateway.mfa.flow", "gateway.owa.login"),
     ("gateway.proxy.forwarder", "gateway.proxy.client_routes"),
     ("gateway.proxy.client_routes", "gateway.assembly"),
+    ("gateway.config.ldap", "gateway.identity.ldap_backend"),
+    ("gateway.mfa.flow", "gateway.profiles.portal.signin"),
+    ("gateway.profiles.portal.signin", "gateway.assembly"),
     ("gateway.assembly", "gateway.server"),
 ])
 def test_layer_order(lower: str, higher: str) -> None:

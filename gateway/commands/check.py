@@ -331,6 +331,22 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
     return results
 
 
+async def check_portal_sites(settings: Settings, user_name: str | None) -> list[CheckResult]:
+    """Each portal site's first factor (gateway.profiles.portal.diagnose): the directory, the users
+    file, or the settings the monosign first factor needs; `--user` is also looked up in LDAP."""
+    from gateway.config import ConfigError, load_config
+    from gateway.profiles.portal.diagnose import diagnose_portal_sites
+
+    if settings.gateway_config_file is None:
+        return []
+    try:
+        config = load_config(settings.gateway_config_file)
+    except ConfigError:
+        return []  # said by the config file's own lines
+    return [CheckResult(Mark.OK if finding.ok else Mark.FAIL, finding.title, cause=finding.cause, fix=finding.fix)
+            for finding in await diagnose_portal_sites(config, settings, user_name)]
+
+
 # --- The command ---------------------------------------------------------------------------------------------
 # Said after the settings' problems: why nothing else follows (a note, not one more failure to count).
 SETTINGS_UNUSABLE_NOTE = ("    The settings are not usable, so nothing else was checked: fix the lines above in the "
@@ -378,7 +394,7 @@ async def _run_checks(args: argparse.Namespace) -> int:
         print(SETTINGS_UNUSABLE_NOTE, flush=True)
     else:
         for section in (check_monosign(settings, args.user), check_upstream(settings),
-                        check_site_upstreams(settings)):
+                        check_site_upstreams(settings), check_portal_sites(settings, args.user)):
             section_results = await section
             for result in section_results:
                 print(result.render(), flush=True)

@@ -101,12 +101,15 @@ def config_file_problems(settings: Settings) -> list[str]:
         return []
     from gateway.config.loader import ConfigError, load_config
     from gateway.passthrough import check_exchange_site
+    from gateway.profiles.portal.first_factors import backend_problems
     from gateway.server import listener_certificates
     from gateway.tls import CertificateError
 
     try:
         config = load_config(settings.gateway_config_file)
         check_exchange_site(config, settings)
+        if problems := backend_problems(config, str(settings.gateway_config_file)):
+            raise ConfigError(problems)  # a portal site's first factor cannot be built
         listener_certificates(settings, config)  # every certificate loads
     except ConfigError as exc:
         return [str(problem) for problem in exc.problems]

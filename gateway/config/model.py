@@ -37,6 +37,7 @@ from pydantic import (
 
 from gateway.assertion import AssertionKeyError, AssertionKeys
 from gateway.config.exchange import exchange_rules, rule_problems
+from gateway.config.ldap import LdapConfig
 from gateway.policy.identity_headers import ASSERTION_HEADER, IdentityHeaderNames, header_key
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
@@ -48,6 +49,7 @@ __all__ = [
     "Action",
     "AssertionConfig",
     "ConfigModel",
+    "FirstFactorKind",
     "GatewayConfig",
     "IdentityHeadersConfig",
     "LocatedProblems",
@@ -80,6 +82,18 @@ class Profile(StrEnum):
 
 
 AVAILABLE_PROFILES = frozenset({Profile.EXCHANGE, Profile.PASSTHROUGH, Profile.PORTAL})
+
+
+class FirstFactorKind(StrEnum):
+    """How a portal site checks who the user is before Monosign's second factor (docs/identity.md)."""
+
+    LDAP = "ldap"
+    FILE = "file"
+    MONOSIGN = "monosign"
+
+
+# The keys that describe a portal site's first factor: refused on the other profiles.
+_FIRST_FACTOR_KEYS = ("first_factor", "ldap", "users_file")
 
 
 class Action(StrEnum):
@@ -439,6 +453,40 @@ class Site(ConfigModel):
     identity_headers: IdentityHeadersConfig | None = None
     assertion: AssertionConfig | None = None
 
+    # The portal profile's first factor (docs/identity.md): ldap needs `ldap`, file needs `users_file`.
+    first_factor: FirstFactorKind | None = None
+    ldap: LdapConfig | None = None
+    users_file: Path | None = None
+
+    @field_validator("users_file", mode="before")
+    @classmethod
+    def _users_file(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("expected a file path")
+        path = resolve_path(value, info)
+        if not path.is_file():
+            raise ValueError(f"no readable file at {str(path)!r}")
+        return path
+
+    @field_validator("ldap", mode="before")
+    @classmethod
+    def _ldap_files(cls, value: Any, info: ValidationInfo) -> Any:
+        # Its file paths are relative to the configuration file, like every other path in it.
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        problems: list[tuple[Location, str]] = []
+        for key in ("bind_password_file", "ca_file"):
+            if not isinstance(value.get(key), str):
+                continue
+            path = resolve_path(value[key], info)
+            if not path.is_file():
+                problems.append(((key,), f"no readable file at {str(path)!r}"))
+            value[key] = path
+        if problems:
+            raise LocatedProblems(problems)
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _profile_default_rules(cls, data: Any) -> Any:
@@ -479,6 +527,7 @@ class Site(ConfigModel):
                 if getattr(self, key) is not None:
                     problems.append(((key,), f"a key of the portal profile (the {self.profile.value} profile "
                                              "hands no identity upstream)"))
+        problems += self._first_factor_problems()
         if problems:
             raise LocatedProblems(problems)
         return self
@@ -487,6 +536,29 @@ class Site(ConfigModel):
     def identity_header_names(self) -> IdentityHeaderNames:
         """The headers that carry the identity upstream (the defaults when the file writes none)."""
         return self.identity_headers.names() if self.identity_headers is not None else _DEFAULT_NAMES
+
+    def _first_factor_problems(self) -> list[tuple[Location, str]]:
+        if self.profile is not Profile.PORTAL:
+            return [((key,), f"only for the portal profile (this site's is {self.profile.value})")
+                    for key in _FIRST_FACTOR_KEYS if getattr(self, key) is not None]
+        if self.first_factor is None:
+            return [(("first_factor",), "required for the portal profile: ldap, file or monosign")]
+        problems: list[tuple[Location, str]] = []
+        if self.first_factor is FirstFactorKind.LDAP and self.ldap is None:
+            problems.append((("ldap",), "required with first_factor: ldap (url, base_dn, ...; see docs/identity.md)"))
+        if self.first_factor is FirstFactorKind.FILE and self.users_file is None:
+            problems.append((("users_file",), "required with first_factor: file (see docs/identity.md)"))
+        if self.first_factor is not FirstFactorKind.LDAP and self.ldap is not None:
+            problems.append((("ldap",), f"only with first_factor: ldap (this site's is {self.first_factor.value})"))
+        if self.first_factor is not FirstFactorKind.FILE and self.users_file is not None:
+            problems.append((("users_file",),
+                             f"only with first_factor: file (this site's is {self.first_factor.value})"))
+        if self.first_factor is FirstFactorKind.MONOSIGN:
+            # Its first factor is a typed name: a session waiting for the push has proven nothing.
+            problems += [(("rules", index, "action"), "one_factor on a monosign site would open to anyone who "
+                                                      "types a name; use two_factor")
+                         for index, rule in enumerate(self.rules) if rule.action is Action.ONE_FACTOR]
+        return problems
 
 
 def _route_class_problem(profile: Profile, route_class: RouteClass, classes: frozenset[RouteClass]) -> str:

@@ -76,6 +76,21 @@ class FileFirstFactor:
         """Read the file; raise UsersFileError (or OSError) when it cannot be used."""
         dummies: dict[tuple[int, int, int, int, int], str] = {}
         version, loaded = await asyncio.to_thread(_read, path, allow_non_ascii, dummies)
+        return cls._made(path, version, loaded, dummies, allow_non_ascii, max_concurrent, clock)
+
+    @classmethod
+    def open(cls, path: Path, *, allow_non_ascii: bool = False, max_concurrent: int = 2,
+             clock: Callable[[], float] = time.monotonic) -> FileFirstFactor:
+        """`load`, in the calling thread: where a configuration is being checked before it is
+        served (start-up, a reload), which must not go on while the file is read."""
+        dummies: dict[tuple[int, int, int, int, int], str] = {}
+        version, loaded = _read(path, allow_non_ascii, dummies)
+        return cls._made(path, version, loaded, dummies, allow_non_ascii, max_concurrent, clock)
+
+    @classmethod
+    def _made(cls, path: Path, version: _FileVersion, loaded: _Loaded,
+              dummies: dict[tuple[int, int, int, int, int], str], allow_non_ascii: bool, max_concurrent: int,
+              clock: Callable[[], float]) -> FileFirstFactor:
         backend = cls(path, loaded, version, allow_non_ascii=allow_non_ascii,
                       max_concurrent=max_concurrent, clock=clock)
         backend._dummy_hashes = dummies

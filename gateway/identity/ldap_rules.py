@@ -1,15 +1,22 @@
-"""Pure pieces of the `ldap` first factor: filter escaping and templates, the name a user binds as,
-Active Directory's bind sub-codes, group names from DNs. No I/O; table-tested.
+"""Pure pieces of the `ldap` first factor: the name a user binds as, Active Directory's bind
+sub-codes, group names from DNs; and (from gateway.policy.ldap_filters, where the configuration
+checks them too) filter escaping and templates. No I/O; table-tested.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
 from typing import Literal
 
 from gateway.identity.base import FailureKind
+from gateway.policy.ldap_filters import (
+    IN_CHAIN_GROUP_FILTER,
+    UserBind,
+    escape_filter_value,
+    fill_filter,
+    template_fields,
+)
 from gateway.policy.users import UserName
 
 __all__ = [
@@ -23,40 +30,6 @@ __all__ = [
     "first_rdn_value",
     "template_fields",
 ]
-
-UserBind = Literal["search", "upn", "down_level"]
-
-# AD's LDAP_MATCHING_RULE_IN_CHAIN: every group the DN is a member of, directly or through other groups.
-IN_CHAIN_GROUP_FILTER = "(member:1.2.840.113556.1.4.1941:={dn})"
-
-_FILTER_ESCAPES = str.maketrans({"\\": r"\5c", "*": r"\2a", "(": r"\28", ")": r"\29", "\x00": r"\00"})
-
-
-def escape_filter_value(value: str) -> str:
-    """RFC 4515 §3: the five characters a filter value may not hold literally, as ``\\XX``.
-
-    One pass over the characters (not five replacements in a row), so an escape already typed by the
-    user (``\\2a``) becomes ``\\5c2a``, the three characters it spells, never a wildcard.
-    """
-    return value.translate(_FILTER_ESCAPES)
-
-
-def template_fields(template: str) -> set[str]:
-    """The ``{name}`` fields of a filter template; ValueError for a format spec, conversion or index."""
-    fields: set[str] = set()
-    for _, field, spec, conversion in string.Formatter().parse(template):
-        if field is None:
-            continue
-        if spec or conversion or not field.isidentifier():
-            raise ValueError(f"{{{field}}}: only plain {{name}} fields are allowed")
-        fields.add(field)
-    return fields
-
-
-def fill_filter(template: str, values: Mapping[str, str]) -> str:
-    """The template with each ``{field}`` replaced by its RFC 4515-escaped value."""
-    return template.format_map({name: escape_filter_value(value) for name, value in values.items()})
-
 
 def bind_name(name: UserName, mode: Literal["upn", "down_level"], domain: str | None) -> str | None:
     """The name Active Directory's simple bind gets for a typed name, or None when there is none.

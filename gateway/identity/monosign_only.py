@@ -39,8 +39,10 @@ def monosign_only_problems(*, push_number_matching: bool, push_rate_limited: boo
     """Why the `monosign` first factor may not be used with these push settings (empty: it may)."""
     problems = []
     if not push_number_matching:
-        problems.append("the monosign first factor needs push number matching on: without a password, "
-                        "anyone could send pushes to any user until one is approved by mistake")
+        problems.append("the monosign first factor needs push number matching on (set "
+                        "GATEWAY_MFA_NUMBER_MATCHING=true): without a password, anyone could send pushes "
+                        "to any user until one is approved by mistake")
     if not push_rate_limited:
-        problems.append("the monosign first factor needs push rate limits (per user and per client) on")
+        problems.append("the monosign first factor needs push rate limits (per user and per client) on "
+                        "(GATEWAY_MFA_MAX_PUSHES)")
     return problems

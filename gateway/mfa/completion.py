@@ -29,7 +29,8 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
     """Complete the session and send the browser on with Exchange's cookies. `method`: totp, push, fail_open."""
     now = flow.clock()
     attempt = flow.attempt(request, ctx, record)
-    held = list(record.upstream_set_cookies)
+    # Only Exchange's sessions hold upstream cookies back; a portal site's sign-in is the gateway's own.
+    held = list(record.upstream_set_cookies) if not record.site else []
     started = record.created_at
     record.state = SessionState.EXEMPT if method == "fail_open" else SessionState.COMPLETE
     record.mfa_at = now
@@ -41,7 +42,7 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
     record.push_number = None
     record.failures = 0
     record.csrf_token = new_csrf_token()
-    if record.cadata_hash is None:
+    if record.cadata_hash is None and not record.site:
         record.cadata_hash = binding_hash(held)
     try:
         new_cookie = await flow.store.rotate(cookie, record, flow.ttl(record))

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -35,7 +36,7 @@ from gateway.monosign import (
 )
 from gateway.observability.audit import audit
 from gateway.observability.logging import get_logger
-from gateway.pages.renderer import URLS, PageRenderer
+from gateway.pages.renderer import PORTAL_URLS, URLS, PageRenderer
 from gateway.policy.cookies import request_cookies
 from gateway.policy.owa_responses import LogonReason
 from gateway.policy.redirects import safe_destination
@@ -61,6 +62,16 @@ ENDED_GRACE_SECONDS = 60.0
 _METHODS_TTL = 900.0
 _METHODS_MAX = 10_000
 MFA_PAGE = URLS["mfa"]
+SIGN_IN_PAGE = URLS["signin"]
+# Where a portal site's user goes when no destination was asked for (Exchange's is /owa/).
+PORTAL_DEFAULT_DESTINATION = "/"
+# No origin is this: a request whose site origin cannot be told passes no Origin check.
+_NO_ORIGIN = "invalid:"
+
+
+def site_key(ctx: RequestContext) -> str:
+    """The request's site as `SessionRecord.site` names it ("": the environment's Exchange site)."""
+    return ctx.host_site or ""
 
 
 class SessionLookup(NamedTuple):
@@ -113,6 +124,14 @@ class MfaFlow:
         if cookie is None:
             return SessionLookup(None, None)
         return SessionLookup(cookie, await self.store.load(cookie))
+
+    async def site_lookup(self, request: web.Request, ctx: RequestContext) -> SessionLookup:
+        """`lookup`, where a session of another site is no session: it signed in somewhere else
+        (a portal site's record on another host, a portal record on Exchange's host)."""
+        found = await self.lookup(request)
+        if found.record is not None and found.record.site != site_key(ctx):
+            return SessionLookup(found.cookie, None)
+        return found
 
     def cached_lookup(self, cookie: str | None) -> SessionLookup | None:
         """`lookup`'s answer for the session cookie `cookie` (`keys.read(request).session_cookie`)
@@ -182,7 +201,8 @@ class MfaFlow:
     def page(self, request: web.Request, ctx: RequestContext, page: str, *, status: int | None = None,
              **context: Any) -> web.Response:
         rendered = self.renderer.render(page, lang=self.renderer.pick_language(request.headers.get("Accept-Language")),
-                                        request_id=ctx.request_id, status=status, **context)
+                                        request_id=ctx.request_id, status=status,
+                                        urls=PORTAL_URLS if site_key(ctx) else None, **context)
         return web.Response(status=rendered.status, body=rendered.body, headers=dict(rendered.headers))
 
     def redirect(self, location: str, *, status: int = 302) -> web.Response:
@@ -191,8 +211,32 @@ class MfaFlow:
     def to_logon(self, target: str = "/owa/", *, reason: int = LogonReason.NONE, status: int = 302) -> web.Response:
         return self.redirect(logon_redirect(self.public_url, target, reason=reason), status=status)
 
+    def to_sign_in(self, ctx: RequestContext, record: SessionRecord | None = None, *,
+                   reason: int = LogonReason.NONE, status: int = 302) -> web.Response:
+        """Where a browser without a usable session signs in: Exchange's logon page, or on a portal
+        site its own sign-in page, with the session's destination (if any) as `rd`."""
+        if not site_key(ctx):
+            return self.to_logon(reason=reason, status=status)
+        target = self.destination(record) if record is not None else PORTAL_DEFAULT_DESTINATION
+        return self.redirect(f"{SIGN_IN_PAGE}?rd={quote(target, safe='')}", status=status)
+
+    def origin(self, request: web.Request, ctx: RequestContext) -> str:
+        """The origin the request's own pages are on: the public URL's for Exchange's site; for a
+        portal site the public URL's scheme with the request's Host (which site dispatch chose it by)."""
+        if not site_key(ctx):
+            return self.public_origin
+        return origin_of(f"{self.state.public_scheme}://{request.headers.get('Host', '')}") or _NO_ORIGIN
+
     def destination(self, record: SessionRecord) -> str:
-        return safe_destination(record.destination, default="/owa/", public_origin=self.public_url)
+        default = PORTAL_DEFAULT_DESTINATION if record.site else "/owa/"
+        return safe_destination(record.destination, default=default, public_origin=self.public_url)
+
+    def allowed_methods(self, record: SessionRecord, methods: tuple[str, ...]) -> tuple[str, ...]:
+        """The methods this session may use: the `monosign` first factor has no password, so its
+        second step is the push with number matching only (a code alone would be one factor)."""
+        if record.first_factor == "monosign":
+            return tuple(method for method in methods if method.strip().lower() == "push")
+        return methods
 
     def monosign_failure(self, request: web.Request, ctx: RequestContext, error: MonosignError,
                          record: SessionRecord | None = None, *, user: str | None = None) -> web.Response:

@@ -48,22 +48,22 @@ class Pending:
 async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow) -> Pending | web.StreamResponse:
     """The request's pending session, or where the browser goes instead."""
     try:
-        found = await flow.lookup(request)
+        found = await flow.site_lookup(request, ctx)
     except StoreUnavailable as exc:
         return flow.store_unavailable(request, ctx, exc)
     record = found.record
     if found.cookie is None or record is None:
-        return flow.to_logon(status=303)
+        return flow.to_sign_in(ctx, status=303)
     now = flow.clock()
     if flow.remaining(record) <= 0:
         await flow.end_session(ctx, found.cookie, record, expiry_reason(record, now, flow.timeouts).value)
-        response = flow.to_logon(reason=LogonReason.TIMEOUT, status=303)
+        response = flow.to_sign_in(ctx, record, reason=LogonReason.TIMEOUT, status=303)
         response.headers.add("Set-Cookie", flow.cookie.expire_header())
         return response
     if record.passed:
         return flow.redirect(flow.destination(record), status=303)
     if record.state is not SessionState.PENDING:
-        return flow.to_logon(status=303)
+        return flow.to_sign_in(ctx, record, status=303)
     return Pending(found.cookie, record)
 
 
@@ -75,7 +75,7 @@ async def _mfa_page(request: web.Request, ctx: RequestContext, flow: MfaFlow, pe
                     status: int | None = None, **context: object) -> web.StreamResponse:
     """The MFA page with the user's methods (asking Monosign if this replica does not know them)."""
     try:
-        methods = await flow.methods_for(pending.record)
+        methods = flow.allowed_methods(pending.record, await flow.methods_for(pending.record))
     except MonosignError as error:
         return await _monosign_failed(request, ctx, flow, pending, error)
     if not offered_methods(methods):
@@ -87,7 +87,8 @@ async def _mfa_page(request: web.Request, ctx: RequestContext, flow: MfaFlow, pe
         if pending.record.push_number is not None:
             context["push_number"] = pending.record.push_number
     return flow.page(request, ctx, "mfa", status=status, display_name=_display_name(pending.record),
-                     methods=list(methods), csrf_token=pending.record.csrf_token, **context)
+                     methods=list(methods), csrf_token=pending.record.csrf_token,
+                     greeting="site" if pending.record.site else "mailbox", **context)
 
 
 async def _monosign_failed(request: web.Request, ctx: RequestContext, flow: MfaFlow, pending: Pending,
@@ -107,7 +108,7 @@ async def _locked(request: web.Request, ctx: RequestContext, flow: MfaFlow, reco
     return flow.page(request, ctx, "locked", retry_after_seconds=wait)
 
 
-async def _read_form(request: web.Request) -> dict[str, str] | None:
+async def read_form(request: web.Request) -> dict[str, str] | None:
     """A small url-encoded form with each field at most once, else None."""
     if not is_form_content_type(request.headers.get("Content-Type")):
         return None
@@ -136,13 +137,13 @@ async def _checked_post(request: web.Request, ctx: RequestContext, flow: MfaFlow
     try:
         # As long as the request head had: a trickled form must not hold the connection open.
         async with asyncio.timeout(flow.settings.gateway_header_timeout):
-            form = await _read_form(request)
+            form = await read_form(request)
     except TimeoutError:
         flow.audit("refused", ctx, pending.record, reason="form_too_slow")
         response = flow.page(request, ctx, "bad-request", status=408)
         response.force_close()
         return response
-    problem = cross_site_problem(request.headers, flow.public_origin)
+    problem = cross_site_problem(request.headers, flow.origin(request, ctx))
     if problem is None and form is None:
         problem = "unreadable_form"
     if problem is None and not token_matches(pending.record.csrf_token, (form or {}).get("csrf_token")):
@@ -191,6 +192,9 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     pending, form = checked
     record = pending.record
     code = form.get("code", "")
+    if not flow.allowed_methods(record, ("totp",)):
+        flow.audit("refused", ctx, record, reason="method_not_allowed", method="totp")
+        return flow.page(request, ctx, "bad-request", status=403)
     try:
         async with flow.lockout.one_at_a_time(record.user_id):
             locked = await _locked(request, ctx, flow, record, "totp")
@@ -329,7 +333,7 @@ async def status(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     """`{"status": "pending|approved|rejected|expired"}` from the store: never a Monosign call."""
     flow = flow_of(request)
     try:
-        found = await flow.lookup(request)
+        found = await flow.site_lookup(request, ctx)
         record = found.record
         if record is None or flow.remaining(record) <= 0:
             return web.json_response({"status": PushStatus.EXPIRED.value}, status=401, headers=_NO_STORE)

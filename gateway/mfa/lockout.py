@@ -49,10 +49,11 @@ class Scope(StrEnum):
     DEVICE = "device"    # user and familiar device
 
 
-_FAILURES = {Scope.NETWORK: "mfa-fail-user-net", Scope.USER: "mfa-fail-user", Scope.IP: "mfa-fail-ip",
-             Scope.DEVICE: "mfa-fail-user-device"}
-_LOCKS = {Scope.NETWORK: "mfa-lock-user-net", Scope.USER: "mfa-lock-user", Scope.IP: "mfa-lock-ip",
-          Scope.DEVICE: "mfa-lock-user-device"}
+_SCOPE_SUFFIXES = {Scope.NETWORK: "user-net", Scope.USER: "user", Scope.IP: "ip", Scope.DEVICE: "user-device"}
+# The counters' names in the store, by what is counted: the second factor ("mfa"), or a portal
+# site's first factor ("signin", gateway.profiles.portal: its user key names the site and the
+# typed account, since nobody is known yet).
+COUNTED = ("mfa", "signin")
 _PUSHES = "mfa-push-user"
 # How long a used one-time code is remembered: a TOTP code lives 30 s, and verifiers accept a few
 # steps of clock skew either side; ten minutes is comfortably longer.
@@ -166,8 +167,12 @@ class FailureOutcome:
 
 class Lockout:
     def __init__(self, store: SessionStore, *, policy: LockoutPolicy, seconds: float, max_pushes: int = 10,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, counting: str = "mfa") -> None:
+        if counting not in COUNTED:
+            raise ValueError(f"counting is one of {COUNTED}")
         self._store = store
+        self._failures = {scope: f"{counting}-fail-{suffix}" for scope, suffix in _SCOPE_SUFFIXES.items()}
+        self._locks = {scope: f"{counting}-lock-{suffix}" for scope, suffix in _SCOPE_SUFFIXES.items()}
         self.policy = policy
         self.max_pushes = max_pushes
         self.seconds = seconds
@@ -204,20 +209,20 @@ class Lockout:
         """Seconds until this attempt may be made (0: not locked)."""
         keys = counted(attempt, self.policy)
         scopes = judged_by(attempt)
-        locks = await asyncio.gather(*(self._store.count(_LOCKS[scope], keys[scope]) for scope in scopes))
+        locks = await asyncio.gather(*(self._store.count(self._locks[scope], keys[scope]) for scope in scopes))
         waits = [self._remaining(scope, keys[scope]) for scope, count in zip(scopes, locks, strict=True) if count > 0]
         return max(waits, default=0.0)
 
     async def record_failure(self, attempt: Attempt) -> FailureOutcome:
         keys = counted(attempt, self.policy)
         counts = dict(zip(keys, await asyncio.gather(
-            *(self._store.hit(_FAILURES[scope], key, self.seconds) for scope, key in keys.items())
+            *(self._store.hit(self._failures[scope], key, self.seconds) for scope, key in keys.items())
         ), strict=True))
         locked = []
         for scope, count in counts.items():
             if count >= self.policy.threshold(scope):
-                await self._store.hit(_LOCKS[scope], keys[scope], self.seconds)
-                await self._store.clear(_FAILURES[scope], keys[scope])
+                await self._store.hit(self._locks[scope], keys[scope], self.seconds)
+                await self._store.clear(self._failures[scope], keys[scope])
                 self._remember(scope, keys[scope])
                 locked.append(scope)
         judging = judged_by(attempt)
@@ -238,7 +243,7 @@ class Lockout:
         device). The address keeps its count: one attacker's own account must not reset the count
         of a password-spraying address."""
         keys = counted(attempt, self.policy)
-        await asyncio.gather(*(self._store.clear(_FAILURES[scope], key)
+        await asyncio.gather(*(self._store.clear(self._failures[scope], key)
                                for scope, key in keys.items() if scope is not Scope.IP))
 
     def _remember(self, scope: Scope, key: str) -> None:

@@ -66,7 +66,13 @@ URLS: Mapping[str, str] = {
     "start": "/owa/",
     # Ends the gateway session (owa-logoff route class) and lets Exchange clear its own cookies.
     "sign_out": "/owa/logoff.owa",
+    # A portal site's own sign-in and sign-out (gateway.profiles.portal).
+    "signin": "/_gateway/signin",
+    "signout": "/_gateway/signout",
 }
+
+# The links of the pages a portal site's users see: its own sign-out and sign-in, not Exchange's.
+PORTAL_URLS: Mapping[str, str] = {**URLS, "sign_out": URLS["signout"], "start": URLS["signin"]}
 
 # Every gateway page, whatever the status: no framing, no inline code, no caching, no referrer to
 # other sites. Not `no-referrer`: under it browsers send `Origin: null` with the page's own form
@@ -89,6 +95,8 @@ MFA_METHODS = ("push", "totp")  # Monosign's "Push" and "Totp", in the order the
 PUSH_STATES = frozenset({"idle", "waiting"})
 MFA_NOTICES = frozenset({"push-rejected", "push-expired"})
 CODE_ERRORS = frozenset({"invalid", "format"})
+# What the second step opens: Exchange's mailbox, or a portal site's application.
+MFA_GREETINGS = frozenset({"mailbox", "site"})
 CODE_MAX_LENGTH = 8
 # Without JavaScript, the waiting page asks again this often.
 NO_SCRIPT_REFRESH_SECONDS = 5
@@ -129,7 +137,7 @@ PAGES: Mapping[str, PageSpec] = {
         200,
         required=frozenset({"display_name", "methods", "csrf_token"}),
         optional={"push_state": "idle", "notice": None, "code_error": None, "attempts_left": None,
-                  "push_expires_in": None, "push_number": None},
+                  "push_expires_in": None, "push_number": None, "greeting": "mailbox"},
     ),
     "not-assigned": PageSpec(403),  # Monosign code 22
     "not-found": PageSpec(403),  # the user is not in Monosign (code 21)
@@ -141,7 +149,16 @@ PAGES: Mapping[str, PageSpec] = {
     "input-refused": PageSpec(400),  # a value for Monosign outside its grammar: not sent (gateway.monosign.inputs)
     "error": PageSpec(500, optional={"kind": None, "reason": None, "expected_url": None}),  # see render_error
     "bad-request": PageSpec(400),  # e.g. a CSRF failure: the form expired
+    # A portal site's sign-in form (gateway.profiles.portal): `action` is the post URL with `rd`,
+    # `password` whether the site's first factor asks for one (not `monosign`).
+    "signin": PageSpec(
+        200,
+        required=frozenset({"csrf_token", "action", "password"}),
+        optional={"error": None, "notice": None, "username": ""},
+    ),
 }
+SIGNIN_ERRORS = frozenset({"credentials"})
+SIGNIN_NOTICES = frozenset({"signed-out"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +213,11 @@ class PageRenderer:
         lang: str,
         request_id: str,
         status: int | None = None,
+        urls: Mapping[str, str] | None = None,
         **context: Any,
     ) -> RenderedPage:
-        """Render `page` (a key of PAGES) in `lang`; `status` defaults to the page's own."""
+        """Render `page` (a key of PAGES) in `lang`; `status` defaults to the page's own; `urls`
+        replaces URLS for the page's links (a portal site's sign-out and sign-in, `PORTAL_URLS`)."""
         spec = PAGES.get(page)
         if spec is None:
             raise ValueError(f"unknown page {page!r}")
@@ -221,7 +240,7 @@ class PageRenderer:
             body_key=body_key,
             request_id=request_id,
             brand=self.brand,
-            urls=URLS,
+            urls=urls or URLS,
             t=self._translators[lang],
             static_url=self.static.url,
         )
@@ -295,6 +314,12 @@ def _page_values(page: str, values: Mapping[str, Any], status: int) -> dict[str,
             # Fail closed: a reason we do not know to be a fixed, non-echoing string is not shown.
             "reason": reason if reason in SHOWN_REASONS else None,
         }
+    if page == "signin":
+        if values["error"] is not None and values["error"] not in SIGNIN_ERRORS:
+            raise ValueError(f"unknown sign-in error {values['error']!r}")
+        if values["notice"] is not None and values["notice"] not in SIGNIN_NOTICES:
+            raise ValueError(f"unknown sign-in notice {values['notice']!r}")
+        return {}
     if page == "mfa":
         methods = offered_methods(values["methods"])
         if not methods:
@@ -305,6 +330,8 @@ def _page_values(page: str, values: Mapping[str, Any], status: int) -> dict[str,
             raise ValueError(f"unknown notice {values['notice']!r}")
         if values["code_error"] is not None and values["code_error"] not in CODE_ERRORS:
             raise ValueError(f"unknown code_error {values['code_error']!r}")
+        if values["greeting"] not in MFA_GREETINGS:
+            raise ValueError(f"unknown greeting {values['greeting']!r}")
         if values["push_number"] is not None and NUMBER_CHALLENGE.fullmatch(str(values["push_number"])) is None:
             raise ValueError("push_number is two digits")
         expires_in = values["push_expires_in"]

@@ -192,6 +192,8 @@ def test_the_documented_files_load(document: str, tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     for name in ("wiki-2026.pem", "wiki-2025.pem"):  # assertion keys are read at load: real ones
         write_key(tmp_path / "keys" / name)
+    for name in ("users.yaml", "ldap-password"):  # a portal site's files
+        (tmp_path / name).write_text("placeholder")
     files = [block for block in _yaml_blocks(document) if not block.startswith("rules:")]
     assert files
     for block in files:

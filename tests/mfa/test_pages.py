@@ -35,6 +35,7 @@ CONTEXTS: dict[str, tuple[int, dict[str, Any]]] = {
     "input-refused": (400, {}),
     "error": (500, {}),
     "bad-request": (400, {}),
+    "signin": (200, {"csrf_token": "tok-123", "action": "/_gateway/signin?rd=%2F", "password": True}),
 }
 TRANSLATIONS = load_translations()
 
@@ -142,6 +143,9 @@ def test_status_can_be_chosen_by_the_handler(renderer: PageRenderer) -> None:
         ("mfa", {"methods": ["Push"], "push_state": "waiting"}),
         ("mfa", {"push_state": "waiting", "push_expires_in": 65}),
         ("mfa", {"methods": ["Push"], "push_state": "waiting", "push_expires_in": 0}),
+        ("mfa", {"greeting": "site"}),
+        ("signin", {"error": "credentials", "username": "alice"}),
+        ("signin", {"password": False, "notice": "signed-out"}),
     ],
 )
 def test_no_inline_code_and_labelled_controls(
@@ -162,7 +166,7 @@ def test_no_inline_code_and_labelled_controls(
     for link in html.all("link"):
         assert link["href"].startswith("/_gateway/static/")  # type: ignore[union-attr]
     for form in html.all("form"):
-        assert form["action"].startswith("/_gateway/mfa/")  # type: ignore[union-attr]
+        assert form["action"].startswith(("/_gateway/mfa/", "/_gateway/signin?"))  # type: ignore[union-attr]
         if form["method"] == "post":
             assert b'name="csrf_token"' in rendered.body
     # Accessibility: ids unique, every visible input labelled, aria references resolve.

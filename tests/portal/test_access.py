@@ -31,14 +31,21 @@ def record(**fields: Any) -> SessionRecord:
     (record(), PortalAccess.PASSED),
     (record(state=SessionState.EXEMPT), PortalAccess.PASSED),
     (record(site="docs"), PortalAccess.PASSED),  # a site of the same session group
-    (record(state=SessionState.PENDING, mfa_at=None), PortalAccess.FIRST_FACTOR),
+    (record(state=SessionState.PENDING, mfa_at=None), PortalAccess.NO_SESSION),  # no first factor recorded
+    (record(state=SessionState.PENDING, mfa_at=None, first_factor="file"), PortalAccess.FIRST_FACTOR),
+    (record(state=SessionState.PENDING, mfa_at=None, first_factor="ldap"), PortalAccess.FIRST_FACTOR),
+    # A monosign site's first factor is a typed name: waiting for the push proves nothing.
+    (record(state=SessionState.PENDING, mfa_at=None, first_factor="monosign"), PortalAccess.NO_SESSION),
+    (record(state=SessionState.PENDING, mfa_at=None, first_factor="exchange"), PortalAccess.NO_SESSION),
+    (record(first_factor="monosign"), PortalAccess.PASSED),
     (record(site="crm"), PortalAccess.OTHER_SITE),
     (record(site=""), PortalAccess.OTHER_SITE),  # Exchange's
     (record(site="WIKI"), PortalAccess.OTHER_SITE),
     (record(last_activity=NOW - 600, created_at=NOW - 700, mfa_at=NOW - 700), PortalAccess.IDLE),
     (record(created_at=NOW - 3600, mfa_at=NOW - 3600), PortalAccess.ABSOLUTE),
     (record(state=SessionState.PENDING, mfa_at=None, created_at=NOW - 300), PortalAccess.ABSOLUTE),
-    (record(state=SessionState.PENDING, mfa_at=None, created_at=NOW - 299), PortalAccess.FIRST_FACTOR),
+    (record(state=SessionState.PENDING, mfa_at=None, created_at=NOW - 299, first_factor="file"),
+     PortalAccess.FIRST_FACTOR),
     (record(site="crm", created_at=NOW - 9999), PortalAccess.OTHER_SITE),  # never ended from here
 ])
 def test_portal_access(session: SessionRecord | None, expected: PortalAccess) -> None:

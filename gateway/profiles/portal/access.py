@@ -20,7 +20,10 @@ from gateway.policy.users import parse_username
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sessions.lifetime import SessionTimeouts
 
-__all__ = ["PortalAccess", "amr", "claims", "identity", "opens", "portal_access"]
+__all__ = ["PROVING_FIRST_FACTORS", "PortalAccess", "amr", "claims", "identity", "opens", "portal_access"]
+
+# First factors whose pending session is worth `one_factor`: a password was checked.
+PROVING_FIRST_FACTORS = frozenset({"ldap", "file"})
 
 
 class PortalAccess(StrEnum):
@@ -50,7 +53,11 @@ def portal_access(record: SessionRecord | None, *, sites: frozenset[str], now: f
     if record.passed:
         return PortalAccess.PASSED
     if record.state is SessionState.PENDING:
-        return PortalAccess.FIRST_FACTOR if record.created_at + pending_max > now else PortalAccess.ABSOLUTE
+        if record.created_at + pending_max <= now:
+            return PortalAccess.ABSOLUTE
+        # Only a first factor that proved something: `monosign`'s is a typed name, and a session
+        # waiting for its push has proven nothing yet.
+        return PortalAccess.FIRST_FACTOR if record.first_factor in PROVING_FIRST_FACTORS else PortalAccess.NO_SESSION
     return PortalAccess.NO_SESSION
 
 
