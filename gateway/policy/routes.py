@@ -200,3 +200,17 @@ def wants_navigation(method: str, headers: Mapping[str, str]) -> bool:
         return fetch_mode.strip().lower() == "navigate"
     accept = lowered.get("accept", "").lower()
     return not ("json" in accept and "html" not in accept)
+
+
+def wants_page(method: str, headers: Mapping[str, str]) -> bool:
+    """True when a request without a session should be sent to a sign-in page (a portal site), not
+    answered 401: `wants_navigation`, and without Fetch Metadata only a request that asks for HTML.
+    A browser's own background requests (its favicon fetch carries no Fetch Metadata) and API clients
+    sending `Accept: */*` get the 401; following a redirect to the sign-in page would only hand them
+    a form, and a favicon's redirect would mint a sign-in cookie the user never asked for."""
+    if not wants_navigation(method, headers):
+        return False
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if "sec-fetch-mode" in lowered:
+        return True
+    return "text/html" in lowered.get("accept", "").lower()

@@ -25,7 +25,8 @@ from gateway.sim.app import RunningAppSim, running_app_sim
 from tests.forward_auth.proxies import DOC_HOST, running_caddy, running_nginx
 from tests.logs import CapturedLogs, events
 from tests.policy.test_forward_auth import NON_CANONICAL_PATHS
-from tests.portal.support import write_key
+from tests.portal.kit import users_file_text
+from tests.portal.support import FIRST_FACTOR, write_key
 from tests.proxy.support import PUBLIC_URL, run_gateway
 
 HOST = DOC_HOST
@@ -34,14 +35,14 @@ OTHER_HOST = "crm.example.com"
 
 def config_text(app_url: str) -> str:
     return json.dumps({"sites": [
-        {"name": "wiki", "hosts": [HOST], "upstream": app_url, "profile": "portal",
+        {"name": "wiki", "hosts": [HOST], "upstream": app_url, "profile": "portal", **FIRST_FACTOR,
          "rules": [{"paths": ["/health"], "action": "bypass"},
                    {"paths": ["/admin", "/_app/echo"], "action": "two_factor"},
                    {"paths": ["/drafts"], "action": "one_factor"},
                    {"paths": ["/closed"], "action": "deny"},
                    {"action": "bypass"}],
          "assertion": {"key_file": "assertion.pem"}},
-        {"name": "crm", "hosts": [OTHER_HOST], "upstream": app_url, "profile": "portal",
+        {"name": "crm", "hosts": [OTHER_HOST], "upstream": app_url, "profile": "portal", **FIRST_FACTOR,
          "rules": [{"action": "two_factor"}]},
     ]})
 
@@ -66,6 +67,7 @@ class Stack:
 @asynccontextmanager
 async def stack(tmp_path: Path, proxy: str) -> AsyncIterator[Stack]:
     write_key(tmp_path / "assertion.pem")
+    (tmp_path / "users.yaml").write_text(users_file_text(), encoding="utf-8")
     (tmp_path / "gateway.yaml").write_text(config_text("http://127.0.0.1:9"), encoding="utf-8")
     proxy_dir = tmp_path / proxy
     proxy_dir.mkdir()

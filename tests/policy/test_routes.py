@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from gateway.policy.paths import canonicalize
-from gateway.policy.routes import RouteClass, classify, is_background, is_notification_channel, wants_navigation
+from gateway.policy.routes import (
+    RouteClass,
+    classify,
+    is_background,
+    is_notification_channel,
+    wants_navigation,
+    wants_page,
+)
 
 G = RouteClass.GATEWAY
 PUB = RouteClass.OWA_PUBLIC
@@ -249,3 +256,28 @@ def test_wants_navigation_with_aiohttp_headers() -> None:
 
     headers = CIMultiDictProxy(CIMultiDict([("SEC-FETCH-MODE", "cors")]))
     assert wants_navigation("GET", headers) is False
+
+
+CHROMIUM_PAGE = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                 "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+
+
+@pytest.mark.parametrize(("method", "headers", "expected"), [
+    ("GET", CHROMIUM_PAGE, True),
+    ("HEAD", CHROMIUM_PAGE, True),
+    ("GET", {"Sec-Fetch-Mode": "navigate"}, True),
+    ("GET", {"Accept": "text/html"}, True),  # no Fetch Metadata: an old browser asking for a page
+    ("GET", {"Accept": "TEXT/HTML,*/*"}, True),
+    # Chromium's favicon fetch carries no Fetch Metadata: it must not be sent to sign in.
+    ("GET", {"Accept": "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"}, False),
+    ("GET", {"Accept": "*/*"}, False),  # curl, API clients
+    ("GET", {}, False),
+    ("GET", {"Accept": "application/json"}, False),
+    ("GET", {**CHROMIUM_PAGE, "X-Requested-With": "XMLHttpRequest"}, False),
+    ("GET", {"Accept": "text/html", "Sec-Fetch-Mode": "no-cors"}, False),
+    ("GET", {"Accept": "text/html", "Sec-Fetch-Mode": "cors"}, False),
+    ("POST", CHROMIUM_PAGE, False),
+    ("DELETE", {"Accept": "text/html"}, False),
+])
+def test_wants_page(method: str, headers: dict[str, str], expected: bool) -> None:
+    assert wants_page(method, headers) is expected

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sim.app.server import RunningAppSim, running_app_sim
+from tests.portal.kit import users_file_text
 from tests.proxy.support import PUBLIC_HOST, PUBLIC_URL, InProcessGateway, Upstream, run_gateway, run_upstream
 
 WIKI_HOST = "wiki.example.test"
@@ -50,18 +51,24 @@ def write_key(path: Path, *, public_only: bool = False) -> Path:
     return path
 
 
+# The sites' first factor: the users file `portal_config` writes (tests/portal/kit.py's users).
+FIRST_FACTOR = {"first_factor": "file", "users_file": "users.yaml"}
+
+
 def portal_config(exchange_url: str, app_url: str, directory: Path, *, wiki: dict[str, Any] | None = None,
                   extra: dict[str, Any] | None = None) -> str:
     """Exchange's site, the `wiki` portal site (assertion on, a previous key listed) and a `crm` portal
     site in front of the same application (JSON is YAML)."""
     write_key(directory / "assertion.pem")
     write_key(directory / "previous.pub", public_only=True)
+    (directory / "users.yaml").write_text(users_file_text(), encoding="utf-8")
     return json.dumps({
         "sites": [
             {"name": "mail", "hosts": [PUBLIC_HOST], "upstream": exchange_url, "profile": "exchange"},
             {"name": "wiki", "hosts": [WIKI_HOST], "upstream": app_url, "profile": "portal", "rules": WIKI_RULES,
+             **FIRST_FACTOR,
              "assertion": {"key_file": "assertion.pem", "previous_key_files": ["previous.pub"]}, **(wiki or {})},
-            {"name": "crm", "hosts": [CRM_HOST], "upstream": app_url, "profile": "portal",
+            {"name": "crm", "hosts": [CRM_HOST], "upstream": app_url, "profile": "portal", **FIRST_FACTOR,
              "rules": [{"action": "two_factor"}]},
         ],
         **(extra or {}),

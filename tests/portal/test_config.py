@@ -17,6 +17,7 @@ sites:
     hosts: [wiki.example.com]
     upstream: http://10.0.0.5:8080
     profile: portal
+    first_factor: monosign
     rules:
       - { action: two_factor }
 """
@@ -53,20 +54,20 @@ BAD_NAMES = [
 @pytest.mark.parametrize(("name", "message"), BAD_NAMES)
 def test_a_bad_header_name_is_refused_at_its_key(name: str, message: str) -> None:
     (problem,) = problems(SITE + f"    identity_headers:\n      email: {name}\n")
-    assert problem.startswith("gateway.yaml:9: sites[0].identity_headers.email: ")
+    assert problem.startswith("gateway.yaml:10: sites[0].identity_headers.email: ")
     assert message in problem
 
 
 @pytest.mark.parametrize("spelling", ["Remote-User", "remote_user", "REMOTEUSER", "Remote.User"])
 def test_two_claims_in_one_header_are_refused(spelling: str) -> None:
     (problem,) = problems(SITE + f"    identity_headers: {{ name: {spelling} }}\n")
-    assert problem.startswith("gateway.yaml:8: sites[0].identity_headers.name: ")
+    assert problem.startswith("gateway.yaml:9: sites[0].identity_headers.name: ")
     assert "same header as user's" in problem
 
 
 @pytest.mark.parametrize("profile", ["passthrough", "exchange"])
 def test_identity_keys_belong_to_the_portal_profile(profile: str) -> None:
-    text = SITE.replace("profile: portal", f"profile: {profile}")
+    text = SITE.replace("profile: portal", f"profile: {profile}").replace("    first_factor: monosign\n", "")
     text += "    identity_headers: {}\n    assertion: {enabled: false}\n"
     found = problems(text.replace("rules:\n      - { action: two_factor }\n", "rules:\n      - { action: deny }\n"))
     assert [problem.split(": ")[1] for problem in found] == ["sites[0].identity_headers", "sites[0].assertion"]
@@ -84,21 +85,21 @@ def test_assertion_keys_are_read_and_checked_at_load(tmp_path: Path) -> None:
     assert assertion.keys is not None
     assert len(assertion.keys.jwks()["keys"]) == 3
     assert parse_config(SITE + "    assertion: { enabled: false }\n").sites[0].assertion.keys is None  # type: ignore[union-attr]
-    key_file = "gateway.yaml:8: sites[0].assertion.key_file:"
+    key_file = "gateway.yaml:9: sites[0].assertion.key_file:"
     cases = [
-        ("{}", ["gateway.yaml:8: sites[0].assertion.key_file: the signing key's PEM file is needed"]),
+        ("{}", ["gateway.yaml:9: sites[0].assertion.key_file: the signing key's PEM file is needed"]),
         ("{ key_file: missing.pem }", [f"{key_file} {tmp_path}/missing.pem: cannot read"]),
         ("{ key_file: previous.pub }", [f"{key_file} {tmp_path}/previous.pub: not an unencrypted PEM private key"]),
         ("{ key_file: rsa.pem }", [f"{key_file} {tmp_path}/rsa.pem: not an unencrypted"]),
         ("{ key_file: current.pem, previous_key_files: [current.pem, rsa.pem, previous.pub] }",
-         ["gateway.yaml:8: sites[0].assertion.previous_key_files[0]: the same key is listed twice",
-          f"gateway.yaml:8: sites[0].assertion.previous_key_files[1]: {tmp_path}/rsa.pem: not a PEM key"]),
+         ["gateway.yaml:9: sites[0].assertion.previous_key_files[0]: the same key is listed twice",
+          f"gateway.yaml:9: sites[0].assertion.previous_key_files[1]: {tmp_path}/rsa.pem: not a PEM key"]),
         ("{ key_file: current.pem, previous_key_files: [previous.pem, previous.pub, previous.pem] }",
-         ["gateway.yaml:8: sites[0].assertion.previous_key_files: the same key is listed twice"]),
-        ("{ enabled: 'yes', key_file: current.pem }", ["gateway.yaml:8: sites[0].assertion.enabled: "]),
+         ["gateway.yaml:9: sites[0].assertion.previous_key_files: the same key is listed twice"]),
+        ("{ enabled: 'yes', key_file: current.pem }", ["gateway.yaml:9: sites[0].assertion.enabled: "]),
         ("{ key_file: current.pem, previous_key_files: previous.pem }",
-         ["gateway.yaml:8: sites[0].assertion.previous_key_files: expected a list of file paths"]),
-        ("{ key_file: current.pem, algorithm: RS256 }", ["gateway.yaml:8: sites[0].assertion.algorithm: unknown key"]),
+         ["gateway.yaml:9: sites[0].assertion.previous_key_files: expected a list of file paths"]),
+        ("{ key_file: current.pem, algorithm: RS256 }", ["gateway.yaml:9: sites[0].assertion.algorithm: unknown key"]),
     ]
     for written, expected in cases:
         found = problems(SITE + f"    assertion: {written}\n", base_dir=tmp_path)

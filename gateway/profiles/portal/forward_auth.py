@@ -40,7 +40,7 @@ from gateway.policy.forward_auth import (
     decide,
     original_request,
 )
-from gateway.policy.routes import wants_navigation
+from gateway.policy.routes import wants_page
 from gateway.policy.sites import HostMatch
 from gateway.profiles.portal.access import PortalAccess, identity
 from gateway.profiles.portal.serve import (
@@ -105,8 +105,7 @@ def forward_auth_handler(portals: Callable[[], PortalSites]) -> Handler:
             response = _sign_in(decision, listed=selection is not None and selection.match is HostMatch.LISTED,
                                 public_url=sites.issuer)
             assert decision.original is not None
-            if request.query.get("browsers") == "redirect" and wants_navigation(decision.original.method,
-                                                                                request.headers):
+            if request.query.get("browsers") == "redirect" and wants_page(decision.original.method, request.headers):
                 response.set_status(302)
             return response
         return web.Response(status=403, text="403 Forbidden\n", headers=_NO_STORE)

@@ -42,7 +42,7 @@ from gateway.mfa.flow import FLOW, PENDING_MAX_SECONDS, MfaFlow
 from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, GATEWAY_COOKIE_PREFIXES, strip_request_cookies
 from gateway.policy.cookies import request_cookies
 from gateway.policy.identity_headers import ASSERTION_HEADER, IdentityHeaderNames, IdentityHeaders
-from gateway.policy.routes import wants_navigation
+from gateway.policy.routes import wants_page
 from gateway.policy.rules import Decision, RuleRequest, RuleSet
 from gateway.policy.sites import SiteIndex
 from gateway.profiles.portal.access import PortalAccess, amr, claims, identity, opens, portal_access
@@ -282,7 +282,7 @@ def sign_in_refusal(request: web.Request, ctx: RequestContext) -> web.Response:
     path and query), anything else gets 401 naming it."""
     assert ctx.target is not None
     location = sign_in_location(ctx.target.forward)
-    if wants_navigation(request.method, request.headers):
+    if wants_page(request.method, request.headers):
         return web.Response(status=302, headers={"Location": location, "Cache-Control": "no-store"})
     response = error_page(request, ctx, 401)
     response.headers["WWW-Authenticate"] = www_authenticate(location)
