@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from gateway.config.environment import sites_from_settings
+from gateway.identity.users_file import UserRecord, add_user, new_password_hasher
 from gateway.server import Gateway
 from gateway.settings import Settings, load_settings
 from gateway.sim.app.server import AppSimConfig, RunningAppSim, running_app_sim
@@ -155,7 +159,9 @@ async def running_demo(ports: DemoPorts = DemoPorts(), *, fixed: Sequence[str] =
                        intranet: bool = True) -> AsyncIterator[RunningDemo]:
     """Start the servers; stop them (gateway first) when the block ends. With `intranet`, the
     gateway also serves a second site from its listener (a configuration file): the application
-    simulator at `intranet.localhost`, a passthrough site whose rules deny /admin.
+    simulator at `intranet.localhost`, behind a `portal` site (the gateway's own sign-in, with the
+    demo's users in a users file, then Monosign's second factor; /admin denied, /health open), which
+    hands the application the user's identity in headers and in a signed assertion.
 
     `fixed` names the ports (`gateway`, `owa`, `monosign`, `admin`) the user chose explicitly: those
     must be free, the others fall back to a free port."""
@@ -193,7 +199,9 @@ async def running_demo(ports: DemoPorts = DemoPorts(), *, fixed: Sequence[str] =
             app = await stack.enter_async_context(running_app_sim(AppSimConfig(name="Intranet"), host=DEMO_HOST))
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="monosign-gateway-demo-")))
             config_file = directory / "gateway.yaml"
-            config_file.write_text(json.dumps(demo_sites(settings, app.base_url), indent=2), encoding="utf-8")
+            sites = demo_sites(settings, app.base_url, users_file=write_demo_users(directory, owa_config.users),
+                               assertion_key=write_assertion_key(directory))
+            config_file.write_text(json.dumps(sites, indent=2), encoding="utf-8")
             settings = settings.model_copy(update={"gateway_config_file": config_file})
             app_url = f"http://{DEMO_APP_HOST}:{settings.gateway_listen.port}"
         gateway = Gateway(settings)
@@ -214,14 +222,42 @@ async def running_demo(ports: DemoPorts = DemoPorts(), *, fixed: Sequence[str] =
         )
 
 
-def demo_sites(settings: Settings, app_url: str) -> dict[str, Any]:
-    """The demo's configuration file: the environment's Exchange site as it is, and the intranet."""
+def demo_sites(settings: Settings, app_url: str, *, users_file: Path, assertion_key: Path) -> dict[str, Any]:
+    """The demo's configuration file: the environment's Exchange site as it is, and the intranet
+    behind the gateway's own sign-in (the `file` first factor, then the second factor)."""
     exchange = sites_from_settings(settings).sites[0]
     return {"sites": [
         {**exchange.model_dump(mode="json", exclude_none=True), "hosts": [DEMO_HOST]},
-        {"name": "intranet", "hosts": [DEMO_APP_HOST], "upstream": app_url, "profile": "passthrough",
-         "rules": [{"paths": ["/admin"], "action": "deny"}, {"action": "bypass"}]},
+        {"name": "intranet", "hosts": [DEMO_APP_HOST], "upstream": app_url, "profile": "portal",
+         "first_factor": "file", "users_file": str(users_file),
+         "assertion": {"enabled": True, "key_file": str(assertion_key)},
+         "rules": [{"paths": ["/health"], "methods": ["GET", "HEAD"], "action": "bypass"},
+                   {"paths": ["/admin"], "action": "deny"},
+                   {"action": "two_factor"}]},
     ]}
+
+
+def write_demo_users(directory: Path, users: Sequence[OwaUser]) -> Path:
+    """A users file with the Exchange simulator's users and passwords (argon2id), so the demo's two
+    sites sign in the same people with the same passwords."""
+    hasher = new_password_hasher()
+    text = ""
+    for user in users:
+        text = add_user(text, UserRecord(name=user.username, password_hash=hasher.hash(user.password),
+                                         display_name=user.display_name, email=user.email or None,
+                                         groups=("demo-users",)))
+    path = directory / "users.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_assertion_key(directory: Path) -> Path:
+    """A P-256 key of the demo's own for the signed assertion (new each run, like the session key)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = directory / "assertion-key.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path
 
 
 def second_factor_text(user: MonosignUser | None) -> str:
@@ -258,7 +294,10 @@ def banner(demo: RunningDemo, *, auto_approve: bool) -> str:
         ("  Pushes are approved automatically after a short delay (--auto-approve)." if auto_approve else
          f"  To approve a push, press Approve on {control} (or start with --auto-approve)."),
         "",
-        *([f"  Intranet      {demo.app_url}/  (a second site on the same gateway: /admin is denied)", ""]
+        *([f"  Intranet      {demo.app_url}/",
+           "                a second site on the same gateway: its own sign-in page (the same users and",
+           "                passwords), then the second factor; the application shows who the gateway",
+           "                says you are (headers and a signed assertion). /admin is denied.", ""]
           if demo.app_url else []),
         f"  Exchange simulator  {demo.owa.base_url}/owa/  (direct, without the gateway: no second factor)",
         f"  Monosign simulator  {demo.monosign_url}",

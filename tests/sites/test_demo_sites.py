@@ -1,5 +1,5 @@
 """The demo serves two sites from one listener: Exchange at 127.0.0.1 and the application simulator
-at intranet.localhost, behind a passthrough site that denies /admin."""
+at intranet.localhost, behind a portal site (its own sign-in) that denies /admin and leaves /health open."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ async def test_the_demo_serves_exchange_and_the_intranet_side_by_side() -> None:
         assert f"http://{DEMO_APP_HOST}:{port}/" in text
 
         host = f"{DEMO_APP_HOST}:{port}"
-        assert status_codes(await raw_exchange(port, request("/", host))) == [200]
+        assert status_codes(await raw_exchange(port, request("/", host))) == [401]  # not a browser: no redirect
         assert status_codes(await raw_exchange(port, request("/Admin/", host))) == [403]
-        assert list(demo.app.state.paths) == ["/"]
+        assert status_codes(await raw_exchange(port, request("/health", host))) == [200]
+        assert list(demo.app.state.paths) == ["/health"]
         # Exchange as before, and the loopback aliases of its address still lead to it.
         assert status_codes(await raw_exchange(port, request("/", f"127.0.0.1:{port}"))) == [302]
         assert status_codes(await raw_exchange(port, request("/owa/", f"localhost:{port}"))) == [307]
