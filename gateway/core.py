@@ -97,6 +97,16 @@ class SiteRoute:
     route: Route
 
 
+@dataclass(frozen=True, slots=True)
+class SessionScope:
+    """A session group as the sign-in and the session cookie see it: its name, the cookie's
+    `Domain`, and the sites whose sessions count on each of its sites."""
+
+    group: str
+    cookie_domain: str
+    sites: frozenset[str]
+
+
 class SiteDispatch(Protocol):
     """Chooses a request's site by its `Host` (gateway.passthrough, with a configuration file)."""
 
@@ -107,6 +117,10 @@ class SiteDispatch(Protocol):
 
     def host_site(self, host_header: str) -> str | None:
         """The name of the site `host_header` selects ("" for the Exchange site), or None."""
+        ...
+
+    def session_scope(self, site: str) -> SessionScope | None:
+        """The session group whose sign-in the site named `site` shares (None: its sessions are its own)."""
         ...
 
     async def start(self) -> None:

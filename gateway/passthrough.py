@@ -38,7 +38,7 @@ from gateway.app import error_page, send_upstream, upstream_headers
 from gateway.config.environment import sites_from_settings
 from gateway.config.loader import ConfigError, ConfigProblem
 from gateway.config.model import Action, FirstFactorKind, GatewayConfig, Profile, Site
-from gateway.core import RequestContext, Route, SiteRoute
+from gateway.core import RequestContext, Route, SessionScope, SiteRoute
 from gateway.identity.monosign_only import monosign_only_problems
 from gateway.observability.logging import get_logger
 from gateway.observability.readiness import Check
@@ -166,6 +166,9 @@ class Sites:
         if site is None:
             return None
         return "" if site.profile is Profile.EXCHANGE else site.name
+
+    def session_scope(self, site: str) -> SessionScope | None:
+        return self.portals.scope(site)
 
     @property
     def config(self) -> GatewayConfig:

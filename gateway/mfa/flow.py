@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.core import FeatureKey, RequestContext
+from gateway.core import FeatureKey, RequestContext, SessionScope
 from gateway.mfa.csrf import origin_of
 from gateway.mfa.decisions import logon_redirect, touch_interval
 from gateway.mfa.device_cookie import DeviceCookie
@@ -61,6 +61,7 @@ ENDED_GRACE_SECONDS = 60.0
 # Monosign's MFA methods per user id, remembered from the login's lookup for the MFA page.
 _METHODS_TTL = 900.0
 _METHODS_MAX = 10_000
+_GROUP_READERS_MAX = 64
 MFA_PAGE = URLS["mfa"]
 SIGN_IN_PAGE = URLS["signin"]
 # Where a portal site's user goes when no destination was asked for (Exchange's is /owa/).
@@ -111,6 +112,8 @@ class MfaFlow:
         self.device_cookie = DeviceCookie.from_settings(settings)
         self.poller = PushPoller(store, monosign, clock=clock)
         self._methods: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
+        # A reader per session group's cookie (a handful; a reload may add some, so bounded).
+        self._group_keys: OrderedDict[SessionCookie, RequestKeyReader] = OrderedDict()
 
     async def aclose(self) -> None:
         await self.poller.aclose()
@@ -118,18 +121,48 @@ class MfaFlow:
         await self.store.aclose()
 
     # --- sessions ------------------------------------------------------------------------------------
-    async def lookup(self, request: web.Request) -> SessionLookup:
-        """The request's gateway session. Raises StoreUnavailable (callers fail closed)."""
-        cookie = self.keys.read(request).session_cookie
-        if cookie is None:
+    def scope(self, ctx: RequestContext) -> SessionScope | None:
+        """The session group of the site whose host a /_gateway/ request came to (None: none)."""
+        site, sites = site_key(ctx), self.state.sites
+        return sites.session_scope(site) if site and sites is not None else None
+
+    def cookie_in(self, scope: SessionScope | None) -> SessionCookie:
+        """The session cookie of a site in `scope` (None: the host-only cookie)."""
+        if scope is None:
+            return self.cookie
+        return SessionCookie(secure=self.cookie.secure, group=scope.group, domain=scope.cookie_domain)
+
+    def cookie_for(self, ctx: RequestContext) -> SessionCookie:
+        """The session cookie a /_gateway/ request's pages read and write: its site's group's, if any."""
+        return self.cookie_in(self.scope(ctx))
+
+    def keys_for(self, cookie: SessionCookie) -> RequestKeyReader:
+        """The request keys as `cookie` reads them (`keys` for the host-only cookie)."""
+        if cookie == self.cookie:
+            return self.keys
+        reader = self._group_keys.get(cookie)
+        if reader is None:
+            reader = self._group_keys[cookie] = RequestKeyReader(cookie)
+            while len(self._group_keys) > _GROUP_READERS_MAX:
+                self._group_keys.popitem(last=False)
+        return reader
+
+    async def lookup(self, request: web.Request, cookie: SessionCookie | None = None) -> SessionLookup:
+        """The request's gateway session, under `cookie` (default: the host-only one). Raises
+        StoreUnavailable (callers fail closed)."""
+        value = self.keys_for(cookie or self.cookie).read(request).session_cookie
+        if value is None:
             return SessionLookup(None, None)
-        return SessionLookup(cookie, await self.store.load(cookie))
+        return SessionLookup(value, await self.store.load(value))
 
     async def site_lookup(self, request: web.Request, ctx: RequestContext) -> SessionLookup:
-        """`lookup`, where a session of another site is no session: it signed in somewhere else
-        (a portal site's record on another host, a portal record on Exchange's host)."""
-        found = await self.lookup(request)
-        if found.record is not None and found.record.site != site_key(ctx):
+        """`lookup` with the site's cookie, where a session of another site is no session: it signed
+        in somewhere else (a portal site's record on another host, a portal record on Exchange's
+        host), unless that site is of the same session group."""
+        scope = self.scope(ctx)
+        found = await self.lookup(request, self.cookie_in(scope))
+        sites = scope.sites if scope is not None else frozenset({site_key(ctx)})
+        if found.record is not None and found.record.site not in sites:
             return SessionLookup(found.cookie, None)
         return found
 

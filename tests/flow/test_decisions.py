@@ -17,6 +17,7 @@ from gateway.mfa.decisions import (
 )
 from gateway.mfa.session_cookie import (
     GATEWAY_COOKIE_NAMES,
+    GATEWAY_COOKIE_PREFIXES,
     ROUTING_HINT_PREFIXES,
     SessionCookie,
     hint_prefixes_to_strip,
@@ -140,6 +141,25 @@ def test_reading_the_gateway_cookie(headers: list[str], expected: str | None) ->
     assert SessionCookie(secure=False).read(headers) == expected
 
 
+@pytest.mark.parametrize(("secure", "set_cookie", "expired"), [
+    (True, "__Secure-msgw-group-corp=T; Path=/; Domain=example.com; Secure; HttpOnly; SameSite=Lax",
+     "__Secure-msgw-group-corp=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Domain=example.com; "
+     "Secure; HttpOnly; SameSite=Lax"),
+    (False, "msgw-group-corp=T; Path=/; Domain=example.com; HttpOnly; SameSite=Lax",
+     "msgw-group-corp=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Domain=example.com; HttpOnly; "
+     "SameSite=Lax"),
+])
+def test_a_session_group_s_cookie_names_its_domain(secure: bool, set_cookie: str, expired: str) -> None:
+    cookie = SessionCookie(secure=secure, group="corp", domain="example.com")
+    assert cookie.set_header("T") == set_cookie
+    assert cookie.expire_header() == expired
+    # Never the host-only cookie's name: a host may receive both, and each reads only its own.
+    assert cookie.read([f"{SessionCookie(secure=secure).name}=H; {cookie.name}=T"]) == "T"
+    assert SessionCookie(secure=secure).read([f"{cookie.name}=T"]) is None
+    with pytest.raises(ValueError, match="both its group and its domain"):
+        SessionCookie(secure=secure, group="corp")
+
+
 def test_secure_cookie_ignores_the_unprefixed_name() -> None:
     assert SessionCookie(secure=True).read(["msgw=planted; __Host-msgw=real"]) == "real"
 
@@ -152,6 +172,13 @@ def test_secure_cookie_ignores_the_unprefixed_name() -> None:
     (True, "X-BackEndCookie=S-1-5-21-1=abc; b=2", "X-BackEndCookie=S-1-5-21-1=abc; b=2"),
     # Not a cookie-pair (a backslash is no cookie-octet): dropped, OWA's own logondata included.
     (False, "logondata=acc=1&lgn=CORP\\alice; cadata=keep", "cadata=keep"),
+    # A session group's cookie reaches Exchange's host (its Domain is the parent's): never Exchange's.
+    (True, "a=1; __Secure-msgw-group-corp=G; b=2", "a=1; b=2"),
+    (True, "msgw-group-corp=G; cadata=A", "cadata=A"),
+    (True, "__SECURE-MSGW-GROUP-corp=G; __secure-msgw-group-corp=H; MSGW-GROUP-x=I; c=3", "c=3"),
+    (True, "msgw-signin=s; msgw-device=d; __Host-msgw-device=e; c=3", "c=3"),
+    (False, "__Secure-msgw-group-corp=G; X-BEResource=x; b=2", "b=2"),
+    (True, "__Secure-msgwx=kept; msgwx=kept", "__Secure-msgwx=kept; msgwx=kept"),
 ])
 def test_cookies_stripped_before_the_upstream(passed: bool, cookie: str, expected: str | None) -> None:
     headers: CIMultiDict[str] = CIMultiDict([("Cookie", cookie), ("Accept", "*/*")])
@@ -167,8 +194,8 @@ def test_several_cookie_headers_go_upstream_as_one() -> None:
 
 
 def test_strip_sets() -> None:
-    assert hint_prefixes_to_strip(session_passed=True) == ()
-    assert hint_prefixes_to_strip(session_passed=False) == ROUTING_HINT_PREFIXES
+    assert hint_prefixes_to_strip(session_passed=True) == GATEWAY_COOKIE_PREFIXES
+    assert hint_prefixes_to_strip(session_passed=False) == GATEWAY_COOKIE_PREFIXES + ROUTING_HINT_PREFIXES
 
 
 @pytest.mark.parametrize(("url", "origin"), [

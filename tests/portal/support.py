@@ -89,8 +89,9 @@ class Portal:
 
     async def session(self, *, site: str = "wiki", state: SessionState = SessionState.COMPLETE, user: str = "alice",
                       groups: Sequence[str] = (), first_factor: str = "file", second_factor: str = "totp",
-                      **fields: Any) -> str:
-        """A session as the sign-in leaves it; the cookie header's `name=value`."""
+                      cookie_name: str | None = None, **fields: Any) -> str:
+        """A session as the sign-in leaves it; the cookie header's `name=value` (the host-only
+        cookie's name, or `cookie_name`)."""
         now = time.time()
         passed = state is not SessionState.PENDING
         record = SessionRecord(state=state, typed_username=user, user_id=f"id-{user}", user_name=user,
@@ -101,7 +102,7 @@ class Portal:
         for name, value in fields.items():
             setattr(record, name, value)
         value = await self.flow.store.create(record, self.flow.ttl(record))
-        return f"{self.flow.cookie.name}={value}"
+        return f"{cookie_name or self.flow.cookie.name}={value}"
 
 
 @asynccontextmanager

@@ -293,7 +293,7 @@ async def _exempt(request: web.Request, ctx: RequestContext, flow: MfaFlow, site
     flow.metrics.bypasses.labels(kind).inc()
     flow.audit(_BYPASS_EVENTS[kind], ctx, record, site=site.name)
     response = flow.redirect(destination)
-    response.headers.add("Set-Cookie", flow.cookie.set_header(cookie))
+    response.headers.add("Set-Cookie", flow.cookie_for(ctx).set_header(cookie))
     response.headers.add("Set-Cookie", portal_of(request).cookie.expire_header())
     return response
 
@@ -312,7 +312,7 @@ async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow, por
     flow.audit("mfa_started", ctx, record, methods=list(methods), site=site.name,
                first_factor=site.first_factor.value)
     response = flow.redirect(MFA_PAGE)
-    response.headers.add("Set-Cookie", flow.cookie.set_header(cookie))
+    response.headers.add("Set-Cookie", flow.cookie_for(ctx).set_header(cookie))
     response.headers.add("Set-Cookie", portal.cookie.expire_header())
     return response
 
@@ -330,11 +330,11 @@ async def sign_out(request: web.Request, ctx: RequestContext) -> web.StreamRespo
         found = await flow.site_lookup(request, ctx)
     except StoreUnavailable as exc:
         response = flow.store_unavailable(request, ctx, exc)
-        response.headers.add("Set-Cookie", flow.cookie.expire_header())
+        response.headers.add("Set-Cookie", flow.cookie_for(ctx).expire_header())
         return response
     if found.cookie is not None and found.record is not None:
         await flow.end_session(ctx, found.cookie, found.record, "logoff")
     response = flow.redirect(f"{SIGN_IN_PAGE}?signed_out=1", status=303)
     if found.cookie is not None:
-        response.headers.add("Set-Cookie", flow.cookie.expire_header())
+        response.headers.add("Set-Cookie", flow.cookie_for(ctx).expire_header())
     return response
