@@ -20,7 +20,15 @@ from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sim.app.server import RunningAppSim, running_app_sim
 from tests.portal.kit import users_file_text
-from tests.proxy.support import PUBLIC_HOST, PUBLIC_URL, InProcessGateway, Upstream, run_gateway, run_upstream
+from tests.proxy.support import (
+    PUBLIC_HOST,
+    PUBLIC_URL,
+    InProcessGateway,
+    Upstream,
+    raw_exchange,
+    run_gateway,
+    run_upstream,
+)
 
 WIKI_HOST = "wiki.example.test"
 CRM_HOST = "crm.example.test"
@@ -139,3 +147,9 @@ def header(headers: list[tuple[str, str]], name: str) -> list[str]:
 def echoed(body: bytes) -> list[tuple[str, str]]:
     """The headers the application's echo endpoint received."""
     return [(name, value) for name, value in json.loads(body)["headers"]]
+
+
+async def get_raw(portal: Portal, target: str, *extra: str, host: str = WIKI_HOST, method: str = "GET"
+                  ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request over a raw socket to the gateway: (status, headers, body)."""
+    return split(await raw_exchange(portal.port, request(target, host, *extra, method=method), timeout=10))

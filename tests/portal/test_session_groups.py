@@ -20,6 +20,8 @@ from gateway.sim.app.server import running_app_sim
 from tests.flow.conftest import FlowEnv, Page
 from tests.portal.jar import JarBrowser, domain_attribute
 from tests.portal.kit import APP_HOST, PASSWORDS, WIKI_HOST, portal_environment, portal_site
+from tests.portal.support import CRM_HOST, get_raw, running_portal
+from tests.portal.support import WIKI_HOST as SUPPORT_WIKI_HOST
 
 OUTSIDE_HOST = "crm.corp.example"  # under the group's domain, in no group
 GROUP = {"session_groups": [{"name": "corp", "cookie_domain": "corp.example"}]}
@@ -166,3 +168,25 @@ async def test_a_session_group_in_chromium(tmp_path: Path) -> None:
             await context.close()
         finally:
             await chromium.close()
+
+
+async def test_forward_auth_reads_the_group_s_cookie(tmp_path: Path) -> None:
+    """`/_gateway/auth` decides with the cookie of the original host's site: the group's for a site of
+    the group (made on another of its sites), never the host-only one there."""
+    group = {"session_groups": [{"name": "corp", "cookie_domain": "example.test"}]}
+    async with running_portal(tmp_path, wiki={"session_group": "corp"}, extra=group,
+                              gateway_trusted_proxies=["127.0.0.1/32"]) as portal:
+        data = json.loads(portal.config_file.read_text())
+        data["sites"][2]["session_group"] = "corp"
+        portal.config_file.write_text(json.dumps(data))
+        assert portal.gateway.gateway.live is not None
+        assert portal.gateway.gateway.live.reload().changed
+        grouped = await portal.session(site="crm", cookie_name="msgw-group-corp")
+        host_only = await portal.session(site="wiki")
+        for host in (SUPPORT_WIKI_HOST, CRM_HOST):
+            described = (f"X-Original-URL: http://{host}/page", "X-Original-Method: GET")
+            status, headers, _ = await get_raw(portal, "/_gateway/auth", *described, f"Cookie: {grouped}")
+            assert status == 200
+            assert ("Remote-User", "alice") in headers
+            status, _, _ = await get_raw(portal, "/_gateway/auth", *described, f"Cookie: {host_only}")
+            assert status == 401
