@@ -612,6 +612,9 @@ class GatewayConfig(ConfigModel):
         for index, site in enumerate(self.sites):
             if site.session_group is None:
                 continue
+            if site.profile is not Profile.PORTAL:
+                problems.append((("sites", index, "session_group"), _NOT_IN_A_GROUP[site.profile]))
+                continue
             group = groups.get(site.session_group)
             if group is None:
                 problems.append((("sites", index, "session_group"),
@@ -636,6 +639,16 @@ class GatewayConfig(ConfigModel):
         """A stable hash of the configuration's meaning (not of the file's spelling): sha256, hex."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# Why only portal sites share a sign-in (docs/sites.md, "Several portal sites under one sign-in").
+_NOT_IN_A_GROUP = {
+    Profile.EXCHANGE: "an exchange site cannot be in a session group: it signs in with Exchange's own forms "
+                      "login and cookies, which the group's cookie does not carry (only portal sites share one)",
+    Profile.PASSTHROUGH: "a passthrough site cannot be in a session group: it has no sign-in of its own, and "
+                         "the gateway does not yet send its browsers to another site's (use a portal site)",
+    Profile.FORMS: "a forms site cannot be in a session group (only portal sites share one sign-in)",
+}
 
 
 def _duplicates(collection: str, key: str, values: Iterable[str], what: str) -> list[tuple[Location, str]]:
