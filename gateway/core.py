@@ -95,6 +95,7 @@ class SiteRoute:
 
     label: str
     route: Route
+    title: str | None = None  # the site's `title`: the brand name on its pages (None: GATEWAY_BRAND_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,10 @@ class SiteDispatch(Protocol):
 
     def host_site(self, host_header: str) -> str | None:
         """The name of the site `host_header` selects ("" for the Exchange site), or None."""
+        ...
+
+    def site_title(self, site: str) -> str | None:
+        """The `title` of the site named `site`: its pages' brand name (None: GATEWAY_BRAND_NAME)."""
         ...
 
     def session_scope(self, site: str) -> SessionScope | None:

@@ -167,6 +167,12 @@ class Sites:
             return None
         return "" if site.profile is Profile.EXCHANGE else site.name
 
+    def site_title(self, site: str) -> str | None:
+        try:
+            return self.config.site(site).title
+        except KeyError:
+            return None  # "" (the environment's Exchange site), or a site a reload just removed
+
     def session_scope(self, site: str) -> SessionScope | None:
         return self.portals.scope(site)
 
@@ -201,9 +207,9 @@ class Sites:
         for site in config.sites:
             if site.profile is Profile.PASSTHROUGH:
                 routes[site.name] = SiteRoute(PASSTHROUGH_LABEL, passthrough_route(index.rules(site),
-                                                                                   self._forwarder(site)))
+                                                                                   self._forwarder(site)), site.title)
             elif site.profile is Profile.PORTAL:
-                routes[site.name] = SiteRoute(PORTAL_LABEL, portals.route(site, self._forwarder(site)))
+                routes[site.name] = SiteRoute(PORTAL_LABEL, portals.route(site, self._forwarder(site)), site.title)
         self.portals = portals
         return index, routes
 

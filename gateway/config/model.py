@@ -42,7 +42,7 @@ from gateway.policy.identity_headers import ASSERTION_HEADER, IdentityHeaderName
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
 from gateway.policy.users import AmbiguousUserName, check_exchange_reading, parse_username
-from gateway.settings import SETTINGS_KEY, FileSettings, HttpUrlStr, read_file_settings
+from gateway.settings import SETTINGS_KEY, DisplayText, FileSettings, HttpUrlStr, read_file_settings
 
 __all__ = [
     "PROFILE_ROUTE_CLASSES",
@@ -449,6 +449,8 @@ class Site(ConfigModel):
     rules: Annotated[list[Rule], Field(min_length=1)]
     tls: TlsFiles | None = None
     session_group: Name | None = None
+    # The brand name on the site's own pages (sign-in, MFA, errors); None: GATEWAY_BRAND_NAME's.
+    title: DisplayText | None = None
     # The portal profile's: what reaches the upstream about a passed session's user.
     identity_headers: IdentityHeadersConfig | None = None
     assertion: AssertionConfig | None = None
@@ -522,6 +524,9 @@ class Site(ConfigModel):
                                      message))
         if len(set(self.hosts)) != len(self.hosts):
             problems.append((("hosts",), "a host is listed twice"))
+        if self.profile is Profile.EXCHANGE and self.title is not None:
+            problems.append((("title",), "an exchange site's pages are named by GATEWAY_BRAND_NAME (for portal and "
+                                         "passthrough sites only)"))
         if self.profile is not Profile.PORTAL:
             for key in ("identity_headers", "assertion"):
                 if getattr(self, key) is not None:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from gateway.app import site_title
 from gateway.core import FeatureKey, RequestContext, SessionScope
 from gateway.mfa.csrf import origin_of
 from gateway.mfa.decisions import logon_redirect, touch_interval
@@ -235,7 +236,8 @@ class MfaFlow:
              **context: Any) -> web.Response:
         rendered = self.renderer.render(page, lang=self.renderer.pick_language(request.headers.get("Accept-Language")),
                                         request_id=ctx.request_id, status=status,
-                                        urls=PORTAL_URLS if site_key(ctx) else None, **context)
+                                        urls=PORTAL_URLS if site_key(ctx) else None,
+                                        brand_name=site_title(self.state, ctx), **context)
         return web.Response(status=rendered.status, body=rendered.body, headers=dict(rendered.headers))
 
     def redirect(self, location: str, *, status: int = 302) -> web.Response:

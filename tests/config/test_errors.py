@@ -200,7 +200,7 @@ MISTAKES: list[tuple[str, str, str, list[str]]] = [
      ["gateway.yaml:14: sites[1].rules: an empty list matches nothing: leave the key out to match any value, "
       "or list values",
       "gateway.yaml:15: sites[1].policy: unknown key; expected one of: assertion, first_factor, hosts, "
-      "identity_headers, ldap, name, profile, rules, session_group, tls, upstream, users_file"]),
+      "identity_headers, ldap, name, profile, rules, session_group, title, tls, upstream, users_file"]),
     ("a missing TLS file", "    profile: passthrough\n",
      "    profile: passthrough\n    tls: { cert_file: intranet.pem, key_file: intranet.key }\n",
      ["gateway.yaml:14: sites[1].tls.cert_file: no readable file at '{dir}/intranet.pem'",
