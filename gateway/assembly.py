@@ -114,6 +114,7 @@ PORTAL_PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", URLS["signin"], signin.show),
     ("POST", URLS["signin"], signin.submit),
     ("GET", URLS["signout"], signin.sign_out),
+    ("POST", URLS["signout"], signin.confirm_sign_out),
 )
 
 

@@ -156,6 +156,8 @@ PAGES: Mapping[str, PageSpec] = {
         required=frozenset({"csrf_token", "action", "password"}),
         optional={"error": None, "notice": None, "username": ""},
     ),
+    # The sign-out a GET from another site asked for, to confirm with a POST (gateway.profiles.portal.signin).
+    "signout": PageSpec(200, required=frozenset({"csrf_token"})),
 }
 SIGNIN_ERRORS = frozenset({"credentials"})
 SIGNIN_NOTICES = frozenset({"signed-out"})
