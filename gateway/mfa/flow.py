@@ -85,6 +85,7 @@ class SessionLookup(NamedTuple):
 
 class MfaFlow:
     def __init__(self, state: AppState, *, monosign: MonosignClient, store: SessionStore,
+                 session_cookie: SessionCookie, device_cookie: DeviceCookie,
                  clock: Callable[[], float] = time.time) -> None:
         settings = state.settings
         self.state = state
@@ -94,7 +95,7 @@ class MfaFlow:
         self.store = store
         self.renderer: PageRenderer = state.renderer  # the application's one renderer
         self.clock = clock
-        self.cookie = SessionCookie.from_settings(settings)
+        self.cookie = session_cookie  # the host-only one (a session group's: `cookie_in`)
         self.keys = RequestKeyReader(self.cookie)  # session cookie and cadata binding, per Cookie header
         self.timeouts = SessionTimeouts(idle=settings.gateway_session_idle_timeout,
                                         absolute=settings.gateway_session_absolute_timeout)
@@ -110,7 +111,7 @@ class MfaFlow:
             network_prefix_v4=settings.gateway_mfa_network_prefix_v4,
             network_prefix_v6=settings.gateway_mfa_network_prefix_v6,
         ), seconds=settings.gateway_mfa_lockout_seconds, max_pushes=settings.gateway_mfa_max_pushes, clock=clock)
-        self.device_cookie = DeviceCookie.from_settings(settings)
+        self.device_cookie = device_cookie
         self.poller = PushPoller(store, monosign, clock=clock)
         self._methods: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
         # A reader per session group's cookie (a handful; a reload may add some, so bounded).

@@ -24,15 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from multidict import CIMultiDict
 
 from gateway.mfa.device_cookie import PLAIN_DEVICE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME
 from gateway.policy.cookies import RequestCookies
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 SECURE_COOKIE_NAME = "__Host-msgw"
 PLAIN_COOKIE_NAME = "msgw"
@@ -67,10 +63,6 @@ class SessionCookie:
     secure: bool
     group: str | None = None
     domain: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SessionCookie:
-        return cls(secure=settings.public_is_https)
 
     def __post_init__(self) -> None:
         if (self.group is None) != (self.domain is None):
