@@ -18,8 +18,8 @@ data path does not sign on every request (`AssertionCache`). Sessions are found,
 touched as Exchange's guard does (gateway.owa.guard): a cached session costs no store round trip,
 activity is written at most every `touch_interval`.
 
-The gateway's own cookies (session, familiar device, and any `msgw-*` cookie such as the sign-in's)
-never reach the upstream, and an upstream cannot set one (its `Set-Cookie` for them is dropped).
+The gateway's own cookies (session, familiar device, and any `msgw-*` cookie such as the sign-in's;
+a session group's `__Secure-msgw-group-*` too) never reach the upstream, and an upstream cannot set one (its `Set-Cookie` for them is dropped).
 """
 
 from __future__ import annotations
