@@ -4,7 +4,7 @@ the gateway cookie, cookie stripping, CSRF origin checks, Set-Cookie hold-back."
 from __future__ import annotations
 
 import pytest
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.mfa.csrf import cross_site_problem, origin_of, token_matches
 from gateway.mfa.decisions import (
@@ -23,7 +23,7 @@ from gateway.mfa.session_cookie import (
     hint_prefixes_to_strip,
     strip_request_cookies,
 )
-from gateway.owa.cookie_rules import hold_back_cadata
+from gateway.owa.cookie_rules import dropping_gateway_cookies, hold_back_cadata
 from gateway.policy.owa_responses import binding_hash
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sessions.lifetime import SessionTimeouts
@@ -185,6 +185,30 @@ def test_cookies_stripped_before_the_upstream(passed: bool, cookie: str, expecte
     strip_request_cookies(headers, GATEWAY_COOKIE_NAMES, prefixes=hint_prefixes_to_strip(session_passed=passed))
     assert headers.getall("Cookie", [None])[0] == expected
     assert headers["Accept"] == "*/*"
+
+
+class _Answer:
+    status = 200
+    headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+
+@pytest.mark.parametrize(("set_cookie", "kept"), [
+    ("msgw=x; Path=/", False), ("__Host-msgw=x", False), ("msgw-device=1", False), ("msgw-signin=1", False),
+    ("__Secure-msgw-group-corp=x; Domain=example.com; Secure", False), ("msgw-group-corp=x; Domain=example.com", False),
+    ("__SECURE-MSGW-GROUP-corp=x", False), (" __Secure-msgw-group-corp =x", False), ("MSGW-GROUP-corp=x", False),
+    ("__Secure-msgw-anything=x", False),
+    ("cadata=x", True), ("__Secure-app=1", True), ("msgwx=1", True),
+])
+async def test_exchange_cannot_set_the_gateway_s_cookies(set_cookie: str, kept: bool) -> None:
+    """Exchange's host may be under a session group's domain: it must not plant the group's cookie."""
+    seen: list[list[str]] = []
+
+    async def inspect(upstream: object, headers: CIMultiDict[str]) -> None:
+        seen.append(headers.getall("Set-Cookie", []))
+
+    headers: CIMultiDict[str] = CIMultiDict([("Set-Cookie", set_cookie), ("Set-Cookie", "other=1")])
+    await dropping_gateway_cookies(inspect)(_Answer(), headers)  # type: ignore[arg-type]
+    assert seen == [[set_cookie, "other=1"] if kept else ["other=1"]]
 
 
 def test_several_cookie_headers_go_upstream_as_one() -> None:
