@@ -19,7 +19,8 @@ touched as Exchange's guard does (gateway.owa.guard): a cached session costs no 
 activity is written at most every `touch_interval`.
 
 The gateway's own cookies (session, familiar device, and any `msgw-*` cookie such as the sign-in's;
-a session group's `__Secure-msgw-group-*` too) never reach the upstream, and an upstream cannot set one (its `Set-Cookie` for them is dropped).
+a session group's `__Secure-msgw-group-*` too) never reach the upstream, and an upstream cannot set
+one (its `Set-Cookie` for them is dropped).
 """
 
 from __future__ import annotations
