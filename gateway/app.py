@@ -152,12 +152,22 @@ def _context(request: web.Request) -> RequestContext:
 # --- Default route handlers -------------------------------------------------------------------------
 
 
+def site_title(state: AppState, ctx: RequestContext) -> str | None:
+    """The brand name of the request's site's pages: its `title` (None: GATEWAY_BRAND_NAME's)."""
+    if ctx.site is not None:
+        return ctx.site.title
+    if ctx.host_site and state.sites is not None:
+        return state.sites.site_title(ctx.host_site)
+    return None
+
+
 def error_page(request: web.Request, ctx: RequestContext, status: int, *, kind: str | None = None,
                reason: str | None = None, expected_url: str | None = None) -> web.Response:
     """The gateway's own error answer: a branded page for browsers, plain text otherwise (only
     ever built on errors, so successful requests never pay for it)."""
-    return error_response(request.app[STATE].renderer, request.headers, status, request_id=ctx.request_id,
-                          kind=kind, reason=reason, expected_url=expected_url)
+    state = request.app[STATE]
+    return error_response(state.renderer, request.headers, status, request_id=ctx.request_id,
+                          kind=kind, reason=reason, expected_url=expected_url, brand_name=site_title(state, ctx))
 
 
 def upstream_headers(request: web.Request, ctx: RequestContext) -> CIMultiDict[str]:

@@ -29,8 +29,10 @@ from gateway.config.environment import sites_from_settings
 from gateway.config.model import GatewayConfig, Site
 from gateway.core import GatewayPages, Handler, Route, SiteProfile
 from gateway.mfa import handlers
+from gateway.mfa.device_cookie import DeviceCookie
 from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.mfa.lockout import Lockout
+from gateway.mfa.session_cookie import SessionCookie
 from gateway.monosign import CircuitBreaker, MonosignClient
 from gateway.monosign.contract import ApiPaths, ResultCodes
 from gateway.monosign.metrics import register_monosign_metrics
@@ -83,9 +85,22 @@ MFA_PAGES: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
+def session_cookie(settings: Settings) -> SessionCookie:
+    """The host-only session cookie of the public URL's scheme."""
+    return SessionCookie(secure=settings.public_is_https)
+
+
+def device_cookie(settings: Settings) -> DeviceCookie:
+    """The familiar-device cookie, keyed from GATEWAY_SESSION_SECRET (and the previous one)."""
+    configured = (settings.gateway_session_secret, settings.gateway_session_secret_previous)
+    return DeviceCookie.from_secrets([secret.get_secret_value() for secret in configured if secret is not None],
+                                     secure=settings.public_is_https, days=settings.gateway_mfa_device_days)
+
+
 def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStore) -> MfaFlow:
     """Install the flow; the returned object is also kept in the state, under `FLOW`."""
-    flow = MfaFlow(state, monosign=monosign, store=store)
+    flow = MfaFlow(state, monosign=monosign, store=store, session_cookie=session_cookie(state.settings),
+                   device_cookie=device_cookie(state.settings))
     state.provide(FLOW, flow)
     state.routes.update(exchange_mfa_routes())
     state.upstream_guard = FlowUpstreamGuard(flow)
@@ -114,6 +129,7 @@ PORTAL_PAGES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", URLS["signin"], signin.show),
     ("POST", URLS["signin"], signin.submit),
     ("GET", URLS["signout"], signin.sign_out),
+    ("POST", URLS["signout"], signin.confirm_sign_out),
 )
 
 

@@ -95,6 +95,17 @@ class SiteRoute:
 
     label: str
     route: Route
+    title: str | None = None  # the site's `title`: the brand name on its pages (None: GATEWAY_BRAND_NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionScope:
+    """A session group as the sign-in and the session cookie see it: its name, the cookie's
+    `Domain`, and the sites whose sessions count on each of its sites."""
+
+    group: str
+    cookie_domain: str
+    sites: frozenset[str]
 
 
 class SiteDispatch(Protocol):
@@ -107,6 +118,14 @@ class SiteDispatch(Protocol):
 
     def host_site(self, host_header: str) -> str | None:
         """The name of the site `host_header` selects ("" for the Exchange site), or None."""
+        ...
+
+    def site_title(self, site: str) -> str | None:
+        """The `title` of the site named `site`: its pages' brand name (None: GATEWAY_BRAND_NAME)."""
+        ...
+
+    def session_scope(self, site: str) -> SessionScope | None:
+        """The session group whose sign-in the site named `site` shares (None: its sessions are its own)."""
         ...
 
     async def start(self) -> None:

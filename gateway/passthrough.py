@@ -38,7 +38,7 @@ from gateway.app import error_page, send_upstream, upstream_headers
 from gateway.config.environment import sites_from_settings
 from gateway.config.loader import ConfigError, ConfigProblem
 from gateway.config.model import Action, FirstFactorKind, GatewayConfig, Profile, Site
-from gateway.core import RequestContext, Route, SiteRoute
+from gateway.core import RequestContext, Route, SessionScope, SiteRoute
 from gateway.identity.monosign_only import monosign_only_problems
 from gateway.observability.logging import get_logger
 from gateway.observability.readiness import Check
@@ -167,6 +167,15 @@ class Sites:
             return None
         return "" if site.profile is Profile.EXCHANGE else site.name
 
+    def site_title(self, site: str) -> str | None:
+        try:
+            return self.config.site(site).title
+        except KeyError:
+            return None  # "" (the environment's Exchange site), or a site a reload just removed
+
+    def session_scope(self, site: str) -> SessionScope | None:
+        return self.portals.scope(site)
+
     @property
     def config(self) -> GatewayConfig:
         return self._table[0].config
@@ -198,9 +207,9 @@ class Sites:
         for site in config.sites:
             if site.profile is Profile.PASSTHROUGH:
                 routes[site.name] = SiteRoute(PASSTHROUGH_LABEL, passthrough_route(index.rules(site),
-                                                                                   self._forwarder(site)))
+                                                                                   self._forwarder(site)), site.title)
             elif site.profile is Profile.PORTAL:
-                routes[site.name] = SiteRoute(PORTAL_LABEL, portals.route(site, self._forwarder(site)))
+                routes[site.name] = SiteRoute(PORTAL_LABEL, portals.route(site, self._forwarder(site)), site.title)
         self.portals = portals
         return index, routes
 

@@ -42,7 +42,7 @@ from gateway.policy.identity_headers import ASSERTION_HEADER, IdentityHeaderName
 from gateway.policy.paths import BadTarget, canonicalize
 from gateway.policy.routes import RouteClass
 from gateway.policy.users import AmbiguousUserName, check_exchange_reading, parse_username
-from gateway.settings import SETTINGS_KEY, FileSettings, HttpUrlStr, read_file_settings
+from gateway.settings import SETTINGS_KEY, DisplayText, FileSettings, HttpUrlStr, read_file_settings
 
 __all__ = [
     "PROFILE_ROUTE_CLASSES",
@@ -449,6 +449,8 @@ class Site(ConfigModel):
     rules: Annotated[list[Rule], Field(min_length=1)]
     tls: TlsFiles | None = None
     session_group: Name | None = None
+    # The brand name on the site's own pages (sign-in, MFA, errors); None: GATEWAY_BRAND_NAME's.
+    title: DisplayText | None = None
     # The portal profile's: what reaches the upstream about a passed session's user.
     identity_headers: IdentityHeadersConfig | None = None
     assertion: AssertionConfig | None = None
@@ -522,6 +524,9 @@ class Site(ConfigModel):
                                      message))
         if len(set(self.hosts)) != len(self.hosts):
             problems.append((("hosts",), "a host is listed twice"))
+        if self.profile is Profile.EXCHANGE and self.title is not None:
+            problems.append((("title",), "an exchange site's pages are named by GATEWAY_BRAND_NAME (for portal and "
+                                         "passthrough sites only)"))
         if self.profile is not Profile.PORTAL:
             for key in ("identity_headers", "assertion"):
                 if getattr(self, key) is not None:
@@ -612,6 +617,9 @@ class GatewayConfig(ConfigModel):
         for index, site in enumerate(self.sites):
             if site.session_group is None:
                 continue
+            if site.profile is not Profile.PORTAL:
+                problems.append((("sites", index, "session_group"), _NOT_IN_A_GROUP[site.profile]))
+                continue
             group = groups.get(site.session_group)
             if group is None:
                 problems.append((("sites", index, "session_group"),
@@ -636,6 +644,16 @@ class GatewayConfig(ConfigModel):
         """A stable hash of the configuration's meaning (not of the file's spelling): sha256, hex."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# Why only portal sites share a sign-in (docs/sites.md, "Several portal sites under one sign-in").
+_NOT_IN_A_GROUP = {
+    Profile.EXCHANGE: "an exchange site cannot be in a session group: it signs in with Exchange's own forms "
+                      "login and cookies, which the group's cookie does not carry (only portal sites share one)",
+    Profile.PASSTHROUGH: "a passthrough site cannot be in a session group: it has no sign-in of its own, and "
+                         "the gateway does not yet send its browsers to another site's (use a portal site)",
+    Profile.FORMS: "a forms site cannot be in a session group (only portal sites share one sign-in)",
+}
 
 
 def _duplicates(collection: str, key: str, values: Iterable[str], what: str) -> list[tuple[Location, str]]:

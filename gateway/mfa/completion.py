@@ -64,7 +64,7 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
     response = flow.redirect(flow.destination(record))
     for value in held:
         response.headers.add("Set-Cookie", value)
-    response.headers.add("Set-Cookie", flow.cookie.set_header(new_cookie))
+    response.headers.add("Set-Cookie", flow.cookie_for(ctx).set_header(new_cookie))
     if method != "fail_open" and flow.device_cookie.enabled:
         # This browser is now familiar for this user (its id kept if it had one): failures from
         # elsewhere will not lock it out (gateway.mfa.lockout).

@@ -14,6 +14,8 @@ import secrets
 from collections.abc import Mapping, Set
 from urllib.parse import urlsplit
 
+from multidict import MultiMapping
+
 from gateway.policy.edge import DEFAULT_PORTS
 
 CSRF_TOKEN_BYTES = 32
@@ -63,6 +65,24 @@ def cross_site_problem(headers: Mapping[str, str], public_origin: str | Set[str]
     if fetch_site is not None and fetch_site.strip().lower() not in _ALLOWED_FETCH_SITES:
         return "cross_site_fetch"
     return None
+
+
+def started_elsewhere(headers: MultiMapping[str], origin: str) -> bool:
+    """Whether a GET says another site started it (a link or a redirect from elsewhere), so that
+    what it would change must be confirmed on the gateway's own page first (sign-out CSRF).
+
+    Fetch Metadata decides when the browser sends it: one `Sec-Fetch-Site` of `same-origin` or
+    `none` (typed, a bookmark) is the site's own; `cross-site`, `same-site` (a sibling subdomain is
+    another site here, however trusted), an unknown value, an empty one or several headers are
+    not. Without it (an older browser, a script), a `Referer` of another origin is elsewhere; no
+    header at all is the caller's own doing, as with any plain GET."""
+    fetch_sites = headers.getall("Sec-Fetch-Site", [])
+    if fetch_sites:
+        return len(fetch_sites) != 1 or fetch_sites[0].strip().lower() not in _ALLOWED_FETCH_SITES
+    referers = headers.getall("Referer", [])
+    if referers:
+        return len(referers) != 1 or origin_of(referers[0]) != origin
+    return False
 
 
 def site_origins(scheme: str, hosts: Set[str]) -> frozenset[str]:

@@ -22,16 +22,12 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.policy.cookies import RequestCookies
 from gateway.sessions.crypto import server_key_material
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 SECURE_DEVICE_COOKIE_NAME = "__Host-msgw-device"
 PLAIN_DEVICE_COOKIE_NAME = "msgw-device"
@@ -60,14 +56,13 @@ class DeviceCookie:
     lifetime: float  # seconds; 0 disables the cookie
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DeviceCookie:
-        configured = (settings.gateway_session_secret, settings.gateway_session_secret_previous)
-        secrets_text = [secret.get_secret_value() for secret in configured if secret is not None]
+    def from_secrets(cls, secrets_text: Sequence[str], *, secure: bool, days: float) -> DeviceCookie:
+        """Keys derived from the server secrets (the current one first: it signs), or a random key
+        without any; `days` the cookie's lifetime (0 disables it)."""
         # Without GATEWAY_SESSION_SECRET the memory store's sessions end at restart; so do these.
         materials: Sequence[bytes] = ([server_key_material(text) for text in secrets_text]
                                       or [secrets.token_bytes(32)])
-        return cls(keys=tuple(_derive(material) for material in materials), secure=settings.public_is_https,
-                   lifetime=settings.gateway_mfa_device_days * _DAY)
+        return cls(keys=tuple(_derive(material) for material in materials), secure=secure, lifetime=days * _DAY)
 
     @property
     def enabled(self) -> bool:

@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.core import FeatureKey, RequestContext
+from gateway.app import site_title
+from gateway.core import FeatureKey, RequestContext, SessionScope
 from gateway.mfa.csrf import origin_of
 from gateway.mfa.decisions import logon_redirect, touch_interval
 from gateway.mfa.device_cookie import DeviceCookie
@@ -61,6 +62,7 @@ ENDED_GRACE_SECONDS = 60.0
 # Monosign's MFA methods per user id, remembered from the login's lookup for the MFA page.
 _METHODS_TTL = 900.0
 _METHODS_MAX = 10_000
+_GROUP_READERS_MAX = 64
 MFA_PAGE = URLS["mfa"]
 SIGN_IN_PAGE = URLS["signin"]
 # Where a portal site's user goes when no destination was asked for (Exchange's is /owa/).
@@ -83,6 +85,7 @@ class SessionLookup(NamedTuple):
 
 class MfaFlow:
     def __init__(self, state: AppState, *, monosign: MonosignClient, store: SessionStore,
+                 session_cookie: SessionCookie, device_cookie: DeviceCookie,
                  clock: Callable[[], float] = time.time) -> None:
         settings = state.settings
         self.state = state
@@ -92,7 +95,7 @@ class MfaFlow:
         self.store = store
         self.renderer: PageRenderer = state.renderer  # the application's one renderer
         self.clock = clock
-        self.cookie = SessionCookie.from_settings(settings)
+        self.cookie = session_cookie  # the host-only one (a session group's: `cookie_in`)
         self.keys = RequestKeyReader(self.cookie)  # session cookie and cadata binding, per Cookie header
         self.timeouts = SessionTimeouts(idle=settings.gateway_session_idle_timeout,
                                         absolute=settings.gateway_session_absolute_timeout)
@@ -108,9 +111,11 @@ class MfaFlow:
             network_prefix_v4=settings.gateway_mfa_network_prefix_v4,
             network_prefix_v6=settings.gateway_mfa_network_prefix_v6,
         ), seconds=settings.gateway_mfa_lockout_seconds, max_pushes=settings.gateway_mfa_max_pushes, clock=clock)
-        self.device_cookie = DeviceCookie.from_settings(settings)
+        self.device_cookie = device_cookie
         self.poller = PushPoller(store, monosign, clock=clock)
         self._methods: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
+        # A reader per session group's cookie (a handful; a reload may add some, so bounded).
+        self._group_keys: OrderedDict[SessionCookie, RequestKeyReader] = OrderedDict()
 
     async def aclose(self) -> None:
         await self.poller.aclose()
@@ -118,18 +123,48 @@ class MfaFlow:
         await self.store.aclose()
 
     # --- sessions ------------------------------------------------------------------------------------
-    async def lookup(self, request: web.Request) -> SessionLookup:
-        """The request's gateway session. Raises StoreUnavailable (callers fail closed)."""
-        cookie = self.keys.read(request).session_cookie
-        if cookie is None:
+    def scope(self, ctx: RequestContext) -> SessionScope | None:
+        """The session group of the site whose host a /_gateway/ request came to (None: none)."""
+        site, sites = site_key(ctx), self.state.sites
+        return sites.session_scope(site) if site and sites is not None else None
+
+    def cookie_in(self, scope: SessionScope | None) -> SessionCookie:
+        """The session cookie of a site in `scope` (None: the host-only cookie)."""
+        if scope is None:
+            return self.cookie
+        return SessionCookie(secure=self.cookie.secure, group=scope.group, domain=scope.cookie_domain)
+
+    def cookie_for(self, ctx: RequestContext) -> SessionCookie:
+        """The session cookie a /_gateway/ request's pages read and write: its site's group's, if any."""
+        return self.cookie_in(self.scope(ctx))
+
+    def keys_for(self, cookie: SessionCookie) -> RequestKeyReader:
+        """The request keys as `cookie` reads them (`keys` for the host-only cookie)."""
+        if cookie == self.cookie:
+            return self.keys
+        reader = self._group_keys.get(cookie)
+        if reader is None:
+            reader = self._group_keys[cookie] = RequestKeyReader(cookie)
+            while len(self._group_keys) > _GROUP_READERS_MAX:
+                self._group_keys.popitem(last=False)
+        return reader
+
+    async def lookup(self, request: web.Request, cookie: SessionCookie | None = None) -> SessionLookup:
+        """The request's gateway session, under `cookie` (default: the host-only one). Raises
+        StoreUnavailable (callers fail closed)."""
+        value = self.keys_for(cookie or self.cookie).read(request).session_cookie
+        if value is None:
             return SessionLookup(None, None)
-        return SessionLookup(cookie, await self.store.load(cookie))
+        return SessionLookup(value, await self.store.load(value))
 
     async def site_lookup(self, request: web.Request, ctx: RequestContext) -> SessionLookup:
-        """`lookup`, where a session of another site is no session: it signed in somewhere else
-        (a portal site's record on another host, a portal record on Exchange's host)."""
-        found = await self.lookup(request)
-        if found.record is not None and found.record.site != site_key(ctx):
+        """`lookup` with the site's cookie, where a session of another site is no session: it signed
+        in somewhere else (a portal site's record on another host, a portal record on Exchange's
+        host), unless that site is of the same session group."""
+        scope = self.scope(ctx)
+        found = await self.lookup(request, self.cookie_in(scope))
+        sites = scope.sites if scope is not None else frozenset({site_key(ctx)})
+        if found.record is not None and found.record.site not in sites:
             return SessionLookup(found.cookie, None)
         return found
 
@@ -202,7 +237,8 @@ class MfaFlow:
              **context: Any) -> web.Response:
         rendered = self.renderer.render(page, lang=self.renderer.pick_language(request.headers.get("Accept-Language")),
                                         request_id=ctx.request_id, status=status,
-                                        urls=PORTAL_URLS if site_key(ctx) else None, **context)
+                                        urls=PORTAL_URLS if site_key(ctx) else None,
+                                        brand_name=site_title(self.state, ctx), **context)
         return web.Response(status=rendered.status, body=rendered.body, headers=dict(rendered.headers))
 
     def redirect(self, location: str, *, status: int = 302) -> web.Response:

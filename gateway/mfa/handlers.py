@@ -58,7 +58,7 @@ async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow) -> 
     if flow.remaining(record) <= 0:
         await flow.end_session(ctx, found.cookie, record, expiry_reason(record, now, flow.timeouts).value)
         response = flow.to_sign_in(ctx, record, reason=LogonReason.TIMEOUT, status=303)
-        response.headers.add("Set-Cookie", flow.cookie.expire_header())
+        response.headers.add("Set-Cookie", flow.cookie_for(ctx).expire_header())
         return response
     if record.passed:
         return flow.redirect(flow.destination(record), status=303)

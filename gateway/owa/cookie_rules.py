@@ -19,7 +19,12 @@ from gateway.app import error_page, send_upstream
 from gateway.app import upstream_headers as client_upstream_headers
 from gateway.core import RequestContext, ResponseInspector, UpstreamAnswer
 from gateway.mfa.flow import MfaFlow
-from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, hint_prefixes_to_strip, strip_request_cookies
+from gateway.mfa.session_cookie import (
+    GATEWAY_COOKIE_NAMES,
+    hint_prefixes_to_strip,
+    is_gateway_cookie,
+    strip_request_cookies,
+)
 from gateway.observability.audit import audit
 from gateway.policy.cookies import request_cookies
 from gateway.policy.owa_responses import CADATA_COOKIE_NAMES, live_cadata, parse_set_cookie, sets_foreign_session
@@ -46,10 +51,10 @@ def dropping_gateway_cookies(inspect: ResponseInspector) -> ResponseInspector:
 
     async def inspect_without(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> web.StreamResponse | None:
         values = client_headers.getall("Set-Cookie", ())
-        if values and any(parse_set_cookie(value).key in GATEWAY_COOKIE_NAMES for value in values):
+        if values and any(is_gateway_cookie(parse_set_cookie(value).key) for value in values):
             del client_headers["Set-Cookie"]
             for value in values:
-                if parse_set_cookie(value).key not in GATEWAY_COOKIE_NAMES:
+                if not is_gateway_cookie(parse_set_cookie(value).key):
                     client_headers.add("Set-Cookie", value)
         return await inspect(upstream, client_headers)
 

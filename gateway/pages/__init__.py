@@ -37,6 +37,7 @@ def error_response(
     kind: str | None = None,
     reason: str | None = None,
     expected_url: str | None = None,
+    brand_name: str | None = None,
 ) -> web.Response:
     """A complete error response for a request with these `headers`, in the language they ask for.
 
@@ -52,6 +53,7 @@ def error_response(
         kind=kind,
         reason=reason,
         expected_url=expected_url,
+        brand_name=brand_name,
     )
     return web.Response(status=page.status, reason=REASON_PHRASES.get(status), body=page.body,
                         headers=dict(page.headers))

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +156,8 @@ PAGES: Mapping[str, PageSpec] = {
         required=frozenset({"csrf_token", "action", "password"}),
         optional={"error": None, "notice": None, "username": ""},
     ),
+    # The sign-out a GET from another site asked for, to confirm with a POST (gateway.profiles.portal.signin).
+    "signout": PageSpec(200, required=frozenset({"csrf_token"})),
 }
 SIGNIN_ERRORS = frozenset({"credentials"})
 SIGNIN_NOTICES = frozenset({"signed-out"})
@@ -214,10 +216,12 @@ class PageRenderer:
         request_id: str,
         status: int | None = None,
         urls: Mapping[str, str] | None = None,
+        brand_name: str | None = None,
         **context: Any,
     ) -> RenderedPage:
         """Render `page` (a key of PAGES) in `lang`; `status` defaults to the page's own; `urls`
-        replaces URLS for the page's links (a portal site's sign-out and sign-in, `PORTAL_URLS`)."""
+        replaces URLS for the page's links (a portal site's sign-out and sign-in, `PORTAL_URLS`);
+        `brand_name` replaces the brand's name (a site's `title`)."""
         spec = PAGES.get(page)
         if spec is None:
             raise ValueError(f"unknown page {page!r}")
@@ -239,7 +243,7 @@ class PageRenderer:
             title_key=title_key,
             body_key=body_key,
             request_id=request_id,
-            brand=self.brand,
+            brand=self.brand if brand_name is None else replace(self.brand, name=brand_name),
             urls=urls or URLS,
             t=self._translators[lang],
             static_url=self.static.url,
@@ -264,6 +268,7 @@ class PageRenderer:
         kind: str | None = None,
         reason: str | None = None,
         expected_url: str | None = None,
+        brand_name: str | None = None,
     ) -> RenderedPage:
         """The gateway's answer for an error `status`: the `error` page, or its words as plain text.
 
@@ -273,7 +278,7 @@ class PageRenderer:
         """
         if html:
             return self.render("error", lang=lang, request_id=request_id, status=status, kind=kind, reason=reason,
-                               expected_url=expected_url)
+                               expected_url=expected_url, brand_name=brand_name)
         if lang not in self._translators:
             raise ValueError(f"unsupported language {lang!r}")
         values = _page_values("error", {"kind": kind, "reason": reason, "expected_url": expected_url}, status)

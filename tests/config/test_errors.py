@@ -17,7 +17,7 @@ sites:
     hosts: [mail.example.com]
     upstream: https://exchange01.corp.example
     profile: exchange
-    session_group: corp
+    # only portal sites are in a session group
   - name: intranet
     hosts: [intranet.example.com]
     upstream: http://10.0.0.5:8080
@@ -47,6 +47,42 @@ def test_the_good_file_loads(tmp_path: Path) -> None:
     path = tmp_path / "gateway.yaml"
     path.write_text(GOOD)
     assert load_config(path).sites[1].name == "intranet"
+
+
+EXCHANGE_NOT_IN_A_GROUP = ("an exchange site cannot be in a session group: it signs in with Exchange's own forms "
+                           "login and cookies, which the group's cookie does not carry (only portal sites share one)")
+PASSTHROUGH_NOT_IN_A_GROUP = ("a passthrough site cannot be in a session group: it has no sign-in of its own, and "
+                              "the gateway does not yet send its browsers to another site's (use a portal site)")
+# A portal site in the group (the only profile that may be in one).
+GROUPED = """\
+session_groups:
+  - name: corp
+    cookie_domain: example.com
+sites:
+  - name: wiki
+    hosts: [wiki.example.com]
+    upstream: http://10.0.0.5:8080
+    profile: portal
+    first_factor: monosign
+    session_group: corp
+    rules: [{ action: two_factor }]
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("session_group: corp", "session_group: staff",
+     "gateway.yaml:10: sites[0].session_group: no session group is named 'staff' (see session_groups)"),
+    ("[wiki.example.com]", "[wiki.example.org]",
+     "gateway.yaml:6: sites[0].hosts[0]: wiki.example.org is not under the session group's cookie_domain example.com"),
+    ("cookie_domain: example.com", "cookie_domain: other.example.com",
+     "gateway.yaml:6: sites[0].hosts[0]: wiki.example.com is not under the session group's cookie_domain "
+     "other.example.com"),
+])
+def test_a_portal_site_s_session_group(old: str, new: str, expected: str, tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(GROUPED)
+    assert load_config(path).sites[0].session_group == "corp"
+    assert problems(GROUPED.replace(old, new, 1), tmp_path) == [expected]
 
 
 # (what to replace in GOOD, with what, the problem lines expected)
@@ -138,8 +174,9 @@ MISTAKES: list[tuple[str, str, str, list[str]]] = [
     ("a route class on a passthrough site", "{ action: deny }", "{ route_classes: [owa-app], action: deny }",
      ["gateway.yaml:19: sites[1].rules[2].route_classes[0]: the passthrough profile has no route classes; "
       "match on paths instead"]),
-    ("a rule for the gateway's pages by route class", "    session_group: corp\n  - name: intranet",
-     "    session_group: corp\n    rules: [{ route_classes: [owa-app, gateway], action: deny }]\n  - name: intranet",
+    ("a rule for the gateway's pages by route class", "    # only portal sites are in a session group\n",
+     "    # only portal sites are in a session group\n"
+     "    rules: [{ route_classes: [owa-app, gateway], action: deny }]\n",
      ["gateway.yaml:10: sites[0].rules[0].route_classes[1]: /_gateway/ is the gateway's own (its pages); rules do "
       "not apply to it"]),
     ("a default site that does not exist", "default_site: mail", "default_site: webmail",
@@ -150,11 +187,12 @@ MISTAKES: list[tuple[str, str, str, list[str]]] = [
      ["gateway.yaml:10: sites[1].name: the site name 'mail' is used twice"]),
     ("a key written twice", "    profile: passthrough\n", "    profile: passthrough\n    profile: exchange\n",
      ["gateway.yaml:14: sites[1].profile: this key is written twice in the same mapping"]),
-    ("an unknown session group", "session_group: corp", "session_group: staff",
-     ["gateway.yaml:9: sites[0].session_group: no session group is named 'staff' (see session_groups)"]),
-    ("a host outside the session group's domain", "[mail.example.com]", "[mail.example.org]",
-     ["gateway.yaml:6: sites[0].hosts[0]: mail.example.org is not under the session group's cookie_domain "
-      "example.com"]),
+    ("an exchange site in a session group", "    # only portal sites are in a session group",
+     "    session_group: corp",
+     ["gateway.yaml:9: sites[0].session_group: " + EXCHANGE_NOT_IN_A_GROUP]),
+    ("a passthrough site in a session group", "    profile: passthrough\n",
+     "    profile: passthrough\n    session_group: corp\n",
+     ["gateway.yaml:14: sites[1].session_group: " + PASSTHROUGH_NOT_IN_A_GROUP]),
     ("a cookie domain that is no parent domain", "cookie_domain: example.com", "cookie_domain: com",
      ["gateway.yaml:3: session_groups[0].cookie_domain: expected a parent domain with at least two labels, "
       "e.g. example.com"]),
@@ -162,7 +200,7 @@ MISTAKES: list[tuple[str, str, str, list[str]]] = [
      ["gateway.yaml:14: sites[1].rules: an empty list matches nothing: leave the key out to match any value, "
       "or list values",
       "gateway.yaml:15: sites[1].policy: unknown key; expected one of: assertion, first_factor, hosts, "
-      "identity_headers, ldap, name, profile, rules, session_group, tls, upstream, users_file"]),
+      "identity_headers, ldap, name, profile, rules, session_group, title, tls, upstream, users_file"]),
     ("a missing TLS file", "    profile: passthrough\n",
      "    profile: passthrough\n    tls: { cert_file: intranet.pem, key_file: intranet.key }\n",
      ["gateway.yaml:14: sites[1].tls.cert_file: no readable file at '{dir}/intranet.pem'",

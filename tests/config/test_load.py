@@ -117,11 +117,13 @@ def test_session_group() -> None:
 session_groups:
   - { name: corp, cookie_domain: example.com }
 sites:
-  - { name: mail, hosts: [mail.example.com], upstream: 'https://ex', profile: exchange, session_group: corp }
-  - { name: wiki, hosts: [wiki.example.com], upstream: 'http://wiki', profile: passthrough, session_group: corp,
-      rules: [{ action: two_factor }] }
+  - { name: mail, hosts: [mail.example.com], upstream: 'https://ex', profile: exchange }
+  - { name: wiki, hosts: [wiki.example.com], upstream: 'http://wiki', profile: portal, first_factor: monosign,
+      session_group: corp, rules: [{ action: two_factor }] }
+  - { name: crm, hosts: [crm.example.com], upstream: 'http://crm', profile: portal, first_factor: monosign,
+      session_group: corp, rules: [{ action: two_factor }] }
 """)
-    assert [site.session_group for site in config.sites] == ["corp", "corp"]
+    assert [site.session_group for site in config.sites] == [None, "corp", "corp"]
     assert config.session_groups[0].cookie_domain == "example.com"
 
 

@@ -4,7 +4,7 @@ the gateway cookie, cookie stripping, CSRF origin checks, Set-Cookie hold-back."
 from __future__ import annotations
 
 import pytest
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.mfa.csrf import cross_site_problem, origin_of, token_matches
 from gateway.mfa.decisions import (
@@ -17,12 +17,13 @@ from gateway.mfa.decisions import (
 )
 from gateway.mfa.session_cookie import (
     GATEWAY_COOKIE_NAMES,
+    GATEWAY_COOKIE_PREFIXES,
     ROUTING_HINT_PREFIXES,
     SessionCookie,
     hint_prefixes_to_strip,
     strip_request_cookies,
 )
-from gateway.owa.cookie_rules import hold_back_cadata
+from gateway.owa.cookie_rules import dropping_gateway_cookies, hold_back_cadata
 from gateway.policy.owa_responses import binding_hash
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sessions.lifetime import SessionTimeouts
@@ -140,6 +141,25 @@ def test_reading_the_gateway_cookie(headers: list[str], expected: str | None) ->
     assert SessionCookie(secure=False).read(headers) == expected
 
 
+@pytest.mark.parametrize(("secure", "set_cookie", "expired"), [
+    (True, "__Secure-msgw-group-corp=T; Path=/; Domain=example.com; Secure; HttpOnly; SameSite=Lax",
+     "__Secure-msgw-group-corp=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Domain=example.com; "
+     "Secure; HttpOnly; SameSite=Lax"),
+    (False, "msgw-group-corp=T; Path=/; Domain=example.com; HttpOnly; SameSite=Lax",
+     "msgw-group-corp=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Domain=example.com; HttpOnly; "
+     "SameSite=Lax"),
+])
+def test_a_session_group_s_cookie_names_its_domain(secure: bool, set_cookie: str, expired: str) -> None:
+    cookie = SessionCookie(secure=secure, group="corp", domain="example.com")
+    assert cookie.set_header("T") == set_cookie
+    assert cookie.expire_header() == expired
+    # Never the host-only cookie's name: a host may receive both, and each reads only its own.
+    assert cookie.read([f"{SessionCookie(secure=secure).name}=H; {cookie.name}=T"]) == "T"
+    assert SessionCookie(secure=secure).read([f"{cookie.name}=T"]) is None
+    with pytest.raises(ValueError, match="both its group and its domain"):
+        SessionCookie(secure=secure, group="corp")
+
+
 def test_secure_cookie_ignores_the_unprefixed_name() -> None:
     assert SessionCookie(secure=True).read(["msgw=planted; __Host-msgw=real"]) == "real"
 
@@ -152,12 +172,43 @@ def test_secure_cookie_ignores_the_unprefixed_name() -> None:
     (True, "X-BackEndCookie=S-1-5-21-1=abc; b=2", "X-BackEndCookie=S-1-5-21-1=abc; b=2"),
     # Not a cookie-pair (a backslash is no cookie-octet): dropped, OWA's own logondata included.
     (False, "logondata=acc=1&lgn=CORP\\alice; cadata=keep", "cadata=keep"),
+    # A session group's cookie reaches Exchange's host (its Domain is the parent's): never Exchange's.
+    (True, "a=1; __Secure-msgw-group-corp=G; b=2", "a=1; b=2"),
+    (True, "msgw-group-corp=G; cadata=A", "cadata=A"),
+    (True, "__SECURE-MSGW-GROUP-corp=G; __secure-msgw-group-corp=H; MSGW-GROUP-x=I; c=3", "c=3"),
+    (True, "msgw-signin=s; msgw-device=d; __Host-msgw-device=e; c=3", "c=3"),
+    (False, "__Secure-msgw-group-corp=G; X-BEResource=x; b=2", "b=2"),
+    (True, "__Secure-msgwx=kept; msgwx=kept", "__Secure-msgwx=kept; msgwx=kept"),
 ])
 def test_cookies_stripped_before_the_upstream(passed: bool, cookie: str, expected: str | None) -> None:
     headers: CIMultiDict[str] = CIMultiDict([("Cookie", cookie), ("Accept", "*/*")])
     strip_request_cookies(headers, GATEWAY_COOKIE_NAMES, prefixes=hint_prefixes_to_strip(session_passed=passed))
     assert headers.getall("Cookie", [None])[0] == expected
     assert headers["Accept"] == "*/*"
+
+
+class _Answer:
+    status = 200
+    headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+
+
+@pytest.mark.parametrize(("set_cookie", "kept"), [
+    ("msgw=x; Path=/", False), ("__Host-msgw=x", False), ("msgw-device=1", False), ("msgw-signin=1", False),
+    ("__Secure-msgw-group-corp=x; Domain=example.com; Secure", False), ("msgw-group-corp=x; Domain=example.com", False),
+    ("__SECURE-MSGW-GROUP-corp=x", False), (" __Secure-msgw-group-corp =x", False), ("MSGW-GROUP-corp=x", False),
+    ("__Secure-msgw-anything=x", False),
+    ("cadata=x", True), ("__Secure-app=1", True), ("msgwx=1", True),
+])
+async def test_exchange_cannot_set_the_gateway_s_cookies(set_cookie: str, kept: bool) -> None:
+    """Exchange's host may be under a session group's domain: it must not plant the group's cookie."""
+    seen: list[list[str]] = []
+
+    async def inspect(upstream: object, headers: CIMultiDict[str]) -> None:
+        seen.append(headers.getall("Set-Cookie", []))
+
+    headers: CIMultiDict[str] = CIMultiDict([("Set-Cookie", set_cookie), ("Set-Cookie", "other=1")])
+    await dropping_gateway_cookies(inspect)(_Answer(), headers)  # type: ignore[arg-type]
+    assert seen == [[set_cookie, "other=1"] if kept else ["other=1"]]
 
 
 def test_several_cookie_headers_go_upstream_as_one() -> None:
@@ -167,8 +218,8 @@ def test_several_cookie_headers_go_upstream_as_one() -> None:
 
 
 def test_strip_sets() -> None:
-    assert hint_prefixes_to_strip(session_passed=True) == ()
-    assert hint_prefixes_to_strip(session_passed=False) == ROUTING_HINT_PREFIXES
+    assert hint_prefixes_to_strip(session_passed=True) == GATEWAY_COOKIE_PREFIXES
+    assert hint_prefixes_to_strip(session_passed=False) == GATEWAY_COOKIE_PREFIXES + ROUTING_HINT_PREFIXES
 
 
 @pytest.mark.parametrize(("url", "origin"), [

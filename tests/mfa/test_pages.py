@@ -36,6 +36,7 @@ CONTEXTS: dict[str, tuple[int, dict[str, Any]]] = {
     "error": (500, {}),
     "bad-request": (400, {}),
     "signin": (200, {"csrf_token": "tok-123", "action": "/_gateway/signin?rd=%2F", "password": True}),
+    "signout": (200, {"csrf_token": "tok-123"}),
 }
 TRANSLATIONS = load_translations()
 
@@ -166,7 +167,8 @@ def test_no_inline_code_and_labelled_controls(
     for link in html.all("link"):
         assert link["href"].startswith("/_gateway/static/")  # type: ignore[union-attr]
     for form in html.all("form"):
-        assert form["action"].startswith(("/_gateway/mfa/", "/_gateway/signin?"))  # type: ignore[union-attr]
+        assert form["action"].startswith(("/_gateway/mfa/", "/_gateway/signin?")) \
+            or form["action"] == "/_gateway/signout"  # type: ignore[union-attr]
         if form["method"] == "post":
             assert b'name="csrf_token"' in rendered.body
     # Accessibility: ids unique, every visible input labelled, aria references resolve.

@@ -46,19 +46,21 @@ def portal_site(name: str, host: str, *, first_factor: str = "file", **keys: Any
     return site
 
 
-def write_config(directory: Path, sites: list[dict[str, Any]] | None = None) -> Path:
-    """users.yaml and gateway.yaml in `directory` (JSON is YAML); the file's path."""
+def write_config(directory: Path, sites: list[dict[str, Any]] | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
+    """users.yaml and gateway.yaml in `directory` (JSON is YAML); the file's path. `extra`: more
+    top-level keys (`session_groups`, say)."""
     (directory / "users.yaml").write_text(users_file_text(), encoding="utf-8")
     path = directory / "gateway.yaml"
     sites = sites if sites is not None else [portal_site("app", APP_HOST), portal_site("wiki", WIKI_HOST)]
-    path.write_text(json.dumps({"sites": sites}, indent=2), encoding="utf-8")
+    path.write_text(json.dumps({"sites": sites, **(extra or {})}, indent=2), encoding="utf-8")
     return path
 
 
 @asynccontextmanager
 async def portal_environment(directory: Path, *, sites: list[dict[str, Any]] | None = None,
-                             **settings: Any) -> AsyncIterator[FlowEnv]:
-    config = write_config(directory, sites)
+                             extra: dict[str, Any] | None = None, **settings: Any) -> AsyncIterator[FlowEnv]:
+    config = write_config(directory, sites, extra)
     async with flow_environment(gateway_config_file=config, **settings) as env:
         yield env
 

@@ -20,7 +20,15 @@ from gateway.mfa.flow import FLOW, MfaFlow
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sim.app.server import RunningAppSim, running_app_sim
 from tests.portal.kit import users_file_text
-from tests.proxy.support import PUBLIC_HOST, PUBLIC_URL, InProcessGateway, Upstream, run_gateway, run_upstream
+from tests.proxy.support import (
+    PUBLIC_HOST,
+    PUBLIC_URL,
+    InProcessGateway,
+    Upstream,
+    raw_exchange,
+    run_gateway,
+    run_upstream,
+)
 
 WIKI_HOST = "wiki.example.test"
 CRM_HOST = "crm.example.test"
@@ -89,8 +97,9 @@ class Portal:
 
     async def session(self, *, site: str = "wiki", state: SessionState = SessionState.COMPLETE, user: str = "alice",
                       groups: Sequence[str] = (), first_factor: str = "file", second_factor: str = "totp",
-                      **fields: Any) -> str:
-        """A session as the sign-in leaves it; the cookie header's `name=value`."""
+                      cookie_name: str | None = None, **fields: Any) -> str:
+        """A session as the sign-in leaves it; the cookie header's `name=value` (the host-only
+        cookie's name, or `cookie_name`)."""
         now = time.time()
         passed = state is not SessionState.PENDING
         record = SessionRecord(state=state, typed_username=user, user_id=f"id-{user}", user_name=user,
@@ -101,7 +110,7 @@ class Portal:
         for name, value in fields.items():
             setattr(record, name, value)
         value = await self.flow.store.create(record, self.flow.ttl(record))
-        return f"{self.flow.cookie.name}={value}"
+        return f"{cookie_name or self.flow.cookie.name}={value}"
 
 
 @asynccontextmanager
@@ -138,3 +147,9 @@ def header(headers: list[tuple[str, str]], name: str) -> list[str]:
 def echoed(body: bytes) -> list[tuple[str, str]]:
     """The headers the application's echo endpoint received."""
     return [(name, value) for name, value in json.loads(body)["headers"]]
+
+
+async def get_raw(portal: Portal, target: str, *extra: str, host: str = WIKI_HOST, method: str = "GET"
+                  ) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request over a raw socket to the gateway: (status, headers, body)."""
+    return split(await raw_exchange(portal.port, request(target, host, *extra, method=method), timeout=10))

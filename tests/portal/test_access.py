@@ -115,6 +115,12 @@ class _Answer:
 @pytest.mark.parametrize(("set_cookie", "kept"), [
     ("msgw=x; Path=/", False), ("MSGW=x", False), ("__Host-msgw=x; Secure", False), ("msgw-device=1", False),
     ("msgw-signin=1", False), ("__Host-msgw-device=1", False), (" msgw =x", False),
+    # A session group's cookie, in the spellings a browser would store as its own or the gateway reads.
+    ("__Secure-msgw-group-corp=x; Domain=example.test; Secure", False), ("__secure-msgw-group-corp=x", False),
+    ("__SECURE-MSGW-GROUP-corp=x", False), ("msgw-group-corp=x; Domain=example.test", False),
+    ("MSGW-Group-corp=x", False), (" __Secure-msgw-group-corp =x", False), ("\t__Secure-msgw-group-corp=x", False),
+    ("__Secure-msgw-group-other=x", False), ("__Secure-msgw-=x", False),
+    ("__Secure-app=1", True), ("__Secure-msgwx=1", True),
     ("app=1; Path=/", True), ("msgwx=1", True), ("session=msgw", True),
 ])
 async def test_an_upstream_cannot_set_the_gateway_s_cookies(set_cookie: str, kept: bool) -> None:

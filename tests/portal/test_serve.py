@@ -168,7 +168,7 @@ async def test_a_session_of_another_site_is_no_session(tmp_path: Path) -> None:
 async def test_a_session_group_shares_sessions_between_its_sites(tmp_path: Path) -> None:
     group = {"session_groups": [{"name": "intranet", "cookie_domain": "example.test"}]}
     async with running_portal(tmp_path, wiki={"session_group": "intranet"}, extra=group) as portal:
-        crm = await portal.session(site="crm")  # crm is not in the group
+        crm = await portal.session(site="crm", cookie_name="msgw-group-intranet")  # crm is not in the group
         assert (await get(portal, "/page", f"Cookie: {crm}", *API))[0] == 401
         data = json.loads(portal.config_file.read_text())
         data["sites"][2]["session_group"] = "intranet"
@@ -176,6 +176,9 @@ async def test_a_session_group_shares_sessions_between_its_sites(tmp_path: Path)
         assert portal.gateway.gateway.live is not None
         assert portal.gateway.gateway.live.reload().changed
         assert (await get(portal, "/page", f"Cookie: {crm}", *API))[0] == 200
+        # A group site reads the group's cookie only: the host-only one is another host's session.
+        host_only = await portal.session(site="crm")
+        assert (await get(portal, "/page", f"Cookie: {host_only}", *API))[0] == 401
 
 
 async def test_rules_with_groups_are_decided_with_the_session_s_user(tmp_path: Path) -> None:

@@ -161,7 +161,8 @@ def test_serve_names_the_file_s_problems_before_starting(tmp_path: Path) -> None
 
 async def test_the_gateway_s_cookies_never_reach_a_passthrough_upstream(tmp_path: Path) -> None:
     async with two_sites(tmp_path) as sites:
-        cookies = "Cookie: app=1; msgw=s; MSGW-device=d; __Host-msgw=x; msgw-signin=y; msgwx=kept"
+        cookies = ("Cookie: app=1; msgw=s; MSGW-device=d; __Host-msgw=x; msgw-signin=y; msgwx=kept; "
+                   "__Secure-msgw-group-corp=g; msgw-group-corp=h; __SECURE-MSGW-GROUP-x=i")
         answer = await raw_exchange(sites.gateway.port, request("/_app/echo", APP_HOST, cookies))
         assert status_codes(answer) == [200]
         headers = json.loads(body_of(answer))["headers"]

@@ -18,8 +18,9 @@ data path does not sign on every request (`AssertionCache`). Sessions are found,
 touched as Exchange's guard does (gateway.owa.guard): a cached session costs no store round trip,
 activity is written at most every `touch_interval`.
 
-The gateway's own cookies (session, familiar device, and any `msgw-*` cookie such as the sign-in's)
-never reach the upstream, and an upstream cannot set one (its `Set-Cookie` for them is dropped).
+The gateway's own cookies (session, familiar device, and any `msgw-*` cookie such as the sign-in's;
+a session group's `__Secure-msgw-group-*` too) never reach the upstream, and an upstream cannot set
+one (its `Set-Cookie` for them is dropped).
 """
 
 from __future__ import annotations
@@ -36,10 +37,16 @@ from multidict import CIMultiDict
 from gateway.app import error_page, send_upstream, upstream_headers
 from gateway.assertion import ASSERTION_LIFETIME, AssertionSigner
 from gateway.config.model import Action, GatewayConfig, Site
-from gateway.core import RequestContext, Route, UpstreamAnswer
+from gateway.core import RequestContext, Route, SessionScope, UpstreamAnswer
 from gateway.mfa.decisions import needs_touch
 from gateway.mfa.flow import FLOW, PENDING_MAX_SECONDS, MfaFlow
-from gateway.mfa.session_cookie import GATEWAY_COOKIE_NAMES, GATEWAY_COOKIE_PREFIXES, strip_request_cookies
+from gateway.mfa.session_cookie import (
+    GATEWAY_COOKIE_NAMES,
+    GATEWAY_COOKIE_PREFIXES,
+    SessionCookie,
+    is_gateway_cookie,
+    strip_request_cookies,
+)
 from gateway.policy.cookies import request_cookies
 from gateway.policy.identity_headers import ASSERTION_HEADER, IdentityHeaderNames, IdentityHeaders
 from gateway.policy.routes import wants_page
@@ -77,8 +84,7 @@ def strip_gateway_cookies(request: web.Request, headers: CIMultiDict[str]) -> No
 
 def _gateway_cookie(set_cookie: str) -> bool:
     # The name as a browser reads a Set-Cookie (RFC 6265 5.2): up to the first `=`, white space trimmed.
-    name = set_cookie.partition(";")[0].partition("=")[0].strip(" \t").lower()
-    return name in GATEWAY_COOKIE_NAMES or name.startswith(GATEWAY_COOKIE_PREFIXES)
+    return is_gateway_cookie(set_cookie.partition(";")[0].partition("=")[0].strip(" \t"))
 
 
 async def drop_gateway_set_cookies(upstream: UpstreamAnswer, client_headers: CIMultiDict[str]) -> None:
@@ -126,6 +132,8 @@ class PortalSite:
     headers: IdentityHeaders
     sessions_from: frozenset[str]  # the sites whose sessions count here: this one and its group's
     tokens: AssertionCache | None
+    cookie: SessionCookie  # the session cookie its hosts read: host-only, or its session group's
+    scope: SessionScope | None  # its session group (None: its sessions are its own)
 
     def decide(self, request: web.Request, ctx: RequestContext) -> Decision:
         assert ctx.target is not None
@@ -141,15 +149,26 @@ class PortalSite:
         return values
 
 
-def _portal_site(site: Site, rules: RuleSet, config: GatewayConfig, issuer: str) -> PortalSite:
+def session_scope(site: Site, config: GatewayConfig) -> SessionScope | None:
+    """The session group `site` is in, as the sign-in and the cookie see it (None: no group)."""
+    if site.session_group is None:
+        return None
+    group = next(group for group in config.session_groups if group.name == site.session_group)
+    members = frozenset(other.name for other in config.sites if other.session_group == group.name)
+    return SessionScope(group.name, group.cookie_domain, members)
+
+
+def _portal_site(site: Site, rules: RuleSet, config: GatewayConfig, issuer: str, secure: bool) -> PortalSite:
     names = site.identity_header_names
     stripped = tuple(dict.fromkeys((ASSERTION_HEADER, *_DEFAULT_NAMES.all())))
-    group = site.session_group
-    sessions_from = frozenset({site.name} | {other.name for other in config.sites
-                                             if group is not None and other.session_group == group})
+    scope = session_scope(site, config)
+    sessions_from = scope.sites if scope is not None else frozenset({site.name})
+    cookie = SessionCookie(secure=secure) if scope is None else \
+        SessionCookie(secure=secure, group=scope.group, domain=scope.cookie_domain)
     keys = site.assertion.keys if site.assertion is not None else None
     tokens = AssertionCache(AssertionSigner(keys, issuer=issuer, audience=site.name)) if keys is not None else None
-    return PortalSite(site, rules, IdentityHeaders(names, extra_stripped=stripped), sessions_from, tokens)
+    return PortalSite(site, rules, IdentityHeaders(names, extra_stripped=stripped), sessions_from, tokens, cookie,
+                      scope)
 
 
 class SessionCheck(NamedTuple):
@@ -160,10 +179,10 @@ class SessionCheck(NamedTuple):
 
 async def check_session(flow: MfaFlow, request: web.Request, portal: PortalSite, now: float) -> SessionCheck:
     """The request's session as `portal` sees it. Raises StoreUnavailable (callers fail closed)."""
-    cookie = flow.keys.read(request).session_cookie
+    cookie = flow.keys_for(portal.cookie).read(request).session_cookie
     found = flow.cached_lookup(cookie)
     if found is None:
-        found = await flow.lookup(request)
+        found = await flow.lookup(request, portal.cookie)
     access = portal_access(found.record, sites=portal.sessions_from, now=now, timeouts=flow.timeouts,
                            pending_max=PENDING_MAX_SECONDS)
     return SessionCheck(found.cookie, found.record, access)
@@ -206,11 +225,18 @@ class PortalSites:
         except KeyError:
             self.flow = None  # no second factor installed: nobody signs in, every session rule refuses
         self.issuer = issuer = state.settings.gateway_public_url
+        secure = state.settings.public_is_https
         self._sites: Mapping[str, PortalSite] = {
-            site.name: _portal_site(site, index.rules(site), index.config, issuer) for site in index.config.sites}
+            site.name: _portal_site(site, index.rules(site), index.config, issuer, secure)
+            for site in index.config.sites}
 
     def site(self, name: str) -> PortalSite:
         return self._sites[name]
+
+    def scope(self, name: str) -> SessionScope | None:
+        """The session group of the site called `name` (None: none, or no such site)."""
+        portal = self._sites.get(name)
+        return portal.scope if portal is not None else None
 
     def signers(self) -> list[AssertionSigner]:
         return [portal.tokens.signer for portal in self._sites.values() if portal.tokens is not None]
@@ -257,7 +283,7 @@ def portal_route(portal: PortalSite, forwarder: Forwarder, flow: MfaFlow | None)
             return await forward(request, ctx, portal.upstream_identity(check, now))
         response = sign_in_refusal(request, ctx)
         if check.access.ends_session:
-            response.headers.add("Set-Cookie", flow.cookie.expire_header())
+            response.headers.add("Set-Cookie", portal.cookie.expire_header())
         return response
 
     async def may_continue(request: web.Request, ctx: RequestContext) -> bool:

@@ -1,4 +1,4 @@
-"""A portal site's sign-in: `GET`/`POST /_gateway/signin` and `GET /_gateway/signout`.
+"""A portal site's sign-in: `GET`/`POST /_gateway/signin` and `GET`/`POST /_gateway/signout`.
 
 The contract (docs/sites.md, "The portal profile"): `GET /_gateway/signin?rd=<same-origin path>`
 shows the form, which posts `username`, `password` (no password for the `monosign` first factor) and
@@ -31,8 +31,8 @@ from gateway.app import error_page
 from gateway.config.model import FirstFactorKind
 from gateway.core import RequestContext
 from gateway.identity.base import Failure, FailureKind, Identity
-from gateway.mfa.csrf import cross_site_problem, new_csrf_token, origin_of
-from gateway.mfa.flow import MFA_PAGE, PORTAL_DEFAULT_DESTINATION, SIGN_IN_PAGE, MfaFlow, flow_of
+from gateway.mfa.csrf import cross_site_problem, new_csrf_token, origin_of, started_elsewhere, token_matches
+from gateway.mfa.flow import MFA_PAGE, PORTAL_DEFAULT_DESTINATION, SIGN_IN_PAGE, MfaFlow, SessionLookup, flow_of
 from gateway.mfa.handlers import read_form
 from gateway.mfa.lockout import Attempt, client_address_key
 from gateway.monosign import MonosignError, MonosignUser, UserNotAssigned, UserNotFound
@@ -45,7 +45,7 @@ from gateway.profiles.portal.first_factors import SiteFirstFactor
 from gateway.profiles.portal.portal import Portal, portal_of
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 
-__all__ = ["show", "sign_out", "submit"]
+__all__ = ["confirm_sign_out", "show", "sign_out", "submit"]
 
 log = get_logger("gateway.profiles.portal")
 
@@ -293,7 +293,7 @@ async def _exempt(request: web.Request, ctx: RequestContext, flow: MfaFlow, site
     flow.metrics.bypasses.labels(kind).inc()
     flow.audit(_BYPASS_EVENTS[kind], ctx, record, site=site.name)
     response = flow.redirect(destination)
-    response.headers.add("Set-Cookie", flow.cookie.set_header(cookie))
+    response.headers.add("Set-Cookie", flow.cookie_for(ctx).set_header(cookie))
     response.headers.add("Set-Cookie", portal_of(request).cookie.expire_header())
     return response
 
@@ -312,29 +312,86 @@ async def _pending(request: web.Request, ctx: RequestContext, flow: MfaFlow, por
     flow.audit("mfa_started", ctx, record, methods=list(methods), site=site.name,
                first_factor=site.first_factor.value)
     response = flow.redirect(MFA_PAGE)
-    response.headers.add("Set-Cookie", flow.cookie.set_header(cookie))
+    response.headers.add("Set-Cookie", flow.cookie_for(ctx).set_header(cookie))
     response.headers.add("Set-Cookie", portal.cookie.expire_header())
     return response
 
 
-# --- GET /_gateway/signout -----------------------------------------------------------------------------------
+# --- GET and POST /_gateway/signout --------------------------------------------------------------------------
 
 
 async def sign_out(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    """End this browser's session on this site, then the sign-in form (which says so)."""
+    """End this browser's session on this site (its session group's, for a site in one), then the
+    sign-in form (which says so). A GET that another site started (gateway.mfa.csrf.started_elsewhere:
+    a link elsewhere would otherwise sign anyone out) ends nothing: it shows a page whose button posts
+    the sign-out with the session's token."""
     flow, portal = flow_of(request), portal_of(request)
     site = portal.first_factors.site(ctx.host_site)
     if site is None:
         return error_page(request, ctx, 404)
     try:
         found = await flow.site_lookup(request, ctx)
+        if found.cookie is not None and found.record is not None \
+                and started_elsewhere(request.headers, flow.origin(request, ctx)):
+            return await _confirmation(request, ctx, flow, found.cookie, found.record)
     except StoreUnavailable as exc:
         response = flow.store_unavailable(request, ctx, exc)
-        response.headers.add("Set-Cookie", flow.cookie.expire_header())
+        response.headers.add("Set-Cookie", flow.cookie_for(ctx).expire_header())
         return response
+    return await _signed_out(ctx, flow, found)
+
+
+async def confirm_sign_out(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    """The confirmation page's post: from the site's own page (Origin, Fetch Metadata), with the
+    session's token; anything else ends nothing (403, the form expired)."""
+    flow, portal = flow_of(request), portal_of(request)
+    site = portal.first_factors.site(ctx.host_site)
+    if site is None:
+        return error_page(request, ctx, 404)
+    try:
+        async with asyncio.timeout(flow.settings.gateway_header_timeout):
+            form = await read_form(request)
+    except TimeoutError:
+        form = None
+    try:
+        found = await flow.site_lookup(request, ctx)
+    except StoreUnavailable as exc:
+        return flow.store_unavailable(request, ctx, exc)
+    problem = cross_site_problem(request.headers, flow.origin(request, ctx))
+    if problem is not None:
+        problem = f"csrf_{problem}"
+    elif form is None:
+        problem = "unreadable_form"
+    elif found.record is not None and not token_matches(found.record.csrf_token, form.get("csrf_token")):
+        problem = "csrf_token_mismatch"
+    if problem is not None:
+        flow.audit("refused", ctx, found.record, reason=problem, site=site.name, action="sign_out")
+        response = flow.page(request, ctx, "bad-request", status=403)
+        response.force_close()
+        return response
+    return await _signed_out(ctx, flow, found)
+
+
+async def _confirmation(request: web.Request, ctx: RequestContext, flow: MfaFlow, cookie: str,
+                        record: SessionRecord) -> web.StreamResponse:
+    """The page that asks before signing out, with the session's CSRF token (one is made for a
+    session that has none: an exempt one). Raises StoreUnavailable."""
+    token = record.csrf_token
+    if not token:
+        updated = record.copy()  # the record may be the session cache's own
+        updated.csrf_token = token = new_csrf_token()
+        if not await flow.store.save(cookie, updated, flow.ttl(updated)):
+            return flow.redirect(SIGN_IN_PAGE, status=303)  # changed meanwhile: nothing to confirm here
+    flow.audit("sign_out_confirmation", ctx, record)
+    response = flow.page(request, ctx, "signout", csrf_token=token)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _signed_out(ctx: RequestContext, flow: MfaFlow, found: SessionLookup) -> web.StreamResponse:
     if found.cookie is not None and found.record is not None:
         await flow.end_session(ctx, found.cookie, found.record, "logoff")
     response = flow.redirect(f"{SIGN_IN_PAGE}?signed_out=1", status=303)
     if found.cookie is not None:
-        response.headers.add("Set-Cookie", flow.cookie.expire_header())
+        response.headers.add("Set-Cookie", flow.cookie_for(ctx).expire_header())
     return response
