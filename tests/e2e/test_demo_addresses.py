@@ -76,7 +76,12 @@ async def test_the_intranet_site_opens_in_a_browser(demo: RunningDemo, chromium_
     response = await page.goto(f"{demo.app_url}/")
     assert response is not None
     assert response.status == 200
-    await expect(page.get_by_role("heading", name="Intranet")).to_be_visible()
+    # Behind the gateway's own sign-in (tests/e2e/test_portal_demo.py signs in).
+    assert page.url.startswith(f"{demo.app_url}/_gateway/signin?rd=")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    response = await page.goto(f"{demo.app_url}/health")
+    assert response is not None
+    assert response.status == 200
     response = await page.goto(f"{demo.app_url}/admin/")
     assert response is not None
     assert response.status == 403
