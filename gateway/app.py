@@ -184,7 +184,7 @@ async def forward(request: web.Request, ctx: RequestContext, *, read_timeout: fl
                   held: Callable[[], web.StreamResponse] | None = None) -> web.StreamResponse:
     """Pass the request through the streaming forwarder (the route handler for allowed classes).
 
-    Routes with needs of their own (gateway.proxy.client_routes) pass the route class's read
+    Routes with needs of their own (gateway.profiles.exchange.client_routes) pass the route class's read
     timeout, `pin` (always over the client connection's pinned upstream connection), an
     inspector that runs after the cookie rules' one, and `body` to send instead of the client's.
     `held` marks a long poll: when the shutdown drain starts before the upstream answers, the

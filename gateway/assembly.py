@@ -3,15 +3,15 @@
     state = build_state(settings)          # the exchange profile, with the MFA flow
     app = gateway.app.build_app(state)
 
-Nothing below this module imports a feature (`gateway.mfa`, `gateway.owa`, `gateway.profiles`,
-`gateway.proxy.client_routes`); tests/test_layers.py keeps it so. A profile is a table: the
+Nothing below this module imports a feature (`gateway.mfa`, `gateway.profiles.exchange`, `gateway.profiles`,
+`gateway.profiles.exchange.client_routes`); tests/test_layers.py keeps it so. A profile is a table: the
 profile's `SiteProfile` (classifies a request, chooses its handler; gateway.profiles), its route
 class → `Route` handlers (the MFA-guarded classes refuse, fail closed, until the flow replaces
 them), the components every application of the profile gets, and its second factor (left out by
 `mfa=False`, for tests of the bare proxy).
 
 `install_mfa` replaces the fail-closed stand-ins of the owa-login, owa-logoff and owa-app routes and
-the plain forwarding of owa-public (gateway.owa.public), adds the MFA pages (rendered by the
+the plain forwarding of owa-public (gateway.profiles.exchange.public), adds the MFA pages (rendered by the
 application's own `state.renderer`, whose static files `build_state` already serves), applies the
 cookie rules to every other forwarded route, adds the `store` (critical) and `monosign`
 (informational) readiness checks and the Monosign metrics, and closes it all at shutdown.
@@ -38,20 +38,20 @@ from gateway.monosign.contract import ApiPaths, ResultCodes
 from gateway.monosign.metrics import register_monosign_metrics
 from gateway.observability.metrics import Metrics
 from gateway.observability.readiness import Readiness, ReadinessCollector
-from gateway.owa.cookie_rules import FlowUpstreamGuard
 from gateway.pages import static_routes
 from gateway.pages.brand import Brand
 from gateway.pages.renderer import URLS, PageRenderer
-from gateway.passthrough import Sites, exchange_site, install_sites
 from gateway.policy.edge import allowed_host_set, loopback_aliases
 from gateway.policy.routes import RouteClass
 from gateway.policy.rules import RuleSet
 from gateway.profiles.exchange import ExchangeProfile, exchange_mfa_routes, exchange_routes
+from gateway.profiles.exchange.client_routes import install_client_routes
+from gateway.profiles.exchange.cookie_rules import FlowUpstreamGuard
+from gateway.profiles.passthrough import Sites, exchange_site, install_sites
 from gateway.profiles.portal import signin
 from gateway.profiles.portal.endpoints import install_portal_endpoints
 from gateway.profiles.portal.first_factors import FirstFactors
 from gateway.profiles.portal.portal import PORTAL, Portal
-from gateway.proxy.client_routes import install_client_routes
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstream_config import UpstreamConfig
 from gateway.sessions.base import SessionStore
@@ -238,7 +238,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
     the bare proxy); otherwise the MFA flow is installed with the clients the settings describe.
     `config` (GATEWAY_CONFIG_FILE's) adds its passthrough and portal sites, chosen by Host
-    (gateway.passthrough), and forward auth and the assertion keys (gateway.profiles.portal); its
+    (gateway.profiles.passthrough), and forward auth and the assertion keys (gateway.profiles.portal); its
     exchange site's upstream and rules replace the environment's (ConfigError when it has two)."""
     metrics = metrics or Metrics()
     scheme = "https" if settings.public_is_https else "http"

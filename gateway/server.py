@@ -51,8 +51,8 @@ from gateway.config.model import GatewayConfig
 from gateway.observability.logging import get_logger
 from gateway.pages import error_response
 from gateway.pages.renderer import PageRenderer
-from gateway.passthrough import Sites
 from gateway.policy.edge import new_request_id
+from gateway.profiles.passthrough import Sites
 from gateway.proxy.client_connection import CloseHooksMixin
 from gateway.proxy.extension_methods import ExtensionMethodsMixin, restoring_extension_methods
 from gateway.settings import Settings

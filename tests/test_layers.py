@@ -31,14 +31,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("application state", ("gateway.state",)),
     ("pipeline", ("gateway.app",)),
     ("mfa", ("gateway.mfa",)),
-    ("exchange profile", ("gateway.owa", "gateway.proxy.client_routes", "gateway.profiles")),
-    ("passthrough and portal profiles", ("gateway.passthrough", "gateway.profiles.portal")),
+    ("exchange profile", ("gateway.profiles", "gateway.profiles.exchange")),
+    ("passthrough and portal profiles", ("gateway.profiles.passthrough", "gateway.profiles.portal")),
     ("assembly", ("gateway.assembly",)),
     ("process", ("gateway.server", "gateway.commands", "gateway.workers", "gateway.demo", "gateway.cli",
                  "gateway.__main__", "gateway.sim")),
 )
 # The profiles are features too: they serve with the MFA flow's sessions; only the assembly wires them.
-FEATURES = ("gateway.mfa", "gateway.owa", "gateway.proxy.client_routes", "gateway.passthrough", "gateway.profiles")
+FEATURES = ("gateway.mfa", "gateway.profiles")
 
 # Imports that still go up a layer: (importer, imported). Pinned, so the list can only shrink.
 ALLOWED_UPWARD: frozenset[tuple[str, str]] = frozenset()
@@ -200,13 +200,13 @@ def test_imports_inside_functions_and_type_checking_count() -> None:
     source = (
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from gateway.mfa.flow import MfaFlow\n"
-        "def f():\n    from gateway.assembly import build_state\n    import gateway.owa.login\n"
+        "def f():\n    from gateway.assembly import build_state\n    import gateway.profiles.exchange.login\n"
         "from . import core\n"
         "from .pages import renderer\n"
         "from .proxy.forwarder import Forwarder\n"
     )
     found = set(imports_in(source, module="gateway.app", package="gateway"))
-    assert found == {"gateway.mfa.flow", "gateway.assembly", "gateway.owa.login", "gateway.core",
+    assert found == {"gateway.mfa.flow", "gateway.assembly", "gateway.profiles.exchange.login", "gateway.core",
                      "gateway.pages.renderer", "gateway.proxy.forwarder"}
 
 
@@ -218,9 +218,9 @@ def test_imports_inside_functions_and_type_checking_count() -> None:
     ("gateway.pages.renderer", "gateway.state"),
     ("gateway.state", "gateway.app"),
     ("gateway.app", "gateway.mfa.flow"),
-    ("gateway.mfa.flow", "gateway.owa.login"),
-    ("gateway.proxy.forwarder", "gateway.proxy.client_routes"),
-    ("gateway.proxy.client_routes", "gateway.assembly"),
+    ("gateway.mfa.flow", "gateway.profiles.exchange.login"),
+    ("gateway.proxy.forwarder", "gateway.profiles.exchange.client_routes"),
+    ("gateway.profiles.exchange.client_routes", "gateway.assembly"),
     ("gateway.config.ldap", "gateway.identity.ldap_backend"),
     ("gateway.mfa.flow", "gateway.profiles.portal.signin"),
     ("gateway.profiles.portal.signin", "gateway.assembly"),
@@ -259,12 +259,11 @@ def profile_names_in(source: str) -> list[str]:
 
 def test_the_pipeline_names_no_profile() -> None:
     assert profile_names_in((PACKAGE / "app.py").read_text(encoding="utf-8")) == []
-    assert not any(imported.startswith(("gateway.profiles", "gateway.owa", "gateway.proxy.client_routes"))
-                   for imported in graph()["gateway.app"])
+    assert not any(imported.startswith("gateway.profiles") for imported in graph()["gateway.app"])
 
 
 @pytest.mark.parametrize(("source", "named"), [
-    ("from gateway.owa import login", ["gateway.owa"]),
+    ("from gateway.profiles.exchange import login", ["gateway.profiles.exchange"]),
     ("import gateway.profiles.exchange", ["gateway.profiles.exchange"]),
     ("from gateway.profiles import exchange", ["exchange"]),
     ("async def redirect_to_owa(r): pass", ["redirect_to_owa"]),

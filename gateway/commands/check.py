@@ -304,7 +304,7 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
     from gateway.config import ConfigError, load_config
     from gateway.config.model import Profile
     from gateway.observability.metrics import Metrics
-    from gateway.passthrough import site_upstream
+    from gateway.profiles.passthrough import site_upstream
     from gateway.proxy.forwarder import Forwarder
 
     if settings.gateway_config_file is None:

@@ -100,7 +100,7 @@ def config_file_problems(settings: Settings) -> list[str]:
     if settings.gateway_config_file is None:
         return []
     from gateway.config.loader import ConfigError, load_config
-    from gateway.passthrough import check_exchange_site
+    from gateway.profiles.passthrough import check_exchange_site
     from gateway.profiles.portal.first_factors import backend_problems
     from gateway.server import listener_certificates
     from gateway.tls import CertificateError

@@ -121,7 +121,7 @@ SHOWN_REASONS = frozenset({
     "double slash", "backslash", "bad UTF-8", "%u encoding", "bad percent-encoding", "encoded slash",
     "encoded backslash", "double encoding", "disallowed character", "dot segment", "trailing dot or space",
     "unsupported expectation",
-    "sign-in for this site is not available",  # gateway.passthrough: a one_factor/two_factor rule
+    "sign-in for this site is not available",  # gateway.profiles.passthrough: a one_factor/two_factor rule
 })
 
 

@@ -17,7 +17,7 @@ from gateway.policy.paths import canonicalize
 from gateway.policy.routes import RouteClass, classify
 from gateway.policy.rules import RuleRequest, RuleSet
 from gateway.policy.users import parse_username
-from gateway.proxy.client_routes import client_classes
+from gateway.profiles.exchange.client_routes import client_classes
 from tests.config.test_environment import POLICIES, settings_with
 from tests.exchange_clients.spnego_kit import header, init_with, ntlm_authenticate, ntlm_negotiate
 

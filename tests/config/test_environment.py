@@ -1,6 +1,6 @@
 """Without a file, the environment describes one Exchange site that decides exactly as the gateway
 does today: route classes (gateway.policy.routes), the non-browser clients' policies
-(gateway.proxy.client_routes.client_classes with gateway.policy.clients.decide) and GATEWAY_POLICY_ECP."""
+(gateway.profiles.exchange.client_routes.client_classes with gateway.policy.clients.decide) and GATEWAY_POLICY_ECP."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from gateway.policy.paths import canonicalize
 from gateway.policy.routes import RouteClass, classify
 from gateway.policy.rules import Identity, RuleRequest, RuleSet
 from gateway.policy.sites import HostMatch, SiteIndex
-from gateway.proxy.client_routes import client_classes
+from gateway.profiles.exchange.client_routes import client_classes
 from gateway.settings import Settings, load_settings
 from tests.settings_env import REQUIRED, without_settings
 

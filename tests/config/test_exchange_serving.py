@@ -13,7 +13,7 @@ from gateway.config import Action, ConfigError, load_config, parse_config
 from gateway.config.exchange import SERVING, Serving, exchange_rules, serving
 from gateway.core import RequestContext, Route
 from gateway.policy.routes import RouteClass
-from gateway.profiles.exchange import handler_for
+from gateway.profiles.exchange.profile import handler_for
 
 S = Serving
 R = RouteClass

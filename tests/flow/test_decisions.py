@@ -23,8 +23,8 @@ from gateway.mfa.session_cookie import (
     hint_prefixes_to_strip,
     strip_request_cookies,
 )
-from gateway.owa.cookie_rules import dropping_gateway_cookies, hold_back_cadata
 from gateway.policy.owa_responses import binding_hash
+from gateway.profiles.exchange.cookie_rules import dropping_gateway_cookies, hold_back_cadata
 from gateway.sessions.base import SessionRecord, SessionState
 from gateway.sessions.lifetime import SessionTimeouts
 

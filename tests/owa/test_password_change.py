@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.owa.identity import SessionUserCheck, named_form, names_exempt_user
-from gateway.owa.password_change import is_password_change
 from gateway.policy.login_form import LoginFormRefused, RefusalReason, parse_password_change_form
 from gateway.policy.paths import canonicalize
 from gateway.policy.users import parse_username
+from gateway.profiles.exchange.identity import SessionUserCheck, named_form, names_exempt_user
+from gateway.profiles.exchange.password_change import is_password_change
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.owa.password_change import is_password_change
 from gateway.policy.explicit_logon import autodiscover_path_confusion, iis_reading
 from gateway.policy.paths import canonicalize
+from gateway.profiles.exchange.password_change import is_password_change
 
 AD = "/autodiscover/autodiscover.json"
 

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config import ConfigError, load_config
 from gateway.mfa.flow import FLOW
-from gateway.passthrough import Sites
+from gateway.profiles.passthrough import Sites
 from gateway.sessions.base import SessionState
 from tests.portal.kit import APP_HOST, PortalBrowser, portal_environment, portal_site, write_config
 

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.config.loader import ConfigError
 from gateway.pages.i18n import load_translations
-from gateway.passthrough import SIGN_IN_NOT_AVAILABLE
 from gateway.policy.identity_headers import header_key
+from gateway.profiles.passthrough import SIGN_IN_NOT_AVAILABLE
 from gateway.server import Gateway
 from tests.proxy.support import PUBLIC_HOST, gateway_settings, raw_exchange, run_upstream, status_codes
 from tests.sites.support import APP_HOST, config_text, request, two_sites

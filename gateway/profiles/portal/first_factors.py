@@ -1,6 +1,6 @@
 """A portal site's first factor, one backend per site, following the configuration as it is reloaded.
 
-`FirstFactors.follow` is a listener of `gateway.passthrough.Sites`: it gets the configuration in force
+`FirstFactors.follow` is a listener of `gateway.profiles.passthrough.Sites`: it gets the configuration in force
 at start-up and each one a reload swaps in, before any request is served with it. A site whose
 first factor is written as before keeps its backend (LDAP connections, the users file already read);
 a new or changed one gets a new backend, built here, in full, before the configuration is served: a

@@ -15,7 +15,7 @@ site's compiled rules on the canonical path, the method and the client address:
 A passed request gets the site's identity headers and, when the site enables it, the signed assertion
 (`X-Monosign-Assertion`). A token is signed once per session and reused for half its life, so the
 data path does not sign on every request (`AssertionCache`). Sessions are found, timed out and
-touched as Exchange's guard does (gateway.owa.guard): a cached session costs no store round trip,
+touched as Exchange's guard does (gateway.profiles.exchange.guard): a cached session costs no store round trip,
 activity is written at most every `touch_interval`.
 
 The gateway's own cookies (session, familiar device, and any `msgw-*` cookie such as the sign-in's;
@@ -216,7 +216,7 @@ def _decide_again(portal: PortalSite, request: web.Request, ctx: RequestContext,
 
 class PortalSites:
     """Every site of one configuration, as the portal and forward auth see it; built with each
-    configuration (`gateway.passthrough.Sites`), so a reload swaps it whole."""
+    configuration (`gateway.profiles.passthrough.Sites`), so a reload swaps it whole."""
 
     def __init__(self, index: SiteIndex, state: AppState) -> None:
         self.index = index

@@ -54,6 +54,7 @@ from gateway.state import AppState
 __all__ = ["PASSTHROUGH_LABEL", "SIGN_IN_NOT_AVAILABLE", "ConfigListener", "Sites", "check_exchange_site",
            "exchange_site", "install_sites", "passthrough_route", "portal_site_problems", "site_upstream"]
 
+# The logger keeps its name from before the module moved: operators filter on it.
 log = get_logger("gateway.passthrough")
 
 # The access log's and the metrics' route class for a passthrough site's requests.

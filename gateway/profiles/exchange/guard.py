@@ -19,10 +19,10 @@ from gateway.app import error_page
 from gateway.core import RequestContext, ResponseInspector, UpstreamAnswer
 from gateway.mfa.decisions import Access, decide_access, needs_touch
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
-from gateway.owa.cookie_rules import forward_upstream, hold_back_cadata, refusal
-from gateway.owa.password_change import forward_password_change, is_password_change
 from gateway.policy.owa_responses import LogonReason, is_exchange_timeout, sets_foreign_session
 from gateway.policy.routes import is_background, is_notification_channel, wants_navigation
+from gateway.profiles.exchange.cookie_rules import forward_upstream, hold_back_cadata, refusal
+from gateway.profiles.exchange.password_change import forward_password_change, is_password_change
 from gateway.sessions.base import SessionRecord, StoreUnavailable
 
 _TIMEOUT_ACCESS = (Access.IDLE, Access.ABSOLUTE)

@@ -6,7 +6,7 @@ route needs one), a password for another account would otherwise change that acc
 (and lock its owner out), with no second factor of its owner's. So the small form is read by the
 logon form's strict rules (the very bytes Exchange reads; refused with 400 where Exchange could read
 them differently) and forwarded only when its `username` names the session's user by the rules of
-sign-in (`gateway.owa.identity.names_session_user`); otherwise 403 and the audit event `refused`
+sign-in (`gateway.profiles.exchange.identity.names_session_user`); otherwise 403 and the audit event `refused`
 (reason `password_change_for_another_user`).
 
 The page is matched on any path segment (`…/expiredpassword.aspx/x` is the same page to IIS, with
@@ -25,10 +25,10 @@ from gateway.app import error_page
 from gateway.core import RequestContext, ResponseInspector
 from gateway.mfa.flow import MfaFlow
 from gateway.monosign import MonosignError
-from gateway.owa.cookie_rules import forward_upstream
-from gateway.owa.identity import SessionUserCheck, names_session_user
 from gateway.policy.login_form import LoginFormRefused, RefusalReason, parse_password_change_form
 from gateway.policy.paths import Target
+from gateway.profiles.exchange.cookie_rules import forward_upstream
+from gateway.profiles.exchange.identity import SessionUserCheck, names_session_user
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord
 

@@ -4,13 +4,13 @@ between those handlers for each request of the site, by the site's rules.
 - classify: `gateway.policy.routes.classify` (the design's route table);
 - handlers: `exchange_routes` (the bare proxy's, the MFA-guarded classes refusing, fail closed) and
   `exchange_mfa_routes` (under the MFA flow); the non-browser classes' come from
-  `gateway.proxy.client_routes`;
+  `gateway.profiles.exchange.client_routes`;
 - the choice: the site's compiled rules (`AppState.site_rules`) give the action for the request and
   its route class, and `gateway.config.exchange.SERVING` maps (route class, action) to how it is
   served: refused (403; 404 on `other`), Exchange's public pages' handler, the root's redirect,
   the MFA-guarded handlers. The non-browser classes go to their handler, which decides with the
   same rules and the user their credential names (`gateway.policy.clients.decide_by_rules`);
-- what to inspect on the way back: the MFA flow's upstream guard (gateway.owa.cookie_rules),
+- what to inspect on the way back: the MFA flow's upstream guard (gateway.profiles.exchange.cookie_rules),
   installed with the flow by `gateway.assembly.install_mfa`.
 
 The pipeline (gateway.app) names none of this: it asks `AppState.profile`.
@@ -23,10 +23,10 @@ from aiohttp import web
 from gateway.app import deny, error_page, forward, not_found
 from gateway.config.exchange import CLIENT_CLASSES, Serving, serving
 from gateway.core import RequestContext, Route, always
-from gateway.owa import guard, login, logoff, public
 from gateway.policy.paths import Target
 from gateway.policy.routes import RouteClass, classify, wants_navigation
 from gateway.policy.rules import RuleRequest
+from gateway.profiles.exchange import guard, login, logoff, public
 from gateway.settings import Settings
 from gateway.state import STATE
 

@@ -14,10 +14,11 @@ from multidict import CIMultiDict
 from gateway.core import RequestContext, UpstreamAnswer
 from gateway.mfa.flow import flow_of
 from gateway.observability.logging import get_logger
-from gateway.owa.cookie_rules import cadata_guard, forward_upstream
 from gateway.policy.cookies import request_cookies
+from gateway.profiles.exchange.cookie_rules import cadata_guard, forward_upstream
 from gateway.sessions.base import StoreUnavailable
 
+# The logger keeps its name from before the module moved: operators filter on it.
 log = get_logger("gateway.owa.logoff")
 
 

@@ -3,7 +3,7 @@ the health checks and `/favicon.ico`.
 
 Nothing there needs a session, so nothing of one goes upstream: neither the gateway's cookie nor
 Exchange's (`cadata*`), no `Authorization`, and never the client connection's NTLM-authenticated
-upstream connection (gateway.owa.cookie_rules). An answer that would set up a live Exchange session
+upstream connection (gateway.profiles.exchange.cookie_rules). An answer that would set up a live Exchange session
 is refused like on every route without a checked binding.
 """
 
@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.core import RequestContext
 from gateway.mfa.flow import flow_of
-from gateway.owa.cookie_rules import cadata_guard, forward_upstream
+from gateway.profiles.exchange.cookie_rules import cadata_guard, forward_upstream
 
 
 async def may_continue(request: web.Request, ctx: RequestContext) -> bool:

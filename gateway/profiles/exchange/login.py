@@ -25,17 +25,18 @@ from gateway.mfa.csrf import cross_site_problem, new_csrf_token, site_origins
 from gateway.mfa.flow import MFA_PAGE, MfaFlow, flow_of
 from gateway.monosign import MonosignError
 from gateway.observability.logging import get_logger
-from gateway.owa.cookie_rules import forward_upstream, hold_back_cadata, refusal
-from gateway.owa.identity import Identity, Verdict, identify
 from gateway.pages.renderer import offered_methods
 from gateway.policy.login_form import LoginForm, LoginFormRefused, RefusalReason, is_form_content_type, parse_login_form
 from gateway.policy.owa_responses import LoginOutcome, binding_hash, cadata_cookies, login_outcome
 from gateway.policy.redirects import safe_destination
 from gateway.policy.users import AmbiguousUserName, parse_username
+from gateway.profiles.exchange.cookie_rules import forward_upstream, hold_back_cadata, refusal
+from gateway.profiles.exchange.identity import Identity, Verdict, identify
 from gateway.request_body import read_bounded
 from gateway.sessions.base import SessionRecord, SessionState, StoreUnavailable
 from gateway.state import STATE
 
+# The logger keeps its name from before the module moved: operators filter on it.
 log = get_logger("gateway.owa.login")
 
 
