@@ -109,7 +109,7 @@ class SessionScope:
 
 
 class SiteDispatch(Protocol):
-    """Chooses a request's site by its `Host` (gateway.profiles.passthrough, with a configuration file)."""
+    """Chooses a request's site by its `Host` (gateway.assembly.sites, with a configuration file)."""
 
     def dispatch(self, host_header: str) -> SiteRoute | int | None:
         """The site's route; None for the application's own profile (Exchange); or the status to

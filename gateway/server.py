@@ -45,6 +45,7 @@ from gateway._compat import (
 )
 from gateway.app import build_admin_app, build_app, routing_every_target
 from gateway.assembly import build_state
+from gateway.assembly.sites import Sites
 from gateway.config.live import LiveConfig, LoadedConfig, describe
 from gateway.config.loader import ConfigError, ConfigProblem
 from gateway.config.model import GatewayConfig
@@ -52,7 +53,6 @@ from gateway.observability.logging import get_logger
 from gateway.pages import error_response
 from gateway.pages.renderer import PageRenderer
 from gateway.policy.edge import new_request_id
-from gateway.profiles.passthrough import Sites
 from gateway.proxy.client_connection import CloseHooksMixin
 from gateway.proxy.extension_methods import ExtensionMethodsMixin, restoring_extension_methods
 from gateway.settings import Settings

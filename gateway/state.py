@@ -47,7 +47,7 @@ class AppState:
     # (from `routes`, the handlers by route class that the profile's components install).
     profile: SiteProfile
     # The rules of the application's own site: the environment's (GATEWAY_POLICY_*), or the
-    # configuration file's site of that profile; a reload swaps them (gateway.profiles.passthrough.Sites).
+    # configuration file's site of that profile; a reload swaps them (gateway.assembly.sites.Sites).
     site_rules: RuleSet
     upstream_guard: UpstreamGuard | None = None
     # With a configuration file: the sites, chosen by Host (None: every request is the profile's).

@@ -99,8 +99,8 @@ def config_file_problems(settings: Settings) -> list[str]:
     """GATEWAY_CONFIG_FILE's problems, one line each (none without a file): `serve` refuses to start on any."""
     if settings.gateway_config_file is None:
         return []
+    from gateway.assembly.sites import check_exchange_site
     from gateway.config.loader import ConfigError, load_config
-    from gateway.profiles.passthrough import check_exchange_site
     from gateway.profiles.portal.first_factors import backend_problems
     from gateway.server import listener_certificates
     from gateway.tls import CertificateError

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gateway.assembly.sites import Sites
 from gateway.commands.check import Mark, config_file_results
 from gateway.commands.serve import config_file_problems
 from gateway.config import ConfigError, load_config
 from gateway.mfa.flow import FLOW
-from gateway.profiles.passthrough import Sites
 from gateway.profiles.portal.portal import PORTAL
 from gateway.sessions.base import SessionRecord, SessionState
 from tests.flow.conftest import FlowEnv

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.assembly.sites import Sites
 from gateway.config import ConfigError, load_config
 from gateway.mfa.flow import FLOW
-from gateway.profiles.passthrough import Sites
 from gateway.sessions.base import SessionState
 from tests.portal.kit import APP_HOST, PortalBrowser, portal_environment, portal_site, write_config
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from gateway.config.model import GatewayConfig, Profile, Site
 from gateway.identity.file_backend import FileFirstFactor
 from gateway.identity.ldap_backend import LdapFirstFactor, Problem
-from gateway.profiles.passthrough import portal_site_problems
-from gateway.profiles.portal.first_factors import BackendProblem, build_backend
+from gateway.profiles.portal.first_factors import BackendProblem, build_backend, portal_site_problems
 from gateway.settings import Settings
 
 __all__ = ["Finding", "diagnose_portal_sites"]

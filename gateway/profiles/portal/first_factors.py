@@ -1,6 +1,6 @@
 """A portal site's first factor, one backend per site, following the configuration as it is reloaded.
 
-`FirstFactors.follow` is a listener of `gateway.profiles.passthrough.Sites`: it gets the configuration in force
+`FirstFactors.follow` is a listener of `gateway.assembly.sites.Sites`: it gets the configuration in force
 at start-up and each one a reload swaps in, before any request is served with it. A site whose
 first factor is written as before keeps its backend (LDAP connections, the users file already read);
 a new or changed one gets a new backend, built here, in full, before the configuration is served: a
@@ -24,11 +24,13 @@ from gateway.config.model import FirstFactorKind, GatewayConfig, Location, Profi
 from gateway.identity.base import FirstFactor
 from gateway.identity.file_backend import FileFirstFactor
 from gateway.identity.ldap_backend import LdapFirstFactor
-from gateway.identity.monosign_only import MonosignOnlyFirstFactor
+from gateway.identity.monosign_only import MonosignOnlyFirstFactor, monosign_only_problems
 from gateway.identity.users_file import UsersFileError
 from gateway.observability.logging import get_logger
+from gateway.settings import Settings
 
-__all__ = ["RETIRE_SECONDS", "FirstFactors", "SiteFirstFactor", "backend_problems", "build_backend"]
+__all__ = ["RETIRE_SECONDS", "FirstFactors", "SiteFirstFactor", "backend_problems", "build_backend",
+           "portal_site_problems"]
 
 log = get_logger("gateway.profiles.portal")
 
@@ -168,3 +170,19 @@ class FirstFactors:
             await backend.aclose()
         self._retired = []
         self._sites = {}
+
+
+def portal_site_problems(config: GatewayConfig, settings: Settings) -> list[ConfigProblem]:
+    """What the settings forbid a portal site: the `monosign` first factor without number matching
+    (gateway.identity.monosign_only: a push to anyone who types a name is push fatigue by design)."""
+    source = str(settings.gateway_config_file or "<config>")
+    problems: list[ConfigProblem] = []
+    for index, site in enumerate(config.sites):
+        if site.first_factor is not FirstFactorKind.MONOSIGN:
+            continue
+        # Pushes are always limited per user (GATEWAY_MFA_MAX_PUSHES, at least 1) and each sign-in
+        # attempt counts per client address (gateway.profiles.portal.signin).
+        for problem in monosign_only_problems(push_number_matching=settings.gateway_mfa_number_matching,
+                                              push_rate_limited=True):
+            problems.append(ConfigProblem(source, None, ("sites", index, "first_factor"), problem))
+    return problems

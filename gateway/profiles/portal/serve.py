@@ -216,7 +216,7 @@ def _decide_again(portal: PortalSite, request: web.Request, ctx: RequestContext,
 
 class PortalSites:
     """Every site of one configuration, as the portal and forward auth see it; built with each
-    configuration (`gateway.profiles.passthrough.Sites`), so a reload swaps it whole."""
+    configuration (`gateway.assembly.sites.Sites`), so a reload swaps it whole."""
 
     def __init__(self, index: SiteIndex, state: AppState) -> None:
         self.index = index

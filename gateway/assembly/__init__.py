@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gateway.app import healthz, public_readyz
+from gateway.assembly.sites import Sites, exchange_site, install_sites
 from gateway.config.environment import sites_from_settings
 from gateway.config.model import GatewayConfig, Site
 from gateway.core import GatewayPages, Handler, Route, SiteProfile
@@ -47,7 +48,6 @@ from gateway.policy.rules import RuleSet
 from gateway.profiles.exchange import ExchangeProfile, exchange_mfa_routes, exchange_routes
 from gateway.profiles.exchange.client_routes import install_client_routes
 from gateway.profiles.exchange.cookie_rules import FlowUpstreamGuard
-from gateway.profiles.passthrough import Sites, exchange_site, install_sites
 from gateway.profiles.portal import signin
 from gateway.profiles.portal.endpoints import install_portal_endpoints
 from gateway.profiles.portal.first_factors import FirstFactors
@@ -238,7 +238,7 @@ def build_state(settings: Settings, *, metrics: Metrics | None = None, mfa: bool
     """The shared state. `mfa=False` leaves the MFA-guarded routes refusing everything (tests of
     the bare proxy); otherwise the MFA flow is installed with the clients the settings describe.
     `config` (GATEWAY_CONFIG_FILE's) adds its passthrough and portal sites, chosen by Host
-    (gateway.profiles.passthrough), and forward auth and the assertion keys (gateway.profiles.portal); its
+    (gateway.assembly.sites), and forward auth and the assertion keys (gateway.profiles.portal); its
     exchange site's upstream and rules replace the environment's (ConfigError when it has two)."""
     metrics = metrics or Metrics()
     scheme = "https" if settings.public_is_https else "http"
