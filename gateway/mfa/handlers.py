@@ -276,9 +276,10 @@ async def _start_push(request: web.Request, ctx: RequestContext, flow: MfaFlow, 
             # A second press of the button must not buzz the phone again.
             return flow.redirect(MFA_PAGE, status=303)
         replaced = record.push_request_id if status is PushStatus.PENDING else None
-    if not await flow.lockout.push_allowed(record.user_id):
+    spent = await flow.lockout.spend_push(flow.attempt(request, ctx, record))
+    if spent is not None:
         flow.metrics.second_factor.labels("push", "locked").inc()
-        flow.audit("refused", ctx, record, reason="too_many_pushes")
+        flow.audit("refused", ctx, record, reason="too_many_pushes", scope=spent.value)
         return flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)
     replaced_expires_at = record.push_expires_at
     number = new_number_challenge() if flow.settings.gateway_mfa_number_matching else None
