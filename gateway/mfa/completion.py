@@ -37,6 +37,8 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
     record.second_factor = method
     record.last_activity = now
     record.upstream_set_cookies = []  # replayed now; the store need not keep Exchange's session
+    # A push still waiting when a code (or fail-open) passes is abandoned; an approved one is final.
+    waiting_push = (record.push_request_id, record.push_expires_at) if method != "push" else (None, None)
     record.push_request_id = None
     record.push_expires_at = None
     record.push_number = None
@@ -53,6 +55,8 @@ async def finish(request: web.Request, ctx: RequestContext, flow: MfaFlow, cooki
             await flow.lockout.succeeded(attempt)
     except StoreUnavailable as exc:
         return flow.store_unavailable(request, ctx, exc)
+    if waiting_push[0] is not None and waiting_push[1] is not None:
+        await flow.forget_push(waiting_push[0], waiting_push[1])
     if method == "fail_open":
         flow.metrics.bypasses.labels("fail_open").inc()
         log.warning("fail_open_bypass", user=record.typed_username,

@@ -198,8 +198,21 @@ class MfaFlow:
             await self.store.delete(cookie)
         except StoreUnavailable as exc:
             log.warning("session_delete_failed", reason=str(exc))
+        if record is not None and record.push_request_id is not None and record.push_expires_at is not None:
+            await self.forget_push(record.push_request_id, record.push_expires_at)
         self.metrics.sessions_ended.labels(reason).inc()
         self.audit("session_ended", ctx, record, reason=reason)
+
+    async def forget_push(self, request_id: str, expires_at: float) -> None:
+        """Stop polling a push that no session waits for any more (replaced, cancelled, or its session
+        ended or passed otherwise): at once on this replica, at their next turn on the others
+        (`PushPoller.abandon`). Call it after the session was saved without the push: an approval of
+        it then counts for nothing, whatever the pollers do. A store failure is logged, not raised:
+        this replica's poller stops anyway, the others at the push's expiry."""
+        try:
+            await self.poller.abandon(request_id, expires_at)
+        except StoreUnavailable as exc:
+            log.warning("push_abandon_not_shared", push_request_id=request_id, reason=str(exc))
 
     def attempt(self, request: web.Request, ctx: RequestContext, record: SessionRecord) -> Attempt:
         """Who is trying the second factor, for the lockout: the user, the address, and the

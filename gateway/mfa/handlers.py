@@ -276,10 +276,12 @@ async def _start_push(request: web.Request, ctx: RequestContext, flow: MfaFlow, 
             # A second press of the button must not buzz the phone again.
             return flow.redirect(MFA_PAGE, status=303)
         replaced = record.push_request_id if status is PushStatus.PENDING else None
-    if not await flow.lockout.push_allowed(record.user_id):
+    spent = await flow.lockout.spend_push(flow.attempt(request, ctx, record))
+    if spent is not None:
         flow.metrics.second_factor.labels("push", "locked").inc()
-        flow.audit("refused", ctx, record, reason="too_many_pushes")
+        flow.audit("refused", ctx, record, reason="too_many_pushes", scope=spent.value)
         return flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)
+    replaced_expires_at = record.push_expires_at
     number = new_number_challenge() if flow.settings.gateway_mfa_number_matching else None
     try:
         started = await flow.monosign.start_push(record.user_id, ctx.client_ip,
@@ -293,6 +295,8 @@ async def _start_push(request: web.Request, ctx: RequestContext, flow: MfaFlow, 
     record.push_number = number
     if not await flow.store.save(cookie, record, flow.ttl(record)):
         return flow.redirect(MFA_PAGE, status=303)
+    if replaced is not None and replaced_expires_at is not None:
+        await flow.forget_push(replaced, replaced_expires_at)
     await flow.poller.ensure(started.request_id, record.push_expires_at)
     flow.audit("push_sent", ctx, record, expires_in=started.expires_in, number_matching=number is not None,
                **({"replaced_push_request_id": replaced} if replaced is not None else {}))
@@ -312,7 +316,7 @@ async def cancel(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     pending, form = checked
     record = pending.record
     if record.push_request_id is not None:
-        request_id = record.push_request_id
+        request_id, expires_at = record.push_request_id, record.push_expires_at
         record.push_request_id = None
         record.push_expires_at = None
         record.push_number = None
@@ -322,6 +326,8 @@ async def cancel(request: web.Request, ctx: RequestContext) -> web.StreamRespons
             return flow.store_unavailable(request, ctx, exc)
         if saved:
             flow.audit("push_cancelled", ctx, record, push_request_id=request_id)
+            if expires_at is not None:
+                await flow.forget_push(request_id, expires_at)
     # "Use a code instead" lands on the code field.
     return flow.redirect(MFA_PAGE + ("#code" if form.get("then") == "code" else ""), status=303)
 

@@ -22,8 +22,14 @@ so every replica sees them. Keys are Monosign's user Id, not the typed name: `CO
 so the remaining wait is known exactly where the lock was set and reported as the full length
 elsewhere (an upper bound).
 
-The decisions (`client_network`, `counted`, `judged_by`, `attempts_left`) are pure and table-tested;
-`Lockout` does the store's I/O.
+Pushes (push fatigue) are limited the same way, by budgets instead of thresholds of failures
+(`push_budgets`): a browser with a valid familiar-device cookie for the user spends only its own
+budget (`max_pushes` per device), so whoever has the password cannot spend it; any other browser
+spends its user-and-network budget (`max_pushes`) and the user's budget for unfamiliar browsers
+(`PUSH_USER_FACTOR` x `max_pushes`, all networks together), narrowest first.
+
+The decisions (`client_network`, `counted`, `judged_by`, `attempts_left`, `push_budgets`) are pure and
+table-tested; `Lockout` does the store's I/O.
 """
 
 from __future__ import annotations
@@ -54,7 +60,11 @@ _SCOPE_SUFFIXES = {Scope.NETWORK: "user-net", Scope.USER: "user", Scope.IP: "ip"
 # site's first factor ("signin", gateway.profiles.portal: its user key names the site and the
 # typed account, since nobody is known yet).
 COUNTED = ("mfa", "signin")
-_PUSHES = "mfa-push-user"
+_PUSHES = {Scope.DEVICE: "mfa-push-user-device", Scope.NETWORK: "mfa-push-user-net", Scope.USER: "mfa-push-user"}
+# Pushes from the user's unfamiliar browsers, all networks together, per window: this many times the
+# per-network budget. Higher than one network's, so that an attacker on one network cannot spend
+# the user's pushes from every other; bounded, so that many networks cannot buzz the phone without end.
+PUSH_USER_FACTOR = 2
 # How long a used one-time code is remembered: a TOTP code lives 30 s, and verifiers accept a few
 # steps of clock skew either side; ten minutes is comfortably longer.
 CODE_REUSE_SECONDS = 600.0
@@ -159,6 +169,26 @@ def attempts_left(policy: LockoutPolicy, counts: Mapping[Scope, int]) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class PushBudget:
+    """One count a push is taken from: its scope, its key, and how many pushes it allows per window."""
+
+    scope: Scope
+    key: str
+    limit: int
+
+
+def push_budgets(attempt: Attempt, policy: LockoutPolicy, max_pushes: int) -> tuple[PushBudget, ...]:
+    """The budgets a push of this attempt is taken from, narrowest first (a push is sent only if
+    every one still allows it): a familiar device's own budget only, else the user-and-network
+    budget and then the user's budget for unfamiliar browsers."""
+    keys = counted(attempt, policy)
+    if attempt.device_id is not None:
+        return (PushBudget(Scope.DEVICE, keys[Scope.DEVICE], max_pushes),)
+    return (PushBudget(Scope.NETWORK, keys[Scope.NETWORK], max_pushes),
+            PushBudget(Scope.USER, keys[Scope.USER], PUSH_USER_FACTOR * max_pushes))
+
+
+@dataclass(frozen=True, slots=True)
 class FailureOutcome:
     attempts_left: int
     locked: tuple[Scope, ...]  # the scopes this failure locked (empty: not locked), judging or not
@@ -200,10 +230,16 @@ class Lockout:
             else:
                 self._in_flight[user_id] = (lock, users - 1)
 
-    async def push_allowed(self, user_id: str) -> bool:
-        """Counts a push for the user; False past `max_pushes` pushes in the window (push fatigue:
-        someone with the password must not be able to buzz the user's phone without end)."""
-        return await self._store.hit(_PUSHES, user_id, self.seconds) <= self.max_pushes
+    async def spend_push(self, attempt: Attempt) -> Scope | None:
+        """Takes a push from this attempt's budgets (`push_budgets`), narrowest first; returns the
+        scope of the first budget already spent in the window (the push must not be sent), None when
+        every budget allowed it (push fatigue: someone with the password must not be able to buzz
+        the user's phone without end, nor spend the pushes of the user's familiar browsers). A
+        refused push stops at the budget that refused it: it does not spend the wider ones."""
+        for budget in push_budgets(attempt, self.policy, self.max_pushes):
+            if await self._store.hit(_PUSHES[budget.scope], budget.key, self.seconds) > budget.limit:
+                return budget.scope
+        return None
 
     async def wait_seconds(self, attempt: Attempt) -> float:
         """Seconds until this attempt may be made (0: not locked)."""

@@ -15,6 +15,12 @@ gets `check_now`: one Monosign call through the poller's own path, at most one p
 `DIRECT_CHECK_SECONDS` across replicas, so a burst of those requests is not a burst of Monosign calls.
 A final status is written by whichever of the two sees it first; the other finds it there, and the
 poller stops.
+
+A push the session no longer waits for ("Send again" replaced it, "Cancel", a code passed, the
+session ended) is `abandon`ed: this replica's poller is cancelled at once, and a marker in the store
+stops the poller of any other replica at its next turn (each turn looks before asking Monosign), so
+an abandoned push costs at most the one Monosign call in flight per replica. The marker only stops
+polling: what an approval of the push is worth is the session's to say, and it no longer names it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ log = get_logger("gateway.mfa.poller")
 
 FINAL_STATUSES = (PushStatus.APPROVED, PushStatus.REJECTED, PushStatus.EXPIRED)
 _STATUS_COUNTERS = {status: f"push-{status.value}" for status in FINAL_STATUSES}
+_ABANDONED = "push-abandoned"
 # How long a final status stays readable after the push expired (the user may come back late).
 STATUS_KEEP_SECONDS = 600.0
 # A push is polled this long past its announced expiry before the gateway calls it expired itself.
@@ -94,6 +101,16 @@ class PushPoller:
         self._tasks[request_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(request_id, None))
 
+    async def abandon(self, request_id: str, expires_at: float) -> None:
+        """Stop polling a push no session waits for: this replica's poller now, every other one at its
+        next turn (a marker in the store, kept until the push would have expired anyway). Raises
+        StoreUnavailable after stopping the local poller."""
+        task = self._tasks.get(request_id)
+        if task is not None:
+            task.cancel()
+        keep = max(expires_at - self._clock(), 0.0) + EXPIRY_GRACE_SECONDS + self._lease
+        await self._store.hit(_ABANDONED, request_id, keep)
+
     async def aclose(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:
@@ -116,6 +133,12 @@ class PushPoller:
                 return status
         return None
 
+    async def _settled(self, request_id: str) -> bool:
+        """Nothing left to poll for: a final status is recorded, or the push was abandoned."""
+        counters = (*(_STATUS_COUNTERS[s] for s in FINAL_STATUSES), _ABANDONED)
+        counts = await asyncio.gather(*(self._store.count(counter, request_id) for counter in counters))
+        return any(count > 0 for count in counts)
+
     async def _record(self, request_id: str, status: PushStatus, expires_at: float) -> PushStatus:
         """Write the final status unless one is there already (the poller and a direct check may both
         have seen it); returns the status that stands."""
@@ -133,6 +156,8 @@ class PushPoller:
                 now = self._clock()
                 if self._slot(now) not in claimed:
                     return  # the lease went to another replica's poller
+                if await self._settled(request_id):
+                    return  # answered (a direct check on any replica got it first), or abandoned
                 next_slot = self._slot(now) + 1
                 if next_slot not in claimed and await self._claim(request_id, next_slot):
                     claimed.add(next_slot)
@@ -145,8 +170,6 @@ class PushPoller:
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, self._max_delay)
-                if await self._recorded(request_id) is not None:
-                    return  # a direct check (check_now, on any replica) got the answer first
         except StoreUnavailable as exc:
             # The status cannot be shared; the browser's next /status (after the store is back) restarts polling.
             log.warning("push_poller_stopped", push_request_id=request_id, reason=str(exc))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -210,3 +210,73 @@ async def test_direct_checks_are_bounded_across_replicas_on_redis(sim: MonosignS
         finally:
             for store in stores:
                 await store.aclose()
+
+
+def calls_for(sim: MonosignSimulator, request_id: str) -> int:
+    return sum(1 for call in sim.state.calls if call["operation"] == "push_status" and request_id in call["path"])
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def replica_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[EncryptedSessionStore]]:
+    """Two replicas' stores on one backend: one memory backend, or two clients of one redis-server."""
+    key = random_server_key()
+    if request.param == "memory":
+        backend = MemoryBackend()
+        yield [EncryptedSessionStore(backend, key) for _ in range(2)]
+        return
+    with RedisServer.running(tmp_path / "redis") as server:
+        yield [EncryptedSessionStore(connect(server.url, timeout=2.0), key) for _ in range(2)]
+
+
+async def wait_until_stopped(poller: PushPoller) -> None:
+    for _ in range(200):  # a poller turn is at most max_delay (0.2 s) apart
+        if poller.running == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the poller never stopped")
+
+
+async def test_an_abandoned_push_stops_being_polled_on_every_replica(
+        sim: MonosignSimulator, client: MonosignClient, replica_stores: list[EncryptedSessionStore]) -> None:
+    polling, forgetting = (PushPoller(store, client, **FAST) for store in replica_stores)
+    request_id, expires_at = await start_push(sim, client)
+    try:
+        await polling.ensure(request_id, expires_at)
+        while calls_for(sim, request_id) < 2:  # polled, on the replica that holds the lease
+            await asyncio.sleep(0.05)
+        await forgetting.abandon(request_id, expires_at)  # the session was forgotten on the other replica
+        abandoned_at = calls_for(sim, request_id)
+        await wait_until_stopped(polling)
+        # A late ensure (a /status that read the session before it forgot the push) polls nothing either.
+        await forgetting.ensure(request_id, expires_at)
+        await polling.ensure(request_id, expires_at)
+        await wait_until_stopped(forgetting)
+        await wait_until_stopped(polling)
+        assert calls_for(sim, request_id) <= abandoned_at + 1  # at most the call in flight
+        # The abandoned push is still what Monosign says it is to whoever asks; only polling stopped.
+        assert await forgetting.status(request_id, expires_at) is PushStatus.PENDING
+    finally:
+        for poller in (polling, forgetting):
+            await poller.aclose()
+        for store in replica_stores:
+            await store.aclose()
+
+
+async def test_abandoning_stops_the_local_poller_at_once(sim: MonosignSimulator, client: MonosignClient,
+                                                         store: EncryptedSessionStore) -> None:
+    poller = PushPoller(store, client, first_delay=0.1, max_delay=0.4, lease_seconds=2.0)
+    request_id, expires_at = await start_push(sim, client)
+    other_id, other_expires_at = await start_push(sim, client)
+    try:
+        await poller.ensure(request_id, expires_at)
+        await poller.ensure(other_id, other_expires_at)
+        await poller.abandon(request_id, expires_at)
+        abandoned_at = calls_for(sim, request_id)
+        await asyncio.sleep(0)  # the cancelled task ends at its next step
+        await asyncio.sleep(0)
+        assert poller.running == 1  # the other push's poller runs on
+        while calls_for(sim, other_id) < 4:  # several turns of the other push's poller
+            await asyncio.sleep(0.05)
+        assert calls_for(sim, request_id) == abandoned_at
+    finally:
+        await poller.aclose()

@@ -10,7 +10,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.mfa.device_cookie import DeviceCookie
-from gateway.mfa.lockout import Attempt, LockoutPolicy, Scope, attempts_left, client_network, counted, judged_by
+from gateway.mfa.lockout import (
+    PUSH_USER_FACTOR,
+    Attempt,
+    LockoutPolicy,
+    PushBudget,
+    Scope,
+    attempts_left,
+    client_network,
+    counted,
+    judged_by,
+    push_budgets,
+)
 from gateway.policy.cookies import RequestCookies
 
 NETWORKS = [
@@ -158,3 +169,56 @@ def test_two_different_cookies_are_no_device() -> None:
     assert COOKIE.read(RequestCookies([f"__Host-msgw-device={first}; __Host-msgw-device={second}"]),
                        "user-1", NOW) is None
     assert COOKIE.read(RequestCookies([f"__host-msgw-device={first}"]), "user-1", NOW) is None  # exact name
+
+
+# A push from a familiar device is taken from that device's own budget only; from any other browser,
+# from its user-and-network budget and then from the user's budget for unfamiliar browsers.
+U = "user-1"
+PUSH_BUDGETS = [
+    ("unfamiliar, IPv4", Attempt(U, "203.0.113.9"), 10,
+     [(Scope.NETWORK, f"{U}\x00203.0.113.0/24", 10), (Scope.USER, U, 20)]),
+    ("unfamiliar, same /24", Attempt(U, "203.0.113.250"), 10,
+     [(Scope.NETWORK, f"{U}\x00203.0.113.0/24", 10), (Scope.USER, U, 20)]),
+    ("unfamiliar, next /24", Attempt(U, "203.0.114.9"), 10,
+     [(Scope.NETWORK, f"{U}\x00203.0.114.0/24", 10), (Scope.USER, U, 20)]),
+    ("unfamiliar, IPv4-mapped", Attempt(U, "::ffff:203.0.113.9"), 10,
+     [(Scope.NETWORK, f"{U}\x00203.0.113.0/24", 10), (Scope.USER, U, 20)]),
+    ("unfamiliar, 6to4", Attempt(U, "2002:cb00:7109::1"), 10,
+     [(Scope.NETWORK, f"{U}\x00203.0.113.0/24", 10), (Scope.USER, U, 20)]),
+    ("unfamiliar, IPv6 /64", Attempt(U, "2001:db8:1:2::99"), 10,
+     [(Scope.NETWORK, f"{U}\x002001:db8:1:2::/64", 10), (Scope.USER, U, 20)]),
+    ("unfamiliar, IPv6 zone id", Attempt(U, "fe80::1%eth0"), 10,
+     [(Scope.NETWORK, f"{U}\x00fe80::/64", 10), (Scope.USER, U, 20)]),
+    ("unfamiliar, not an address", Attempt(U, "unix-peer"), 10,
+     [(Scope.NETWORK, f"{U}\x00unix-peer", 10), (Scope.USER, U, 20)]),
+    ("unfamiliar, a limit of one", Attempt(U, "198.51.100.7"), 1,
+     [(Scope.NETWORK, f"{U}\x00198.51.100.0/24", 1), (Scope.USER, U, 2)]),
+    ("familiar device", Attempt(U, "203.0.113.9", "dev-a"), 10, [(Scope.DEVICE, f"{U}\x00dev-a", 10)]),
+    ("familiar device, attacker's network", Attempt(U, "198.51.100.7", "dev-a"), 10,
+     [(Scope.DEVICE, f"{U}\x00dev-a", 10)]),
+    ("another familiar device", Attempt(U, "203.0.113.9", "dev-b"), 3, [(Scope.DEVICE, f"{U}\x00dev-b", 3)]),
+    ("another user's familiar device", Attempt("user-2", "203.0.113.9", "dev-a"), 10,
+     [(Scope.DEVICE, "user-2\x00dev-a", 10)]),
+]
+
+
+@pytest.mark.parametrize(("case", "attempt", "max_pushes", "budgets"), PUSH_BUDGETS,
+                         ids=[row[0] for row in PUSH_BUDGETS])
+def test_push_budgets(case: str, attempt: Attempt, max_pushes: int, budgets: list[tuple[Scope, str, int]]) -> None:
+    assert push_budgets(attempt, POLICY, max_pushes) == tuple(PushBudget(*budget) for budget in budgets), case
+
+
+@given(st.integers(1, 10_000), st.booleans())
+def test_push_fatigue_stays_bounded(max_pushes: int, familiar: bool) -> None:
+    """Whatever the browser: every push is taken from a budget of at most PUSH_USER_FACTOR x the
+    limit, an unfamiliar browser's always from the user's own, and no familiar device's budget is
+    one an unfamiliar browser spends (what the attacker spends never reaches the user's laptop)."""
+    attempt = Attempt(U, "198.51.100.7", "dev-a" if familiar else None)
+    budgets = push_budgets(attempt, POLICY, max_pushes)
+    assert budgets
+    assert all(0 < budget.limit <= PUSH_USER_FACTOR * max_pushes for budget in budgets)
+    unfamiliar = push_budgets(Attempt(U, "198.51.100.7"), POLICY, max_pushes)
+    assert PushBudget(Scope.USER, U, PUSH_USER_FACTOR * max_pushes) in unfamiliar
+    assert not {budget.scope for budget in unfamiliar} & {Scope.DEVICE}
+    if familiar:
+        assert [budget.scope for budget in budgets] == [Scope.DEVICE]
