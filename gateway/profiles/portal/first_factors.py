@@ -180,7 +180,8 @@ def portal_site_problems(config: GatewayConfig, settings: Settings) -> list[Conf
     for index, site in enumerate(config.sites):
         if site.first_factor is not FirstFactorKind.MONOSIGN:
             continue
-        # Pushes are always limited per user (GATEWAY_MFA_MAX_PUSHES, at least 1) and each sign-in
+        # Pushes are always limited: per user and network, per user, and per familiar browser
+        # (GATEWAY_MFA_MAX_PUSHES, at least 1; gateway.mfa.lockout's push budgets), and each sign-in
         # attempt counts per client address (gateway.profiles.portal.signin).
         for problem in monosign_only_problems(push_number_matching=settings.gateway_mfa_number_matching,
                                               push_rate_limited=True):
