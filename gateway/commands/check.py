@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from gateway.commands.arguments import describe_settings_sources
 
 if TYPE_CHECKING:
+    from gateway.config.model import GatewayConfig
     from gateway.monosign import MonosignError, MonosignUser
     from gateway.settings import Settings
 
@@ -297,22 +298,31 @@ def config_file_results(settings: Settings) -> list[CheckResult]:
               for name in config.settings.clear_secrets)]
 
 
+def _loadable_config(settings: Settings) -> GatewayConfig | None:
+    """The configuration file's sites, for the checks that go on from them; None without a file or
+    when it does not load (`config_file_results` says why, with its lines)."""
+    from gateway.config import ConfigError, load_config
+
+    if settings.gateway_config_file is None:
+        return None
+    try:
+        return load_config(settings.gateway_config_file)
+    except ConfigError:
+        return None
+
+
 async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
     """Each site's upstream answers HTTP (any status), as the gateway's readiness asks it (an exchange
     site's only when it is not GATEWAY_UPSTREAM_URL, which `check` reaches first). One line per site."""
     from gateway.assembly import upstream_config
-    from gateway.config import ConfigError, load_config
     from gateway.config.model import Profile
     from gateway.observability.metrics import Metrics
     from gateway.profiles.passthrough import site_upstream
     from gateway.proxy.forwarder import Forwarder
 
-    if settings.gateway_config_file is None:
+    config = _loadable_config(settings)
+    if config is None:
         return []
-    try:
-        config = load_config(settings.gateway_config_file)
-    except ConfigError:
-        return []  # said by the config file's own lines
     results: list[CheckResult] = []
     for site in config.sites:
         if site.profile is Profile.EXCHANGE and site.upstream == settings.gateway_upstream_url:
@@ -334,15 +344,11 @@ async def check_site_upstreams(settings: Settings) -> list[CheckResult]:
 async def check_portal_sites(settings: Settings, user_name: str | None) -> list[CheckResult]:
     """Each portal site's first factor (gateway.profiles.portal.diagnose): the directory, the users
     file, or the settings the monosign first factor needs; `--user` is also looked up in LDAP."""
-    from gateway.config import ConfigError, load_config
     from gateway.profiles.portal.diagnose import diagnose_portal_sites
 
-    if settings.gateway_config_file is None:
+    config = _loadable_config(settings)
+    if config is None:
         return []
-    try:
-        config = load_config(settings.gateway_config_file)
-    except ConfigError:
-        return []  # said by the config file's own lines
     return [CheckResult(Mark.OK if finding.ok else Mark.FAIL, finding.title, cause=finding.cause, fix=finding.fix)
             for finding in await diagnose_portal_sites(config, settings, user_name)]
 

@@ -278,6 +278,16 @@ def resolve_path(value: str | Path, info: ValidationInfo) -> Path:
     return path if path.is_absolute() or base is None else Path(base) / path
 
 
+def readable_file(value: Any, info: ValidationInfo) -> Path:
+    """A file path of the configuration (relative to its directory) that names a readable file."""
+    if not isinstance(value, str):
+        raise ValueError("expected a file path")
+    path = resolve_path(value, info)
+    if not path.is_file():
+        raise ValueError(f"no readable file at {str(path)!r}")
+    return path
+
+
 class Rule(ConfigModel):
     """Every condition written must hold; a condition left out matches anything. See docs/sites.md."""
 
@@ -301,13 +311,8 @@ class TlsFiles(ConfigModel):
 
     @field_validator("cert_file", "key_file", mode="before")
     @classmethod
-    def _readable(cls, value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, str):
-            raise ValueError("expected a file path")
-        path = resolve_path(value, info)
-        if not path.is_file():
-            raise ValueError(f"no readable file at {str(path)!r}")
-        return path
+    def _readable(cls, value: Any, info: ValidationInfo) -> Path:
+        return readable_file(value, info)
 
 
 class SessionGroup(ConfigModel):
@@ -462,13 +467,8 @@ class Site(ConfigModel):
 
     @field_validator("users_file", mode="before")
     @classmethod
-    def _users_file(cls, value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, str):
-            raise ValueError("expected a file path")
-        path = resolve_path(value, info)
-        if not path.is_file():
-            raise ValueError(f"no readable file at {str(path)!r}")
-        return path
+    def _users_file(cls, value: Any, info: ValidationInfo) -> Path:
+        return readable_file(value, info)
 
     @field_validator("ldap", mode="before")
     @classmethod
@@ -530,8 +530,7 @@ class Site(ConfigModel):
         if self.profile is not Profile.PORTAL:
             for key in ("identity_headers", "assertion"):
                 if getattr(self, key) is not None:
-                    problems.append(((key,), f"a key of the portal profile (the {self.profile.value} profile "
-                                             "hands no identity upstream)"))
+                    problems.append(((key,), f"only for the portal profile (this site's is {self.profile.value})"))
         problems += self._first_factor_problems()
         if problems:
             raise LocatedProblems(problems)
