@@ -30,9 +30,10 @@ from gateway.config.environment import sites_from_settings
 from gateway.config.model import GatewayConfig, Site
 from gateway.core import GatewayPages, Handler, Route, SiteProfile
 from gateway.mfa import handlers
+from gateway.mfa.config import MfaConfig
 from gateway.mfa.device_cookie import DeviceCookie
 from gateway.mfa.flow import FLOW, MfaFlow
-from gateway.mfa.lockout import Lockout
+from gateway.mfa.lockout import Lockout, LockoutPolicy
 from gateway.mfa.session_cookie import SessionCookie
 from gateway.monosign import CircuitBreaker, MonosignClient
 from gateway.monosign.contract import ApiPaths, ResultCodes
@@ -51,7 +52,7 @@ from gateway.profiles.exchange.cookie_rules import FlowUpstreamGuard
 from gateway.profiles.portal import signin
 from gateway.profiles.portal.endpoints import install_portal_endpoints
 from gateway.profiles.portal.first_factors import FirstFactors
-from gateway.profiles.portal.portal import PORTAL, Portal
+from gateway.profiles.portal.portal import PORTAL, Portal, SigninCookie, form_keys
 from gateway.proxy.forwarder import Forwarder
 from gateway.proxy.upstream_config import UpstreamConfig
 from gateway.sessions.base import SessionStore
@@ -97,10 +98,36 @@ def device_cookie(settings: Settings) -> DeviceCookie:
                                      secure=settings.public_is_https, days=settings.gateway_mfa_device_days)
 
 
+def mfa_config(settings: Settings) -> MfaConfig:
+    """What the second-factor flow (and the sign-ins built on it) needs of the settings."""
+    return MfaConfig(
+        public_url=settings.gateway_public_url,
+        idle_timeout=settings.gateway_session_idle_timeout,
+        absolute_timeout=settings.gateway_session_absolute_timeout,
+        lockout=LockoutPolicy(
+            max_failures=settings.gateway_mfa_max_failures,
+            max_failures_user=settings.gateway_mfa_max_failures_user,
+            max_failures_ip=settings.gateway_mfa_max_failures_ip,
+            network_prefix_v4=settings.gateway_mfa_network_prefix_v4,
+            network_prefix_v6=settings.gateway_mfa_network_prefix_v6,
+        ),
+        lockout_seconds=settings.gateway_mfa_lockout_seconds,
+        max_pushes=settings.gateway_mfa_max_pushes,
+        fail_mode=settings.gateway_fail_mode,
+        form_timeout=settings.gateway_header_timeout,
+        login_max_body=settings.gateway_login_max_body,
+        code_length=settings.gateway_mfa_code_length,
+        number_matching=settings.gateway_mfa_number_matching,
+        monosign_timeout=settings.monosign_timeout,
+        store_timeout=settings.gateway_redis_timeout,
+        user_exceptions=tuple(settings.monosign_user_exceptions),
+    )
+
+
 def install_mfa(state: AppState, *, monosign: MonosignClient, store: SessionStore) -> MfaFlow:
     """Install the flow; the returned object is also kept in the state, under `FLOW`."""
-    flow = MfaFlow(state, monosign=monosign, store=store, session_cookie=session_cookie(state.settings),
-                   device_cookie=device_cookie(state.settings))
+    flow = MfaFlow(state, config=mfa_config(state.settings), monosign=monosign, store=store,
+                   session_cookie=session_cookie(state.settings), device_cookie=device_cookie(state.settings))
     state.provide(FLOW, flow)
     state.routes.update(exchange_mfa_routes())
     state.upstream_guard = FlowUpstreamGuard(flow)
@@ -145,7 +172,8 @@ def install_portal(state: AppState, sites: Sites) -> Portal:
     # account's failures are not a Monosign user's second-factor failures).
     lockout = Lockout(flow.store, policy=flow.lockout.policy, seconds=flow.lockout.seconds, clock=flow.clock,
                       counting="signin")
-    portal = Portal(settings, first_factors, lockout)
+    portal = Portal(first_factors, lockout=lockout, cookie=SigninCookie(secure=settings.public_is_https),
+                    keys=form_keys(settings.gateway_session_secret, settings.gateway_session_secret_previous))
     state.provide(PORTAL, portal)
     for method, path, handler in PORTAL_PAGES:
         state.pages.add(method, path, handler)

@@ -18,10 +18,11 @@ from aiohttp import web
 
 from gateway.app import site_title
 from gateway.core import FeatureKey, RequestContext, SessionScope
+from gateway.mfa.config import MfaConfig
 from gateway.mfa.csrf import origin_of
 from gateway.mfa.decisions import logon_redirect, touch_interval
 from gateway.mfa.device_cookie import DeviceCookie
-from gateway.mfa.lockout import Attempt, Lockout, LockoutPolicy
+from gateway.mfa.lockout import Attempt, Lockout
 from gateway.mfa.poller import PushPoller
 from gateway.mfa.request_keys import RequestKeyReader
 from gateway.mfa.session_cookie import SessionCookie
@@ -48,7 +49,6 @@ from gateway.state import STATE, AppState
 
 if TYPE_CHECKING:
     from gateway.observability.metrics import Metrics
-    from gateway.settings import Settings
 
 log = get_logger("gateway.mfa")
 
@@ -84,12 +84,11 @@ class SessionLookup(NamedTuple):
 
 
 class MfaFlow:
-    def __init__(self, state: AppState, *, monosign: MonosignClient, store: SessionStore,
+    def __init__(self, state: AppState, *, config: MfaConfig, monosign: MonosignClient, store: SessionStore,
                  session_cookie: SessionCookie, device_cookie: DeviceCookie,
                  clock: Callable[[], float] = time.time) -> None:
-        settings = state.settings
         self.state = state
-        self.settings: Settings = settings
+        self.config = config
         self.metrics: Metrics = state.metrics
         self.monosign = monosign
         self.store = store
@@ -97,20 +96,14 @@ class MfaFlow:
         self.clock = clock
         self.cookie = session_cookie  # the host-only one (a session group's: `cookie_in`)
         self.keys = RequestKeyReader(self.cookie)  # session cookie and cadata binding, per Cookie header
-        self.timeouts = SessionTimeouts(idle=settings.gateway_session_idle_timeout,
-                                        absolute=settings.gateway_session_absolute_timeout)
-        self.touch_every = touch_interval(settings.gateway_session_idle_timeout)
-        self.public_url = settings.gateway_public_url
-        public_origin = origin_of(settings.gateway_public_url)
+        self.timeouts = SessionTimeouts(idle=config.idle_timeout, absolute=config.absolute_timeout)
+        self.touch_every = touch_interval(config.idle_timeout)
+        self.public_url = config.public_url
+        public_origin = origin_of(config.public_url)
         assert public_origin is not None  # the settings accept only http(s) URLs with a host
         self.public_origin = public_origin
-        self.lockout = Lockout(store, policy=LockoutPolicy(
-            max_failures=settings.gateway_mfa_max_failures,
-            max_failures_user=settings.gateway_mfa_max_failures_user,
-            max_failures_ip=settings.gateway_mfa_max_failures_ip,
-            network_prefix_v4=settings.gateway_mfa_network_prefix_v4,
-            network_prefix_v6=settings.gateway_mfa_network_prefix_v6,
-        ), seconds=settings.gateway_mfa_lockout_seconds, max_pushes=settings.gateway_mfa_max_pushes, clock=clock)
+        self.lockout = Lockout(store, policy=config.lockout, seconds=config.lockout_seconds,
+                               max_pushes=config.max_pushes, clock=clock)
         self.device_cookie = device_cookie
         self.poller = PushPoller(store, monosign, clock=clock)
         self._methods: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
@@ -243,7 +236,7 @@ class MfaFlow:
         """Only an unreachable Monosign (no HTTP answer: a transport failure, or the circuit those
         opened) may let users in, and only when asked for. Any HTTP answer (however odd), a
         configuration error or a refused input never does: a caller can shape those."""
-        return self.settings.gateway_fail_mode is FailMode.OPEN and isinstance(error, MonosignUnreachable)
+        return self.config.fail_mode is FailMode.OPEN and isinstance(error, MonosignUnreachable)
 
     # --- answers -------------------------------------------------------------------------------------
     def page(self, request: web.Request, ctx: RequestContext, page: str, *, status: int | None = None,

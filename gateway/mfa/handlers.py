@@ -136,7 +136,7 @@ async def _checked_post(request: web.Request, ctx: RequestContext, flow: MfaFlow
         return pending
     try:
         # As long as the request head had: a trickled form must not hold the connection open.
-        async with asyncio.timeout(flow.settings.gateway_header_timeout):
+        async with asyncio.timeout(flow.config.form_timeout):
             form = await read_form(request)
     except TimeoutError:
         flow.audit("refused", ctx, pending.record, reason="form_too_slow")
@@ -201,7 +201,7 @@ async def verify(request: web.Request, ctx: RequestContext) -> web.StreamRespons
             if locked is not None:
                 return locked
             # One spelling for Monosign and the single-use claim alike (`normalise_code`).
-            digits = normalise_code(code, flow.settings.gateway_mfa_code_length)
+            digits = normalise_code(code, flow.config.code_length)
             if digits is None:
                 left, locked = await count_failure(request, ctx, flow, record, method="totp", event="code_failed",
                                                    reason="format")
@@ -245,7 +245,7 @@ async def push(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
         # One push at a time per session, across tabs, double clicks and replicas: the press that
         # wins this claim (one atomic set-if-absent in the store) decides; the others wait on the page.
         claim = f"push-start:{pending.cookie}"
-        claim_seconds = flow.settings.monosign_timeout + PUSH_CLAIM_STORE_CALLS * flow.settings.gateway_redis_timeout
+        claim_seconds = flow.config.monosign_timeout + PUSH_CLAIM_STORE_CALLS * flow.config.store_timeout
         if not await flow.store.claim_once(claim, claim_seconds):
             return flow.redirect(MFA_PAGE, status=303)
         try:
@@ -282,7 +282,7 @@ async def _start_push(request: web.Request, ctx: RequestContext, flow: MfaFlow, 
         flow.audit("refused", ctx, record, reason="too_many_pushes", scope=spent.value)
         return flow.page(request, ctx, "locked", retry_after_seconds=flow.lockout.seconds)
     replaced_expires_at = record.push_expires_at
-    number = new_number_challenge() if flow.settings.gateway_mfa_number_matching else None
+    number = new_number_challenge() if flow.config.number_matching else None
     try:
         started = await flow.monosign.start_push(record.user_id, ctx.client_ip,
                                                  parse_user_agent(request.headers.get("User-Agent")),

@@ -15,7 +15,7 @@ Order matters, and each bypass is narrow:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -52,7 +52,7 @@ class Identity:
         return sorted(known)
 
 
-async def identify(typed: str, monosign: MonosignClient, exceptions: list[str]) -> Identity:
+async def identify(typed: str, monosign: MonosignClient, exceptions: Sequence[str]) -> Identity:
     """The verdict for `typed` (the logon form's `username`).
 
     Raises ValueError when the name does not parse (nothing to decide on: fail closed),

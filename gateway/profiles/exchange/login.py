@@ -43,7 +43,7 @@ log = get_logger("gateway.owa.login")
 async def may_continue(request: web.Request, ctx: RequestContext) -> bool:
     """Invite the body only when it is a logon form the gateway will read."""
     length = request.content_length
-    limit = flow_of(request).settings.gateway_login_max_body
+    limit = flow_of(request).config.login_max_body
     return length is not None and length <= limit and is_form_content_type(request.headers.get("Content-Type")) \
         and _cross_site(request) is None
 
@@ -74,8 +74,8 @@ async def handle(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     try:
         # The head had GATEWAY_HEADER_TIMEOUT; the small form read before anything else gets as long,
         # or a client trickling it would hold its connection for as long as it likes.
-        async with asyncio.timeout(flow.settings.gateway_header_timeout):
-            body = await read_bounded(request, flow.settings.gateway_login_max_body)
+        async with asyncio.timeout(flow.config.form_timeout):
+            body = await read_bounded(request, flow.config.login_max_body)
     except TimeoutError:
         flow.audit("refused", ctx, reason="login_form_too_slow")
         response = flow.page(request, ctx, "bad-request", status=408)
@@ -119,7 +119,7 @@ async def _count_first_factor_failure(ctx: RequestContext, flow: MfaFlow, form: 
         account = parse_username(form.username).account
     except ValueError:
         account = form.username.strip().lower()
-    window = flow.settings.gateway_mfa_lockout_seconds
+    window = flow.config.lockout_seconds
     per_user: int | None = None
     per_ip: int | None = None
     try:
@@ -138,7 +138,7 @@ async def _second_factor(request: web.Request, ctx: RequestContext, flow: MfaFlo
     await _end_previous_session(request, ctx, flow)
     try:
         identity: Identity | None = await identify(form.username, flow.monosign,
-                                                   flow.settings.monosign_user_exceptions)
+                                                   flow.config.user_exceptions)
     except ValueError as exc:
         hold_back_cadata(client_headers)
         reason = "ambiguous_username" if isinstance(exc, AmbiguousUserName) else "unparsable_username"

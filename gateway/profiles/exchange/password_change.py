@@ -55,8 +55,8 @@ async def forward_password_change(request: web.Request, ctx: RequestContext, flo
     """Forward the form (through a passed session, `record`) only for the session's own user."""
     assert ctx.target is not None
     try:
-        async with asyncio.timeout(flow.settings.gateway_header_timeout):
-            body = await read_bounded(request, flow.settings.gateway_login_max_body)
+        async with asyncio.timeout(flow.config.form_timeout):
+            body = await read_bounded(request, flow.config.login_max_body)
     except TimeoutError:
         flow.audit("refused", ctx, record, reason="password_change_form_too_slow")
         response = error_page(request, ctx, 408)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import SecretStr
 
 from gateway.core import FeatureKey
 from gateway.mfa.lockout import Lockout
@@ -26,7 +27,6 @@ from gateway.policy.signin_csrf import (
 )
 from gateway.profiles.portal.first_factors import FirstFactors
 from gateway.sessions.crypto import server_key_material
-from gateway.settings import Settings
 from gateway.state import STATE
 
 __all__ = ["PORTAL", "Portal", "SigninCookie", "portal_of"]
@@ -39,10 +39,9 @@ def _derive(material: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"", info=_KEY_INFO).derive(material)
 
 
-def form_keys(settings: Settings) -> tuple[bytes, ...]:
+def form_keys(*configured: SecretStr | None) -> tuple[bytes, ...]:
     """The sign-in form's MAC keys, from GATEWAY_SESSION_SECRET (and the previous one, accepted
     during a rotation); without one, a random key: forms shown before a restart must be shown again."""
-    configured = (settings.gateway_session_secret, settings.gateway_session_secret_previous)
     materials: Sequence[bytes] = ([server_key_material(secret.get_secret_value())
                                    for secret in configured if secret is not None] or [secrets.token_bytes(32)])
     return tuple(_derive(material) for material in materials)
@@ -77,10 +76,14 @@ class SigninCookie:
 
 
 class Portal:
-    def __init__(self, settings: Settings, first_factors: FirstFactors, lockout: Lockout) -> None:
+    """What the sign-in pages share: the sites' first factors, the form's MAC keys (`form_keys`), the
+    pre-session cookie and the sign-in failures' lockout."""
+
+    def __init__(self, first_factors: FirstFactors, *, keys: tuple[bytes, ...], cookie: SigninCookie,
+                 lockout: Lockout) -> None:
         self.first_factors = first_factors
-        self.keys = form_keys(settings)
-        self.cookie = SigninCookie(secure=settings.public_is_https)
+        self.keys = keys
+        self.cookie = cookie
         self.lockout = lockout
 
     async def aclose(self) -> None:

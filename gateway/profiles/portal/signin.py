@@ -107,7 +107,7 @@ async def submit(request: web.Request, ctx: RequestContext) -> web.StreamRespons
     if site is None:
         return error_page(request, ctx, 404)
     try:
-        async with asyncio.timeout(flow.settings.gateway_header_timeout):
+        async with asyncio.timeout(flow.config.form_timeout):
             form = await read_form(request)
     except TimeoutError:
         flow.audit("refused", ctx, reason="form_too_slow")
@@ -219,7 +219,7 @@ async def _second_factor(request: web.Request, ctx: RequestContext, flow: MfaFlo
                          identity: Identity) -> web.StreamResponse:
     """The first factor passed: who this is in Monosign, then an exempt or a pending session."""
     passwordless = site.first_factor is FirstFactorKind.MONOSIGN
-    exceptions = flow.settings.monosign_user_exceptions
+    exceptions = flow.config.user_exceptions
     forms = _forms(identity.username)
     await _end_previous_session(request, ctx, flow)
     if not passwordless and matches_exception(forms, exceptions):
@@ -349,7 +349,7 @@ async def confirm_sign_out(request: web.Request, ctx: RequestContext) -> web.Str
     if site is None:
         return error_page(request, ctx, 404)
     try:
-        async with asyncio.timeout(flow.settings.gateway_header_timeout):
+        async with asyncio.timeout(flow.config.form_timeout):
             form = await read_form(request)
     except TimeoutError:
         form = None
