@@ -79,14 +79,25 @@ def _form(request: web.Request, ctx: RequestContext, flow: MfaFlow, portal: Port
     return response
 
 
+def _on_portal_site(request: web.Request, ctx: RequestContext
+                    ) -> tuple[MfaFlow, Portal, SiteFirstFactor] | web.StreamResponse:
+    """The flow, the portal and the first factor of the portal site whose host the request came
+    to; the sign-in pages answer 404 on any other site's hosts."""
+    portal = portal_of(request)
+    site = portal.first_factors.site(ctx.host_site)
+    if site is None:
+        return error_page(request, ctx, 404)
+    return flow_of(request), portal, site
+
+
 # --- GET /_gateway/signin ------------------------------------------------------------------------------------
 
 
 async def show(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    flow, portal = flow_of(request), portal_of(request)
-    site = portal.first_factors.site(ctx.host_site)
-    if site is None:
-        return error_page(request, ctx, 404)
+    found_site = _on_portal_site(request, ctx)
+    if not isinstance(found_site, tuple):
+        return found_site
+    flow, portal, site = found_site
     destination = _destination(ctx, flow, request)
     try:
         found = await flow.site_lookup(request, ctx)
@@ -102,10 +113,10 @@ async def show(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
 
 
 async def submit(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    flow, portal = flow_of(request), portal_of(request)
-    site = portal.first_factors.site(ctx.host_site)
-    if site is None:
-        return error_page(request, ctx, 404)
+    found_site = _on_portal_site(request, ctx)
+    if not isinstance(found_site, tuple):
+        return found_site
+    flow, portal, site = found_site
     try:
         async with asyncio.timeout(flow.config.form_timeout):
             form = await read_form(request)
@@ -325,10 +336,10 @@ async def sign_out(request: web.Request, ctx: RequestContext) -> web.StreamRespo
     sign-in form (which says so). A GET that another site started (gateway.mfa.csrf.started_elsewhere:
     a link elsewhere would otherwise sign anyone out) ends nothing: it shows a page whose button posts
     the sign-out with the session's token."""
-    flow, portal = flow_of(request), portal_of(request)
-    site = portal.first_factors.site(ctx.host_site)
-    if site is None:
-        return error_page(request, ctx, 404)
+    found_site = _on_portal_site(request, ctx)
+    if not isinstance(found_site, tuple):
+        return found_site
+    flow, _portal, _site = found_site
     try:
         found = await flow.site_lookup(request, ctx)
         if found.cookie is not None and found.record is not None \
@@ -344,10 +355,10 @@ async def sign_out(request: web.Request, ctx: RequestContext) -> web.StreamRespo
 async def confirm_sign_out(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
     """The confirmation page's post: from the site's own page (Origin, Fetch Metadata), with the
     session's token; anything else ends nothing (403, the form expired)."""
-    flow, portal = flow_of(request), portal_of(request)
-    site = portal.first_factors.site(ctx.host_site)
-    if site is None:
-        return error_page(request, ctx, 404)
+    found_site = _on_portal_site(request, ctx)
+    if not isinstance(found_site, tuple):
+        return found_site
+    flow, _portal, site = found_site
     try:
         async with asyncio.timeout(flow.config.form_timeout):
             form = await read_form(request)
